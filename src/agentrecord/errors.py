@@ -1,0 +1,74 @@
+"""Every error agentrecord raises, each saying what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class AgentRecordError(Exception):
+    """Base class of agentrecord's errors."""
+
+
+class DeclarationError(AgentRecordError, TypeError):
+    """An agent class declares something invalid (unknown option, bad tool, wrong value)."""
+
+
+class UnknownProvider(AgentRecordError, ValueError):
+    """The record's `provider` column names a provider agentrecord does not know."""
+
+    def __init__(self, name: str, valid: list[str]) -> None:
+        self.name = name
+        self.valid = valid
+        super().__init__(f"Unknown provider {name!r}. Valid providers: {', '.join(valid)}.")
+
+
+class ProviderNotConfigured(AgentRecordError):
+    """The provider needs a secret (or other setting) that is not set."""
+
+    def __init__(self, provider: str, env_var: str, detail: str = "") -> None:
+        self.provider = provider
+        self.env_var = env_var
+        extra = f" {detail}" if detail else ""
+        super().__init__(
+            f"Provider {provider!r} is not configured: set the {env_var} environment variable "
+            f"(or override provider_options() on the record).{extra}"
+        )
+
+
+class RecordNotSaved(AgentRecordError):
+    """The record is not committed to the database yet, so its conversation has nowhere to live."""
+
+
+class AgentBusy(AgentRecordError):
+    """Another turn is running on this agent and did not finish within the wait timeout."""
+
+    def __init__(self, agent: str, waited: float) -> None:
+        self.agent = agent
+        self.waited = waited
+        super().__init__(
+            f"{agent} is busy with another turn (waited {waited:.1f}s). Retry later, or pass a longer "
+            "`wait=` to talk()."
+        )
+
+
+class LeaseLost(AgentRecordError):
+    """This turn's run lease expired and another turn took the agent over; the turn stopped."""
+
+
+class RequestLimitExceeded(AgentRecordError):
+    """A turn made more model requests than the agent allows; what it did so far is saved."""
+
+    def __init__(self, agent: str, limit: int) -> None:
+        self.agent = agent
+        self.limit = limit
+        super().__init__(
+            f"{agent} stopped after {limit} model requests in one turn (a runaway tool loop?). "
+            "Everything up to that point is saved; raise `max_requests` in the agent's declaration "
+            "if the task really needs more."
+        )
+
+
+class StateVersionError(AgentRecordError):
+    """The record's `data` column was written by a newer (or unknown) agentrecord state schema."""
+
+
+class TurnFailed(AgentRecordError):
+    """The model or provider failed mid-turn; completed steps are saved and the next turn continues."""

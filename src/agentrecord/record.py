@@ -1,0 +1,219 @@
+"""`AgentRecord`: the SQLAlchemy mixin that makes a model an agent with a persisted conversation."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic_ai.messages import ModelMessage
+from pydantic_ai.models import Model
+from sqlalchemy import DateTime, Engine, Integer, String, Text, event, inspect
+from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
+
+from . import _loop, providers
+from .columns import ExactDecimal
+from .declaration import AgentSpec, parse
+from .errors import DeclarationError, RecordNotSaved
+from .reply import Reply, Usage
+from .store import Store, message_table, utcnow
+from .turn import _Target, run_turn
+
+_SPEC_ATTR = "__agentrecord_spec__"
+_STORE_ATTR = "__agentrecord_store__"
+_overrides: dict[type, Model] = {}
+
+
+class AgentRecord:
+    """Mixin for a SQLAlchemy declarative model: `class Daytrader(AgentRecord, Base)`.
+
+    Adds the seed's columns (provider, model, data, token counts, timestamps), a `cost` column and
+    the run lease, and the runtime: `talk`, `atalk`, `stream`, `astream`, `messages`, `usage`.
+    Declare the agent in a nested `class Agent:` (model, instructions, tools, skills, ...).
+    """
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64), nullable=False)
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    data: Mapped[str | None] = mapped_column(Text, default=None)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    cost: Mapped[Decimal | None] = mapped_column(ExactDecimal(), default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    __agentrecord_spec__: ClassVar[AgentSpec]
+    __agentrecord_store__: ClassVar[Store]
+
+    # -- configuration hooks -------------------------------------------------------------------
+    def provider_options(self) -> dict[str, Any]:
+        """Options for this record's provider; by default `{PROVIDER}_SECRET` / `{PROVIDER}_BASE_URL`.
+
+        Override to fetch a per-user key, say. Keys: `api_key`, `base_url`, and any keyword the
+        pydantic-ai provider class accepts.
+        """
+        return providers.default_options(self.provider)
+
+    def agent_model_name(self) -> str:
+        """The model this record talks to: its `model` column, else the class's declared model."""
+        name = self.model or self.agent_spec().model
+        if not name:
+            raise DeclarationError(
+                f"{type(self).__name__} has no model: set `model` in its `class Agent:` or on the record."
+            )
+        return name
+
+    @classmethod
+    def agent_spec(cls) -> AgentSpec:
+        """The validated declaration of this agent class."""
+        spec = cls.__dict__.get(_SPEC_ATTR)
+        if spec is None:
+            spec = parse(cls)
+            setattr(cls, _SPEC_ATTR, spec)
+        return spec
+
+    # -- state ---------------------------------------------------------------------------------
+    @property
+    def usage(self) -> Usage:
+        """Cumulative tokens of every turn, as the provider reported them."""
+        return Usage(self.input_tokens or 0, self.output_tokens or 0)
+
+    @property
+    def messages(self) -> list[ModelMessage]:
+        """The whole conversation, oldest first (pydantic-ai messages), read from the database."""
+        engine, agent_id = self._bound()
+        return type(self)._store().load_all(engine, agent_id)
+
+    # -- turns ---------------------------------------------------------------------------------
+    def talk(self, prompt: str, *, wait: float | None = None) -> Reply[Any]:
+        """Run one turn: send `prompt`, let the model use its tools, persist, and return the reply.
+
+        `wait` overrides how many seconds to wait if another turn is running on this agent.
+        """
+        return _loop.run_sync(run_turn(self._target(), prompt, wait=wait))
+
+    async def atalk(self, prompt: str, *, wait: float | None = None) -> Reply[Any]:
+        """Async `talk`."""
+        return await _loop.run_async(run_turn(self._target(), prompt, wait=wait))
+
+    def stream(self, prompt: str, *, wait: float | None = None) -> ReplyStream:
+        """Run one turn, yielding text as it arrives; the reply is on `.reply` once the stream ends."""
+        return ReplyStream(self._target(), prompt, wait)
+
+    async def astream(self, prompt: str, *, wait: float | None = None) -> AsyncIterator[str]:
+        """Async `stream`: yields text deltas; the turn is persisted when the iteration ends."""
+        target = self._target()
+        import asyncio
+
+        user_loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def on_text(text: str) -> None:
+            user_loop.call_soon_threadsafe(chunks.put_nowait, text)
+
+        async def produce() -> Reply[Any]:
+            try:
+                return await run_turn(target, prompt, wait=wait, on_text=on_text)
+            finally:
+                user_loop.call_soon_threadsafe(chunks.put_nowait, None)
+
+        task = asyncio.ensure_future(_loop.run_async(produce()))
+        while (chunk := await chunks.get()) is not None:
+            yield chunk
+        await task
+
+    # -- internals -----------------------------------------------------------------------------
+    @classmethod
+    def _store(cls) -> Store:
+        store: Store | None = getattr(cls, _STORE_ATTR, None)
+        if store is None:
+            raise DeclarationError(f"{cls.__name__} is not mapped: declare it on a SQLAlchemy declarative Base.")
+        return store
+
+    def _bound(self) -> tuple[Engine, Any]:
+        state = inspect(self)
+        if state.transient or state.pending or state.key is None:
+            raise RecordNotSaved(
+                f"{type(self).__name__} is not saved: session.add(record) and session.commit() before talking."
+            )
+        session = object_session(self)
+        if session is None:
+            raise RecordNotSaved(
+                f"{type(self).__name__} id={state.key[1][0]} is detached: load it through a Session to talk to it."
+            )
+        bind = session.get_bind(mapper=type(self).__mapper__)  # type: ignore[attr-defined]
+        engine = bind if isinstance(bind, Engine) else bind.engine
+        return engine, state.key[1][0]
+
+    def _target(self) -> _Target:
+        engine, agent_id = self._bound()
+        cls = type(self)
+        model = _overrides.get(cls) or next((m for k, m in _overrides.items() if isinstance(self, k)), None)
+        if model is None:
+            model = providers.model_for(self.provider, self.agent_model_name(), self.provider_options())
+        return _Target(
+            record=self,
+            spec=cls.agent_spec(),
+            store=cls._store(),
+            engine=engine,
+            agent_id=agent_id,
+            model=model,
+            label=f"{cls.__name__} id={agent_id}",
+        )
+
+
+class ReplyStream(Iterator[str]):
+    """Text deltas of a running turn; `.reply` holds the Reply once iteration has finished."""
+
+    def __init__(self, target: _Target, prompt: str, wait: float | None) -> None:
+        self.reply: Reply[Any] | None = None
+        self._chunks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+
+        async def produce() -> None:
+            try:
+                self.reply = await run_turn(target, prompt, wait=wait, on_text=self._chunks.put)
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                self._chunks.put(None)
+
+        self._future = _loop.run_sync_nowait(produce())
+
+    def __next__(self) -> str:
+        chunk = self._chunks.get()
+        if chunk is None:
+            self._chunks.put(None)
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+            raise StopIteration
+        return chunk
+
+    def text(self) -> str:
+        """Consume the rest of the stream and return the whole reply text."""
+        for _ in self:
+            pass
+        assert self.reply is not None
+        return self.reply.text
+
+
+def _on_mapped(mapper: Mapper[Any], cls: type) -> None:
+    """When an agent class is mapped: validate its declaration and create its messages table."""
+    if not issubclass(cls, AgentRecord) or _STORE_ATTR in cls.__dict__:
+        return
+    table = mapper.local_table
+    if len(list(table.primary_key)) != 1:
+        raise DeclarationError(f"{cls.__name__} needs a single-column primary key to be an agent record.")
+    setattr(cls, _SPEC_ATTR, parse(cls))
+    setattr(cls, _STORE_ATTR, Store(table, message_table(table), cls.__name__))  # type: ignore[arg-type]
+
+
+event.listen(AgentRecord, "after_mapper_constructed", _on_mapped, propagate=True)

@@ -1,0 +1,337 @@
+"""The conversation store: append-only message rows beside each agent table, and the run lease.
+
+Every agent table `t` gets a `t_messages` table holding one row per pydantic-ai message. A turn only
+ever inserts rows and updates the agent row's counters in short transactions; nothing is rewritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from .errors import AgentBusy, LeaseLost, RecordNotSaved, StateVersionError
+
+STATE_VERSION = 1
+_MESSAGE = TypeAdapter(ModelMessage, config=ConfigDict(ser_json_bytes="base64", val_json_bytes="base64"))
+_HOST = socket.gethostname()
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: what the timestamp columns store on every backend."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def message_table(agent_table: Table) -> Table:
+    """The `<agent table>_messages` table for an agent table, created in the same MetaData once."""
+    name = f"{agent_table.name}_messages"
+    metadata: MetaData = agent_table.metadata
+    key = f"{agent_table.schema}.{name}" if agent_table.schema else name
+    if key in metadata.tables:
+        return metadata.tables[key]
+    (pk,) = agent_table.primary_key.columns
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column(
+            "agent_id",
+            pk.type,
+            ForeignKey(f"{agent_table.fullname}.{pk.name}", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("seq", Integer, nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("run_id", String(64)),
+        Column("created_at", DateTime, nullable=False),
+        UniqueConstraint("agent_id", "seq", name=f"uq_{name}_seq"),
+        schema=agent_table.schema,
+    )
+
+
+def dump_message(message: ModelMessage) -> str:
+    return _MESSAGE.dump_json(message).decode()
+
+
+def load_message(body: str) -> ModelMessage:
+    return _MESSAGE.validate_json(body)
+
+
+@dataclass
+class State:
+    """The versioned runtime state kept in the agent row's `data` column."""
+
+    messages: int = 0
+    requests: int = 0
+    turns: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: str | None, where: str) -> State:
+        if not raw:
+            return cls()
+        try:
+            doc = json.loads(raw)
+        except ValueError as exc:
+            raise StateVersionError(f"{where}: the data column is not agentrecord state JSON ({exc}).") from exc
+        version = doc.get("v") if isinstance(doc, dict) else None
+        if version != STATE_VERSION:
+            raise StateVersionError(
+                f"{where}: the data column holds state schema version {version!r}; this agentrecord reads "
+                f"version {STATE_VERSION}. Upgrade agentrecord, or migrate the row."
+            )
+        return cls(
+            messages=int(doc.get("messages", 0)),
+            requests=int(doc.get("requests", 0)),
+            turns=int(doc.get("turns", 0)),
+            extra=dict(doc.get("extra", {})),
+        )
+
+    def dump(self) -> str:
+        doc: dict[str, Any] = {
+            "v": STATE_VERSION,
+            "messages": self.messages,
+            "requests": self.requests,
+            "turns": self.turns,
+        }
+        if self.extra:
+            doc["extra"] = self.extra
+        return json.dumps(doc, separators=(",", ":"))
+
+
+@dataclass
+class Totals:
+    """Cumulative usage as stored on the agent row after a write."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost: Decimal | None
+    data: str
+    updated_at: datetime
+
+
+@dataclass
+class Lease:
+    """A held run lease on one agent row, plus what was loaded under it."""
+
+    owner: str
+    state: State
+    history: list[ModelMessage]
+    cost: Decimal | None = None
+    released: bool = False
+
+
+def new_owner() -> str:
+    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when the lease holder is a process on this host that no longer exists."""
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Store:
+    """Reads and writes one agent class's rows through its own short transactions (never the caller's)."""
+
+    def __init__(self, agent_table: Table, messages: Table, label: str) -> None:
+        self.agents = agent_table
+        self.messages = messages
+        (self.pk,) = agent_table.primary_key.columns
+        self.label = label
+
+    # -- lease ---------------------------------------------------------------------------------
+    def _try_acquire(self, engine: Engine, agent_id: Any, owner: str, ttl: float) -> Lease | str | None:
+        a = self.agents.c
+        now = utcnow()
+        with engine.begin() as conn:
+            taken = conn.execute(
+                update(self.agents)
+                .where(self.pk == agent_id, or_(a.lease_owner.is_(None), a.lease_expires_at < now))
+                .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=ttl), updated_at=a.updated_at)
+            ).rowcount
+            if taken != 1:
+                row = conn.execute(select(a.lease_owner).where(self.pk == agent_id)).first()
+                if row is None:
+                    raise RecordNotSaved(
+                        f"{self.label} id={agent_id} is not in the database (yet): commit the session that "
+                        "created it before talking to it."
+                    )
+                return None if row[0] is None else str(row[0])
+            data, cost = conn.execute(select(a.data, a.cost).where(self.pk == agent_id)).one()
+            state = State.parse(data, f"{self.label} id={agent_id}")
+            bodies = conn.execute(
+                select(self.messages.c.body).where(self.messages.c.agent_id == agent_id).order_by(self.messages.c.seq)
+            ).scalars()
+            history = [load_message(b) for b in bodies]
+        return Lease(owner=owner, state=state, history=history, cost=cost)
+
+    def _steal_dead(self, engine: Engine, agent_id: Any, dead_owner: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                update(self.agents)
+                .where(self.pk == agent_id, self.agents.c.lease_owner == dead_owner)
+                .values(lease_owner=None, lease_expires_at=None, updated_at=self.agents.c.updated_at)
+            )
+
+    async def acquire(self, engine: Engine, agent_id: Any, *, wait: float, ttl: float) -> Lease:
+        """Take the run lease (waiting up to `wait` seconds) and load state and history under it."""
+        owner = new_owner()
+        start = time.monotonic()
+        delay = 0.005
+        while True:
+            got = self._try_acquire(engine, agent_id, owner, ttl)
+            if isinstance(got, Lease):
+                return got
+            if got is not None and _owner_is_dead(got):
+                self._steal_dead(engine, agent_id, got)
+                continue
+            waited = time.monotonic() - start
+            if waited >= wait:
+                raise AgentBusy(f"{self.label} id={agent_id}", waited)
+            await asyncio.sleep(min(delay, max(0.0, wait - waited)))
+            delay = min(delay * 2, 0.25)
+
+    def renew(self, engine: Engine, agent_id: Any, lease: Lease, ttl: float) -> None:
+        with engine.begin() as conn:
+            ok = conn.execute(
+                update(self.agents)
+                .where(self.pk == agent_id, self.agents.c.lease_owner == lease.owner)
+                .values(lease_expires_at=utcnow() + timedelta(seconds=ttl), updated_at=self.agents.c.updated_at)
+            ).rowcount
+        if ok != 1:
+            raise LeaseLost(f"{self.label} id={agent_id}: the run lease expired and was taken by another turn.")
+
+    def release(self, engine: Engine, agent_id: Any, lease: Lease) -> None:
+        if lease.released:
+            return
+        with engine.begin() as conn:
+            conn.execute(
+                update(self.agents)
+                .where(self.pk == agent_id, self.agents.c.lease_owner == lease.owner)
+                .values(lease_owner=None, lease_expires_at=None, updated_at=self.agents.c.updated_at)
+            )
+        lease.released = True
+
+    # -- writes --------------------------------------------------------------------------------
+    def append(
+        self,
+        engine: Engine,
+        agent_id: Any,
+        lease: Lease,
+        new: list[ModelMessage],
+        *,
+        tokens: tuple[int, int],
+        cost: Decimal | None,
+        release: bool,
+        ttl: float,
+        turn_done: bool = False,
+    ) -> Totals:
+        """Insert `new` messages and add their usage to the row in one transaction, under the lease."""
+        a = self.agents.c
+        now = utcnow()
+        state = lease.state
+        rows = [
+            {
+                "agent_id": agent_id,
+                "seq": state.messages + i,
+                "kind": m.kind,
+                "body": dump_message(m),
+                "run_id": getattr(m, "run_id", None),
+                "created_at": now,
+            }
+            for i, m in enumerate(new)
+        ]
+        next_state = State(
+            messages=state.messages + len(new),
+            requests=state.requests + sum(isinstance(m, ModelResponse) for m in new),
+            turns=state.turns + (1 if turn_done else 0),
+            extra=state.extra,
+        )
+        data = next_state.dump()
+        d_in, d_out = tokens
+        values: dict[str, Any] = {
+            "input_tokens": func.coalesce(a.input_tokens, 0) + d_in,
+            "output_tokens": func.coalesce(a.output_tokens, 0) + d_out,
+            "total_tokens": func.coalesce(a.total_tokens, 0) + d_in + d_out,
+            "data": data,
+            "updated_at": now,
+        }
+        new_cost = lease.cost
+        if cost is not None:
+            new_cost = values["cost"] = (lease.cost or Decimal(0)) + cost
+        if release:
+            values.update(lease_owner=None, lease_expires_at=None)
+        else:
+            values["lease_expires_at"] = now + timedelta(seconds=ttl)
+        with engine.begin() as conn:
+            result = conn.execute(
+                update(self.agents)
+                .where(self.pk == agent_id, a.lease_owner == lease.owner)
+                .values(**values)
+                .returning(a.input_tokens, a.output_tokens, a.total_tokens)
+            )
+            row = result.first()
+            if row is None:
+                raise LeaseLost(
+                    f"{self.label} id={agent_id}: the run lease expired and was taken by another turn; "
+                    "this turn's last step was not saved."
+                )
+            if rows:
+                conn.execute(insert(self.messages), rows)
+        lease.state = next_state
+        lease.cost = new_cost
+        if release:
+            lease.released = True
+        return Totals(row[0], row[1], row[2], new_cost, data, now)
+
+    def load_all(self, engine: Engine, agent_id: Any) -> list[ModelMessage]:
+        with engine.connect() as conn:
+            bodies = conn.execute(
+                select(self.messages.c.body).where(self.messages.c.agent_id == agent_id).order_by(self.messages.c.seq)
+            ).scalars()
+            return [load_message(b) for b in bodies]

@@ -1,0 +1,197 @@
+"""One turn of an agent record: take the lease, run the tool loop, save each step, release.
+
+Runs on the runtime loop. Messages are saved at step boundaries in short transactions: a response
+that asks for tools is saved before the tools run, the rest with the lease release at the end. No
+transaction stays open while the model thinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pydantic_ai import Agent as _PydanticAgent
+from pydantic_ai.exceptions import UsageLimitExceeded
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelResponse,
+    PartDeltaEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+    repair_messages,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.usage import UsageLimits
+from sqlalchemy import Engine
+from sqlalchemy.orm.attributes import set_committed_value
+
+from .errors import RequestLimitExceeded
+from .reply import Reply, Usage, cost_of, output_text
+from .store import Lease, Store, Totals
+
+if TYPE_CHECKING:
+    from .declaration import AgentSpec
+    from .record import AgentRecord
+
+
+@dataclass
+class TurnDeps:
+    """The dependencies every tool call of a turn receives (as `ctx.deps`)."""
+
+    record: AgentRecord
+    engine: Engine
+
+
+@dataclass
+class _Target:
+    """Everything a turn needs about its record, captured on the caller's thread."""
+
+    record: AgentRecord
+    spec: AgentSpec
+    store: Store
+    engine: Engine
+    agent_id: Any
+    model: Model
+    label: str
+
+
+class _StepWriter:
+    """Saves a turn's new messages as steps complete, holding back a final answer for the last write."""
+
+    def __init__(self, target: _Target, lease: Lease, carried: list[ModelMessage]) -> None:
+        self.target = target
+        self.lease = lease
+        self.carried = carried
+        self.saved = 0
+        self.totals: Totals | None = None
+
+    def _write(self, new: list[ModelMessage], *, release: bool, turn_done: bool = False) -> None:
+        batch = [*self.carried, *new]
+        self.carried = []
+        if not batch and not release:
+            return
+        usage = Usage.of(batch)
+        t = self.target
+        self.totals = t.store.append(
+            t.engine,
+            t.agent_id,
+            self.lease,
+            batch,
+            tokens=(usage.input_tokens, usage.output_tokens),
+            cost=cost_of(batch),
+            release=release,
+            ttl=t.spec.lease_ttl,
+            turn_done=turn_done,
+        )
+        self.saved += len(new)
+
+    def progress(self, messages: list[ModelMessage]) -> None:
+        """Save what is new if the last new message is a response whose tool calls are about to run."""
+        new = messages[self.saved :]
+        if new and isinstance(new[-1], ModelResponse) and new[-1].tool_calls:
+            self._write(new, release=False)
+
+    def finish(self, messages: list[ModelMessage], *, turn_done: bool) -> None:
+        self._write(messages[self.saved :], release=True, turn_done=turn_done)
+
+
+def _prepare_history(history: list[ModelMessage]) -> tuple[list[ModelMessage], list[ModelMessage]]:
+    """Repair a history a crashed turn left with unanswered tool calls: (history to run, repairs to save)."""
+    if not history:
+        return history, []
+    repaired = repair_messages(history)
+    if len(repaired) > len(history) and repaired[: len(history)] == history:
+        return repaired, repaired[len(history) :]
+    return repaired, []
+
+
+def _apply_totals(record: AgentRecord, totals: Totals | None) -> None:
+    """Reflect the saved counters on the caller's instance without marking it dirty."""
+    if totals is None:
+        return
+    for key in ("input_tokens", "output_tokens", "total_tokens", "cost", "data", "updated_at"):
+        set_committed_value(record, key, getattr(totals, key))
+
+
+async def _heartbeat(target: _Target, lease: Lease) -> None:
+    interval = max(target.spec.lease_ttl / 3, 0.05)
+    while True:
+        await asyncio.sleep(interval)
+        target.store.renew(target.engine, target.agent_id, lease, target.spec.lease_ttl)
+
+
+async def run_turn(
+    target: _Target,
+    prompt: str,
+    *,
+    wait: float | None,
+    on_text: Callable[[str], None] | None = None,
+) -> Reply[Any]:
+    """Run one turn for `target` and return its reply; see the module docstring for the write protocol."""
+    spec = target.spec
+    lease = await target.store.acquire(
+        target.engine,
+        target.agent_id,
+        wait=spec.busy_timeout if wait is None else wait,
+        ttl=spec.lease_ttl,
+    )
+    history, carried = _prepare_history(lease.history)
+    writer = _StepWriter(target, lease, carried)
+    heartbeat = asyncio.ensure_future(_heartbeat(target, lease))
+    agent = spec.pydantic_agent()
+    run = None
+    done = False
+    try:
+        async with agent.iter(
+            prompt,
+            message_history=history,
+            model=target.model,
+            deps=TurnDeps(record=target.record, engine=target.engine),
+            usage_limits=UsageLimits(request_limit=spec.max_requests),
+        ) as run:
+            async for node in run:
+                writer.progress(run.new_messages())
+                if on_text is not None and _PydanticAgent.is_model_request_node(node):
+                    async with node.stream(run.ctx) as events:
+                        async for event in events:
+                            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                                if event.part.content:
+                                    on_text(event.part.content)
+                            elif (
+                                isinstance(event, PartDeltaEvent)
+                                and isinstance(event.delta, TextPartDelta)
+                                and event.delta.content_delta
+                            ):
+                                on_text(event.delta.content_delta)
+        result = run.result
+        assert result is not None
+        new = result.new_messages()
+        writer.finish(new, turn_done=True)
+        done = True
+    except UsageLimitExceeded as exc:
+        raise RequestLimitExceeded(target.label, spec.max_requests) from exc
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await heartbeat
+        if not done:
+            try:
+                writer.finish(run.new_messages() if run is not None else [], turn_done=False)
+            finally:
+                target.store.release(target.engine, target.agent_id, lease)
+        _apply_totals(target.record, writer.totals)
+    turn_messages = [*history[len(lease.history) :], *new]
+    usage = Usage.of(new)
+    cost: Decimal | None = cost_of(new)
+    return Reply(
+        text=output_text(result.output, result.response),
+        output=result.output,
+        usage=usage,
+        cost=cost,
+        messages=turn_messages,
+    )

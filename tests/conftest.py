@@ -1,0 +1,55 @@
+"""Shared fixtures: real databases (a SQLite file and a PostgreSQL database), created fresh per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+PG_ADMIN_URL = os.environ.get("AGENTRECORD_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for this test session (dropped at the end)."""
+    if os.environ.get("AGENTRECORD_SKIP_POSTGRES") == "1":
+        pytest.skip("AGENTRECORD_SKIP_POSTGRES=1")
+    name = f"agentrecord_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - environment problem, reported loudly
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc}). Start it, point AGENTRECORD_PG_ADMIN_URL "
+            "at one, or set AGENTRECORD_SKIP_POSTGRES=1 to skip the PostgreSQL half of the suite."
+        )
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
+    """A database URL: a SQLite file, or the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/agents.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a freshly created schema of the seed models."""
+    from tests.agentrecord.seed import Base
+
+    eng = create_engine(db_url)
+    Base.metadata.drop_all(eng)
+    Base.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
