@@ -171,21 +171,29 @@ def canonical(name: str) -> str:
     return key
 
 
+def _prefixes(name: str) -> list[str]:
+    """Env var prefixes for a provider name: the canonical one first, then the alias as written."""
+    raw = name.strip().upper().replace("-", "_").replace(".", "")
+    canon = canonical(name).upper()
+    return [canon] if raw == canon else [canon, raw]
+
+
 def secret_env_vars(name: str) -> list[str]:
     """The environment variables read for a provider's secret, in order."""
     spec = _SPECS[canonical(name)]
-    return [f"{name.upper().replace('-', '_').replace('.', '')}_SECRET", *spec.key_env]
+    found = [f"{p}_SECRET" for p in _prefixes(name)]
+    return [*found, *(v for v in spec.key_env if v not in found)]
 
 
 def default_options(name: str, environ: Mapping[str, str] | None = None) -> ProviderOptions:
     """Options from the environment: `{PROVIDER}_SECRET`, else the provider's usual variable; `{PROVIDER}_BASE_URL`."""
     env = os.environ if environ is None else environ
     spec = _SPECS[canonical(name)]
-    prefix = name.upper().replace("-", "_").replace(".", "")
+    prefixes = _prefixes(name)
+    if spec.name == "openai_responses":
+        prefixes.append("OPENAI")
     api_key = next((env[v] for v in secret_env_vars(name) if env.get(v)), None)
-    base_url = env.get(f"{prefix}_BASE_URL") or spec.default_base_url
-    if spec.name == "openai_responses" and not env.get(f"{prefix}_BASE_URL"):
-        base_url = env.get("OPENAI_BASE_URL") or base_url
+    base_url = next((env[f"{p}_BASE_URL"] for p in prefixes if env.get(f"{p}_BASE_URL")), spec.default_base_url)
     opts: ProviderOptions = {}
     if api_key:
         opts["api_key"] = api_key

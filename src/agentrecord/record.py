@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
-from sqlalchemy import DateTime, Engine, Integer, String, Text, event, inspect
+from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
 from . import _loop, providers
@@ -213,7 +213,14 @@ def _on_mapped(mapper: Mapper[Any], cls: type) -> None:
     if len(list(table.primary_key)) != 1:
         raise DeclarationError(f"{cls.__name__} needs a single-column primary key to be an agent record.")
     setattr(cls, _SPEC_ATTR, parse(cls))
-    setattr(cls, _STORE_ATTR, Store(table, message_table(table), cls.__name__))  # type: ignore[arg-type]
+    store = Store(table, message_table(table), cls.__name__)  # type: ignore[arg-type]
+    setattr(cls, _STORE_ATTR, store)
+
+    def delete_messages(mapper: Mapper[Any], connection: Connection, target: AgentRecord) -> None:
+        # SQLite enforces the ON DELETE CASCADE only with PRAGMA foreign_keys=ON; do it explicitly.
+        connection.execute(delete(store.messages).where(store.messages.c.agent_id == target.id))
+
+    event.listen(cls, "before_delete", delete_messages)
 
 
 event.listen(AgentRecord, "after_mapper_constructed", _on_mapped, propagate=True)

@@ -1,0 +1,290 @@
+"""A small, real OpenAI-compatible chat completions server for tests, on 127.0.0.1 in a background thread.
+
+It plays the model from a script (text replies and tool calls), speaks HTTP/1.1 with keep-alive (plain
+responses carry Content-Length, streams use chunked transfer encoding), records every request body and
+Authorization header, and counts the TCP connections it accepted.
+
+    with OpenAIServer(["Hello.", ToolCall("quote_feed", {"symbol": "AAPL"}), "AAPL is at 190."]) as server:
+        os.environ["OPENAI_BASE_URL"] = server.base_url
+        ...
+        assert server.connections == 1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text reply; the usage numbers override the server's defaults for this response."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A reply asking for one tool call."""
+
+    name: str
+    arguments: dict[str, Any]
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+Step = str | Text | ToolCall
+
+
+def _chunks_of(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
+        pass
+
+    def _send_json(self, status: int, doc: dict[str, Any]) -> None:
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "keep-alive")
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def do_GET(self) -> None:
+        self._send_json(404, {"error": {"message": f"no route GET {self.path}", "type": "not_found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            self._send_json(404, {"error": {"message": f"no route POST {self.path}", "type": "not_found"}})
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._send_json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
+            return
+        owner = self.server.owner
+        step = owner._record(body, self.headers.get("Authorization"))
+        if step is None:
+            self._send_json(
+                500, {"error": {"message": "the test server's script is exhausted", "type": "server_error"}}
+            )
+            return
+        model = str(body.get("model") or "test-model")
+        if body.get("stream"):
+            self._stream(owner, step, model, body)
+        else:
+            self._send_json(200, owner._completion(step, model))
+
+    def _stream(self, owner: OpenAIServer, step: Step, model: str, body: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "keep-alive")
+        self.end_headers()
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        for event in owner._stream_events(step, model, include_usage):
+            data = f"data: {event}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+            if owner.chunk_delay:
+                time.sleep(owner.chunk_delay)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: OpenAIServer
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        with self.owner._lock:
+            self.owner.connections += 1
+            self.owner._sockets.append(conn)
+        return conn, addr
+
+
+class OpenAIServer:
+    """A scripted OpenAI-compatible server: each POST /v1/chat/completions consumes the next step of `script`.
+
+    `connections` counts accepted TCP connections; `requests` holds every request body (parsed JSON);
+    `authorizations` the Authorization header of each request. `prompt_tokens`/`completion_tokens` are
+    the usage reported for each response unless a `Text`/`ToolCall` step overrides them.
+    """
+
+    def __init__(
+        self,
+        script: list[Step] | None = None,
+        *,
+        prompt_tokens: int = 11,
+        completion_tokens: int = 7,
+        chunk_size: int = 4,
+        chunk_delay: float = 0.0,
+    ) -> None:
+        self.script: list[Step] = list(script or [])
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
+        self.chunk_size = chunk_size
+        self.chunk_delay = chunk_delay
+        self.connections = 0
+        self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
+        self.usages: list[tuple[int, int]] = []
+        """(prompt_tokens, completion_tokens) reported for each served response, in order."""
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._served = 0
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> OpenAIServer:
+        httpd = _Server(("127.0.0.1", 0), _Handler)
+        httpd.owner = self
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="openai-test-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        httpd.shutdown()
+        httpd.server_close()
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for s in sockets:  # end kept-alive connections so their handler threads finish
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "the server is not running"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give an OpenAI client as its base URL (ends in /v1)."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def remaining(self) -> int:
+        """Script steps not yet served."""
+        return len(self.script) - self._served
+
+    # -- the model's side ----------------------------------------------------------------------
+    def _record(self, body: dict[str, Any], authorization: str | None) -> Step | None:
+        with self._lock:
+            self.requests.append(body)
+            self.authorizations.append(authorization)
+            if self._served >= len(self.script):
+                return None
+            step = self.script[self._served]
+            self._served += 1
+            return step
+
+    def _usage(self, step: Step) -> dict[str, int]:
+        prompt = getattr(step, "prompt_tokens", None)
+        completion = getattr(step, "completion_tokens", None)
+        prompt = self.prompt_tokens if prompt is None else prompt
+        completion = self.completion_tokens if completion is None else completion
+        with self._lock:
+            self.usages.append((prompt, completion))
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def _tool_call_id(self) -> str:
+        return f"call_{self._served}_{len(self.requests)}"
+
+    def _completion(self, step: Step, model: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": None}
+        if isinstance(step, ToolCall):
+            message["tool_calls"] = [
+                {
+                    "id": self._tool_call_id(),
+                    "type": "function",
+                    "function": {"name": step.name, "arguments": json.dumps(step.arguments)},
+                }
+            ]
+            finish = "tool_calls"
+        else:
+            message["content"] = step if isinstance(step, str) else step.text
+            finish = "stop"
+        return {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": self._usage(step),
+        }
+
+    def _stream_events(self, step: Step, model: str, include_usage: bool) -> list[str]:
+        """The SSE `data:` payloads of one streamed response, ending with `[DONE]`."""
+        base = {
+            "id": f"chatcmpl-{len(self.requests)}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+            doc = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            return json.dumps(doc)
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        if isinstance(step, ToolCall):
+            args = json.dumps(step.arguments)
+            pieces = _chunks_of(args, max(1, len(args) // 3 + 1))
+            events.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": self._tool_call_id(),
+                                "type": "function",
+                                "function": {"name": step.name, "arguments": pieces[0]},
+                            }
+                        ]
+                    }
+                )
+            )
+            events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces[1:]]
+            events.append(chunk({}, "tool_calls"))
+        else:
+            text = step if isinstance(step, str) else step.text
+            events += [chunk({"content": piece}) for piece in _chunks_of(text, self.chunk_size)]
+            events.append(chunk({}, "stop"))
+        usage = self._usage(step)
+        if include_usage:
+            events.append(json.dumps({**base, "choices": [], "usage": usage}))
+        events.append("[DONE]")
+        return events
