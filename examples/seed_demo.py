@@ -13,9 +13,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, create_engine
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
+import agentrecord
 from agentrecord import AgentRecord, Tool
 from agentrecord.testing import ScriptedModel, call, scripted
 
@@ -76,7 +77,7 @@ class StockInvestor(AgentRecord, Base):
 
 def main() -> None:
     db = Path(tempfile.mkdtemp()) / "demo.db"
-    engine = create_engine(f"sqlite:///{db}")
+    engine = agentrecord.create_engine(f"sqlite:///{db}")
     Base.metadata.create_all(engine)
     online = bool(os.environ.get("OPENAI_SECRET"))
     with ExitStack() as stack:

@@ -46,9 +46,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
     """An engine on a freshly created schema of the seed models."""
+    from agentrecord import create_engine as agent_engine
     from tests.agentrecord.seed import Base
 
-    eng = create_engine(db_url)
+    eng = agent_engine(db_url)
     Base.metadata.drop_all(eng)
     Base.metadata.create_all(eng)
     yield eng

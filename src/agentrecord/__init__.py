@@ -1,5 +1,6 @@
 """agentrecord: AI agents that live in your application's database, as SQLAlchemy records."""
 
+from .engine import create_engine
 from .errors import (
     AgentBusy,
     AgentRecordError,
@@ -33,5 +34,6 @@ __all__ = [
     "TurnFailed",
     "UnknownProvider",
     "Usage",
+    "create_engine",
     "tool",
 ]

@@ -10,8 +10,10 @@ import asyncio
 import json
 import os
 import socket
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,6 +43,8 @@ from sqlalchemy import (
 from .errors import AgentBusy, LeaseLost, RecordNotSaved, StateVersionError
 
 STATE_VERSION = 1
+CACHED_HISTORIES = 256
+"""How many agents' parsed histories a process keeps (LRU)."""
 _MESSAGE = TypeAdapter(ModelMessage, config=ConfigDict(ser_json_bytes="base64", val_json_bytes="base64"))
 _HOST = socket.gethostname()
 
@@ -93,6 +97,8 @@ class State:
     messages: int = 0
     requests: int = 0
     turns: int = 0
+    head: str = ""
+    """A token that changes with every write: a cached history is current iff its head matches."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -113,6 +119,7 @@ class State:
             messages=int(doc.get("messages", 0)),
             requests=int(doc.get("requests", 0)),
             turns=int(doc.get("turns", 0)),
+            head=str(doc.get("head", "")),
             extra=dict(doc.get("extra", {})),
         )
 
@@ -122,6 +129,7 @@ class State:
             "messages": self.messages,
             "requests": self.requests,
             "turns": self.turns,
+            "head": self.head,
         }
         if self.extra:
             doc["extra"] = self.extra
@@ -148,6 +156,8 @@ class Lease:
     state: State
     history: list[ModelMessage]
     cost: Decimal | None = None
+    stored: list[ModelMessage] = field(default_factory=list)
+    """Everything stored for the agent so far (history plus this turn's writes); feeds the cache."""
     released: bool = False
 
 
@@ -183,6 +193,31 @@ class Store:
         self.messages = messages
         (self.pk,) = agent_table.primary_key.columns
         self.label = label
+        self._cache: OrderedDict[tuple[str, Any], tuple[str, list[ModelMessage]]] = OrderedDict()
+        self._cache_pid = os.getpid()
+        self._cache_lock = threading.Lock()
+
+    # -- history cache: rows are append-only and written under the lease, so a parsed history stays
+    # valid for as long as the row's state head is the one it was cached with.
+    def _cached(self, key: tuple[str, Any], state: State) -> list[ModelMessage] | None:
+        with self._cache_lock:
+            if self._cache_pid != os.getpid():
+                self._cache.clear()
+                self._cache_pid = os.getpid()
+            hit = self._cache.get(key)
+            if hit is None or not state.head or hit[0] != state.head or len(hit[1]) != state.messages:
+                return None
+            self._cache.move_to_end(key)
+            return list(hit[1])
+
+    def _remember(self, key: tuple[str, Any], head: str, messages: list[ModelMessage]) -> None:
+        if not head:
+            return
+        with self._cache_lock:
+            self._cache[key] = (head, messages)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHED_HISTORIES:
+                self._cache.popitem(last=False)
 
     # -- lease ---------------------------------------------------------------------------------
     def _try_acquire(self, engine: Engine, agent_id: Any, owner: str, ttl: float) -> Lease | str | None:
@@ -193,8 +228,9 @@ class Store:
                 update(self.agents)
                 .where(self.pk == agent_id, or_(a.lease_owner.is_(None), a.lease_expires_at < now))
                 .values(lease_owner=owner, lease_expires_at=now + timedelta(seconds=ttl), updated_at=a.updated_at)
-            ).rowcount
-            if taken != 1:
+                .returning(a.data, a.cost)
+            ).first()
+            if taken is None:
                 row = conn.execute(select(a.lease_owner).where(self.pk == agent_id)).first()
                 if row is None:
                     raise RecordNotSaved(
@@ -202,13 +238,19 @@ class Store:
                         "created it before talking to it."
                     )
                 return None if row[0] is None else str(row[0])
-            data, cost = conn.execute(select(a.data, a.cost).where(self.pk == agent_id)).one()
+            data, cost = taken
             state = State.parse(data, f"{self.label} id={agent_id}")
-            bodies = conn.execute(
-                select(self.messages.c.body).where(self.messages.c.agent_id == agent_id).order_by(self.messages.c.seq)
-            ).scalars()
-            history = [load_message(b) for b in bodies]
-        return Lease(owner=owner, state=state, history=history, cost=cost)
+            key = (str(engine.url), agent_id)
+            history = self._cached(key, state)
+            if history is None:
+                bodies = conn.execute(
+                    select(self.messages.c.body)
+                    .where(self.messages.c.agent_id == agent_id)
+                    .order_by(self.messages.c.seq)
+                ).scalars()
+                history = [load_message(b) for b in bodies]
+                self._remember(key, state.head, history)
+        return Lease(owner=owner, state=state, history=history, cost=cost, stored=list(history))
 
     def _steal_dead(self, engine: Engine, agent_id: Any, dead_owner: str) -> None:
         with engine.begin() as conn:
@@ -290,6 +332,7 @@ class Store:
             messages=state.messages + len(new),
             requests=state.requests + sum(isinstance(m, ModelResponse) for m in new),
             turns=state.turns + (1 if turn_done else 0),
+            head=uuid.uuid4().hex[:16],
             extra=state.extra,
         )
         data = next_state.dump()
@@ -325,6 +368,8 @@ class Store:
                 conn.execute(insert(self.messages), rows)
         lease.state = next_state
         lease.cost = new_cost
+        lease.stored.extend(new)
+        self._remember((str(engine.url), agent_id), next_state.head, list(lease.stored))
         if release:
             lease.released = True
         return Totals(row[0], row[1], row[2], new_cost, data, now)

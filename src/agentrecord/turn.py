@@ -102,8 +102,9 @@ class _StepWriter:
 
 def _prepare_history(history: list[ModelMessage]) -> tuple[list[ModelMessage], list[ModelMessage]]:
     """Repair a history a crashed turn left with unanswered tool calls: (history to run, repairs to save)."""
-    if not history:
-        return history, []
+    last = history[-1] if history else None
+    if not (isinstance(last, ModelResponse) and last.tool_calls):
+        return history, []  # pydantic-ai repairs anything else before each request itself
     repaired = repair_messages(history)
     if len(repaired) > len(history) and repaired[: len(history)] == history:
         return repaired, repaired[len(history) :]

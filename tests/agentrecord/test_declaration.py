@@ -115,3 +115,15 @@ def test_a_tool_without_call_is_rejected() -> None:
 def test_confirm_accepts_tool_classes_and_names() -> None:
     cls = _declare(type("Agent", (), {"tools": [QuoteFeed], "confirm": [QuoteFeed, "quote_feed"]}), "Confirmed")
     assert cls.agent_spec().confirm == ["quote_feed", "quote_feed"]  # type: ignore[attr-defined]
+
+
+def test_create_engine_turns_on_wal_for_sqlite_files(tmp_path: object) -> None:
+    from sqlalchemy import text
+
+    from agentrecord import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path}/wal.db")
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
