@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,12 @@ def parse(cls: type) -> AgentSpec:
             if not isinstance(value, int | float) or value < 0:
                 raise DeclarationError(f"{owner}.Agent.{key} must be a number of seconds >= 0, got {value!r}.")
             setattr(spec, key, float(value))
+    if spec.confirm or spec.skills:
+        warnings.warn(
+            f"{owner}.Agent declares {'confirm' if spec.confirm else 'skills'}: accepted, but skills and approvals "
+            "are not active in this version of agentrecord; tool calls are NOT held for approval yet.",
+            stacklevel=3,
+        )
     if "model_settings" in values:
         spec.model_settings = dict(_expect(owner, "model_settings", values["model_settings"], dict))
     return spec
