@@ -135,16 +135,20 @@ async def run_turn(
 ) -> Reply[Any]:
     """Run one turn for `target` and return its reply; see the module docstring for the write protocol."""
     spec = target.spec
+    agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
     lease = await target.store.acquire(
         target.engine,
         target.agent_id,
         wait=spec.busy_timeout if wait is None else wait,
         ttl=spec.lease_ttl,
     )
-    history, carried = _prepare_history(lease.history)
+    try:
+        history, carried = _prepare_history(lease.history)
+    except BaseException:
+        target.store.release(target.engine, target.agent_id, lease)
+        raise
     writer = _StepWriter(target, lease, carried)
     heartbeat = asyncio.ensure_future(_heartbeat(target, lease))
-    agent = spec.pydantic_agent()
     run = None
     done = False
     try:
