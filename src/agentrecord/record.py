@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -109,8 +110,6 @@ class AgentRecord:
     async def astream(self, prompt: str, *, wait: float | None = None) -> AsyncIterator[str]:
         """Async `stream`: yields text deltas; the turn is persisted when the iteration ends."""
         target = self._target()
-        import asyncio
-
         user_loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
 
