@@ -47,6 +47,7 @@ CACHED_HISTORIES = 256
 """How many agents' parsed histories a process keeps (LRU)."""
 _MESSAGE = TypeAdapter(ModelMessage, config=ConfigDict(ser_json_bytes="base64", val_json_bytes="base64"))
 _HOST = socket.gethostname()
+_LEASE_ADVICE = "If turns legitimately block this long, raise `lease_ttl` in the agent's declaration."
 
 
 def utcnow() -> datetime:
@@ -286,7 +287,9 @@ class Store:
                 .values(lease_expires_at=utcnow() + timedelta(seconds=ttl), updated_at=self.agents.c.updated_at)
             ).rowcount
         if ok != 1:
-            raise LeaseLost(f"{self.label} id={agent_id}: the run lease expired and was taken by another turn.")
+            raise LeaseLost(
+                f"{self.label} id={agent_id}: the run lease expired and was taken by another turn. {_LEASE_ADVICE}"
+            )
 
     def release(self, engine: Engine, agent_id: Any, lease: Lease) -> None:
         if lease.released:
@@ -362,7 +365,7 @@ class Store:
             if row is None:
                 raise LeaseLost(
                     f"{self.label} id={agent_id}: the run lease expired and was taken by another turn; "
-                    "this turn's last step was not saved."
+                    f"this turn's last step was not saved. {_LEASE_ADVICE}"
                 )
             if rows:
                 conn.execute(insert(self.messages), rows)
