@@ -1,13 +1,15 @@
 """The seed's platform in a few lines: a user with a day trader and a stock investor, on a SQLite file.
 
-Runs offline: when no provider secret is set, the agents talk to agentrecord's scripted model, so
-the demo shows the tool loop, persistence and usage without a network. With OPENAI_SECRET set
-(and optionally OPENAI_BASE_URL), the same agents talk to that endpoint instead.
+Runs offline: when no provider secret is set, the agents run on the embedded local model
+(provider "local": SmolLM2-135M-Instruct in process, real inference, no key). With OPENAI_SECRET set
+(and optionally OPENAI_BASE_URL), the same agents talk to that endpoint instead. `--scripted` plays
+back a fixed script instead of any model.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
@@ -80,9 +82,12 @@ def main() -> None:
     engine = agentrecord.create_engine(f"sqlite:///{db}")
     Base.metadata.create_all(engine)
     online = bool(os.environ.get("OPENAI_SECRET"))
+    provider, model = ("openai", None) if online else ("local", "smollm2-135m")
+    if not online:
+        print("No OPENAI_SECRET set: the agents run on the embedded local model (SmolLM2-135M, in process).\n")
     with ExitStack() as stack:
-        if not online:
-            print("No OPENAI_SECRET set: using the scripted model (set it to talk to a real endpoint).\n")
+        if "--scripted" in sys.argv:
+            print("--scripted: playing back a fixed script instead of a model.\n")
             stack.enter_context(
                 scripted(Daytrader, ScriptedModel([call("quote_feed", symbol="NVDA"), "NVDA last traded at $120."]))
             )
@@ -93,11 +98,12 @@ def main() -> None:
             )
         session = stack.enter_context(Session(engine))
         alice = User(email="alice@example.com")
-        alice.daytraders.append(Daytrader(provider="openai"))
-        alice.stock_investors.append(StockInvestor(provider="openai"))
+        alice.daytraders.append(Daytrader(provider=provider, model=model))
+        alice.stock_investors.append(StockInvestor(provider=provider, model=model))
         session.add(alice)
         session.commit()
-        for agent, prompt in zip(alice.agents, ["Where is NVDA trading?", "How expensive is MSFT?"], strict=True):
+        questions = ["What is the price of NVDA?", "What is the P/E ratio of MSFT?"]
+        for agent, prompt in zip(alice.agents, questions, strict=True):
             reply = agent.talk(prompt)
             print(f"{type(agent).__name__} #{agent.id}> {prompt}\n  {reply.text}")
             print(
