@@ -151,28 +151,31 @@ async def run_turn(
     heartbeat = asyncio.ensure_future(_heartbeat(target, lease))
     run = None
     done = False
+    # "call" runs one response's tool calls one after another; the other modes run them concurrently.
+    mode = "sequential" if spec.concurrency == "call" else "parallel"
     try:
-        async with agent.iter(
-            prompt,
-            message_history=history,
-            model=target.model,
-            deps=TurnDeps(record=target.record, engine=target.engine),
-            usage_limits=UsageLimits(request_limit=spec.max_requests),
-        ) as run:
-            async for node in run:
-                writer.progress(run.new_messages())
-                if on_text is not None and _PydanticAgent.is_model_request_node(node):
-                    async with node.stream(run.ctx) as events:
-                        async for event in events:
-                            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
-                                if event.part.content:
-                                    on_text(event.part.content)
-                            elif (
-                                isinstance(event, PartDeltaEvent)
-                                and isinstance(event.delta, TextPartDelta)
-                                and event.delta.content_delta
-                            ):
-                                on_text(event.delta.content_delta)
+        with _PydanticAgent.parallel_tool_call_execution_mode(mode):
+            async with agent.iter(
+                prompt,
+                message_history=history,
+                model=target.model,
+                deps=TurnDeps(record=target.record, engine=target.engine),
+                usage_limits=UsageLimits(request_limit=spec.max_requests),
+            ) as run:
+                async for node in run:
+                    writer.progress(run.new_messages())
+                    if on_text is not None and _PydanticAgent.is_model_request_node(node):
+                        async with node.stream(run.ctx) as events:
+                            async for event in events:
+                                if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                                    if event.part.content:
+                                        on_text(event.part.content)
+                                elif (
+                                    isinstance(event, PartDeltaEvent)
+                                    and isinstance(event.delta, TextPartDelta)
+                                    and event.delta.content_delta
+                                ):
+                                    on_text(event.delta.content_delta)
         result = run.result
         assert result is not None
         new = result.new_messages()
