@@ -1,9 +1,12 @@
 """agentrecord: AI agents that live in your application's database, as SQLAlchemy records."""
 
+from .approvals import PendingApproval
 from .engine import create_engine
 from .errors import (
     AgentBusy,
     AgentRecordError,
+    ApprovalError,
+    ApprovalPending,
     DeclarationError,
     LeaseLost,
     ProviderNotConfigured,
@@ -11,6 +14,7 @@ from .errors import (
     RequestLimitExceeded,
     StateVersionError,
     TurnFailed,
+    TurnLimitExceeded,
     UnknownProvider,
 )
 from .record import AgentRecord, ReplyStream
@@ -21,8 +25,11 @@ __all__ = [
     "AgentBusy",
     "AgentRecord",
     "AgentRecordError",
+    "ApprovalError",
+    "ApprovalPending",
     "DeclarationError",
     "LeaseLost",
+    "PendingApproval",
     "ProviderNotConfigured",
     "RecordNotSaved",
     "Reply",
@@ -32,6 +39,7 @@ __all__ = [
     "Tool",
     "ToolContext",
     "TurnFailed",
+    "TurnLimitExceeded",
     "UnknownProvider",
     "Usage",
     "create_engine",

@@ -4,29 +4,45 @@ from __future__ import annotations
 
 import inspect
 import sys
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
 
 from pydantic_ai import Agent as _PydanticAgent
-from pydantic_ai import RunContext
+from pydantic_ai import DeferredToolRequests, RunContext
+from pydantic_ai.toolsets import CombinedToolset, FunctionToolset
 
+from .approvals import Rule, approval_check
 from .errors import DeclarationError
+from .guards import DEFAULT_THRESHOLD, guarded
+from .skills import Skill, load_skills, skill_tool
 from .tools import Tool, as_instance, to_pydantic_tool, tool_name_of
 
 CONCURRENCY = ("call", "thread", "async", "process")
+# How the tool calls of one model response run (a Tool with `sequential = True` always runs alone):
+#   call     one after another, in the order the model asked for them
+#   thread   concurrently; each sync tool call in a worker thread, async tools as tasks on the runtime loop
+#   async    the same schedule, declared for async tools: tasks on the runtime loop (sync tools still get
+#            worker threads, so they never block the loop)
+#   process  concurrently; each sync tool call in a shared pool of worker processes (one per CPU, started
+#            with spawn), async tools on the runtime loop. Tools and the agent class must be importable.
 
 _OPTIONS: dict[str, str] = {
     "model": "default model name (the record's `model` column overrides it)",
     "instructions": "system instructions: a string, or a callable taking the record",
     "tools": "Tool classes, Tool instances or @tool functions",
-    "skills": "paths of skill directories, relative to the declaring module",
-    "concurrency": f"how one response's tool calls run: one of {', '.join(CONCURRENCY)}",
+    "skills": "skill directories (each holding a SKILL.md), relative to the declaring module's file",
+    "concurrency": "how one response's tool calls run: call (one after another), thread (default; concurrently, "
+    "sync tools in worker threads), async (concurrently, async tools as tasks on the runtime loop), process "
+    "(concurrently, sync tools in a pool of worker processes)",
     "output_type": "type of structured output (default: str)",
-    "confirm": "tools (classes or names) needing the owner's approval",
+    "confirm": "tools (classes or names) needing the owner's approval; or a dict tool -> rule deciding per call "
+    "(a callable (record, args) -> bool, or the name of a record method taking the args)",
     "max_requests": "hard cap on model requests per turn (default 25)",
+    "max_tokens_per_turn": "stop a turn that uses more tokens than this (default: no limit)",
+    "max_cost_per_turn": "stop a turn that costs more USD than this (default: no limit)",
+    "loop_guard": "answer the Nth identical tool call of a turn with a note instead of running it (default 3; 0 = off)",
     "busy_timeout": "seconds a turn waits for another turn on the same agent (default 30; 0 = fail at once)",
     "lease_ttl": "seconds a run lease lives without renewal (default 300)",
     "model_settings": "pydantic-ai model settings (temperature, max_tokens, ...)",
@@ -41,11 +57,14 @@ class AgentSpec:
     model: str | None = None
     instructions: str | Callable[[Any], str] | None = None
     tools: list[Tool] = field(default_factory=list)
-    skills: list[Path] = field(default_factory=list)
+    skills: list[Skill] = field(default_factory=list)
     concurrency: str = "thread"
     output_type: Any = str
-    confirm: list[str] = field(default_factory=list)
+    confirm: dict[str, Rule] = field(default_factory=dict)
     max_requests: int = 25
+    max_tokens_per_turn: int | None = None
+    max_cost_per_turn: Decimal | None = None
+    loop_guard: int = DEFAULT_THRESHOLD
     busy_timeout: float = 30.0
     lease_ttl: float = 300.0
     model_settings: dict[str, Any] = field(default_factory=dict)
@@ -65,10 +84,16 @@ class AgentSpec:
             else:
                 instructions = self.instructions
             kwargs: dict[str, Any] = {"model_settings": self.model_settings or None}
+            tools = [to_pydantic_tool(t, self.max_requests, concurrency=self.concurrency) for t in self.tools]
+            skills = [skill_tool(s, self, tools) for s in self.skills]  # each runs a sub-agent on some of `tools`
+            plain = FunctionToolset([*(t for t in tools if t.name not in self.confirm), *skills])
+            gated = FunctionToolset([t for t in tools if t.name in self.confirm])
+            toolsets = [plain, gated.approval_required(approval_check(self.confirm))] if self.confirm else [plain]
+            output_type = [self.output_type, DeferredToolRequests] if self.confirm else self.output_type
             self._agent = _PydanticAgent(
-                output_type=self.output_type,
+                output_type=output_type,
                 instructions=instructions,
-                tools=[to_pydantic_tool(t, self.max_requests) for t in self.tools],
+                toolsets=[guarded(CombinedToolset(toolsets), self.loop_guard)],
                 retries={"tools": self.max_requests, "output": 3},
                 **kwargs,
                 name=self.owner,
@@ -104,47 +129,60 @@ def parse(cls: type) -> AgentSpec:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise DeclarationError(f"{owner}.Agent.tools has two tools named {', '.join(dupes)}; set a distinct `name`.")
-    base = Path(sys.modules[cls.__module__].__file__ or ".").parent if cls.__module__ in sys.modules else Path()
-    spec.skills = [
-        base / _expect(owner, "skills", s, str) for s in _expect_list(owner, "skills", values.get("skills", []))
-    ]
     if "concurrency" in values:
         conc = values["concurrency"]
         if conc not in CONCURRENCY:
             raise DeclarationError(f"{owner}.Agent.concurrency is {conc!r}; use one of {', '.join(CONCURRENCY)}.")
         spec.concurrency = conc
+    if spec.concurrency == "process":
+        from ._process_pool import check_declaration
+
+        check_declaration(owner, cls, spec.tools)
     if "output_type" in values:
         spec.output_type = values["output_type"]
-    spec.confirm = [
-        tool_name_of(c)
-        if isinstance(c, str | Tool) or (isinstance(c, type) and issubclass(c, Tool))
-        else _bad_confirm(owner, c)
-        for c in _expect_list(owner, "confirm", values.get("confirm", []))
-    ]
+    spec.confirm = _parse_confirm(owner, values.get("confirm", []))
     missing = [c for c in spec.confirm if c not in names]
     if missing:
         raise DeclarationError(
             f"{owner}.Agent.confirm names {', '.join(missing)}, which is not among its tools "
             f"({', '.join(names) or 'none'})."
         )
-    for key in ("max_requests",):
-        if key in values:
+    spec.skills = load_skills(  # read now, so a malformed skill fails at import and never mid-turn
+        _expect_list(owner, "skills", values.get("skills", [])),
+        owner=owner,
+        module_file=getattr(sys.modules.get(cls.__module__), "__file__", None),
+        tool_names=names,
+        confirm=spec.confirm,
+    )
+    for key in ("max_requests", "max_tokens_per_turn"):
+        if values.get(key) is not None:
             value = values[key]
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DeclarationError(f"{owner}.Agent.{key} must be a positive integer, got {value!r}.")
-            spec.max_requests = value
+            setattr(spec, key, value)
+    if "loop_guard" in values:
+        value = values["loop_guard"]
+        if not isinstance(value, int) or isinstance(value, bool) or value in (1,) or value < 0:
+            raise DeclarationError(
+                f"{owner}.Agent.loop_guard must be 0 (off) or an integer >= 2 (the repeat that is refused), "
+                f"got {value!r}."
+            )
+        spec.loop_guard = value
+    if values.get("max_cost_per_turn") is not None:
+        value = values["max_cost_per_turn"]
+        try:
+            cost = Decimal(str(value))
+        except ArithmeticError:
+            cost = Decimal(-1)
+        if isinstance(value, bool) or not cost.is_finite() or cost <= 0:
+            raise DeclarationError(f"{owner}.Agent.max_cost_per_turn must be a positive amount of USD, got {value!r}.")
+        spec.max_cost_per_turn = cost
     for key in ("busy_timeout", "lease_ttl"):
         if key in values:
             value = values[key]
             if not isinstance(value, int | float) or value < 0:
                 raise DeclarationError(f"{owner}.Agent.{key} must be a number of seconds >= 0, got {value!r}.")
             setattr(spec, key, float(value))
-    if spec.confirm or spec.skills:
-        warnings.warn(
-            f"{owner}.Agent declares {'confirm' if spec.confirm else 'skills'}: accepted, but skills and approvals "
-            "are not active in this version of agentrecord; tool calls are NOT held for approval yet.",
-            stacklevel=3,
-        )
     if "model_settings" in values:
         spec.model_settings = dict(_expect(owner, "model_settings", values["model_settings"], dict))
     return spec
@@ -162,5 +200,19 @@ def _expect_list(owner: str, key: str, value: Any) -> list[Any]:
     return list(value)
 
 
-def _bad_confirm(owner: str, value: Any) -> str:
-    raise DeclarationError(f"{owner}.Agent.confirm entries must be tool classes or names, got {value!r}.")
+def _parse_confirm(owner: str, value: Any) -> dict[str, Rule]:
+    """`confirm` as {tool name: rule}: a list means 'always', a dict gives each tool its rule."""
+    items = value.items() if isinstance(value, dict) else ((c, None) for c in _expect_list(owner, "confirm", value))
+    rules: dict[str, Rule] = {}
+    for tool, rule in items:
+        if not (isinstance(tool, str | Tool) or (isinstance(tool, type) and issubclass(tool, Tool))):
+            raise DeclarationError(f"{owner}.Agent.confirm entries must be tool classes or names, got {tool!r}.")
+        if isinstance(rule, staticmethod):
+            rule = rule.__func__
+        if not (rule is None or isinstance(rule, str) or callable(rule)):
+            raise DeclarationError(
+                f"{owner}.Agent.confirm[{tool_name_of(tool)!r}] must be a callable (record, args) -> bool or the "
+                f"name of a record method, got {rule!r}."
+            )
+        rules[tool_name_of(tool)] = rule
+    return rules

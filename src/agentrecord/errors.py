@@ -72,3 +72,23 @@ class StateVersionError(AgentRecordError):
 
 class TurnFailed(AgentRecordError):
     """The model or provider failed mid-turn; completed steps are saved and the next turn continues."""
+
+
+class TurnLimitExceeded(AgentRecordError):
+    """A turn used more tokens or money than the agent allows per turn; what it did so far is saved."""
+
+
+class ApprovalError(AgentRecordError):
+    """An approval or denial that cannot apply: unknown call, another agent's call, or decided already."""
+
+
+class ApprovalPending(AgentRecordError):
+    """The agent is waiting for its owner to approve or deny tool calls before it can take a new turn."""
+
+    def __init__(self, agent: str, call_ids: list[str]) -> None:
+        self.agent = agent
+        self.call_ids = call_ids
+        super().__init__(
+            f"{agent} is waiting for approval of tool call(s) {', '.join(call_ids)}: call approve(call_id) or "
+            "deny(call_id, reason) on the record first (see record.pending_approvals)."
+        )

@@ -15,13 +15,14 @@ from pydantic_ai.models import Model
 from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
-from . import _loop, providers
+from . import _loop, approvals, providers
+from .approvals import PendingApproval
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
 from .errors import DeclarationError, RecordNotSaved
 from .reply import Reply, Usage
 from .store import Store, message_table, utcnow
-from .turn import _Target, run_turn
+from .turn import _Target, resume_turn, run_turn
 
 _SPEC_ATTR = "__agentrecord_spec__"
 _STORE_ATTR = "__agentrecord_store__"
@@ -90,6 +91,33 @@ class AgentRecord:
         """The whole conversation, oldest first (pydantic-ai messages), read from the database."""
         engine, agent_id = self._bound()
         return type(self)._store().load_all(engine, agent_id)
+
+    @property
+    def pending_approvals(self) -> list[PendingApproval]:
+        """Tool calls waiting for the owner's approval, read from the database (any process may add them)."""
+        engine, agent_id = self._bound()
+        return approvals.pending(type(self)._store().load_state(engine, agent_id))
+
+    # -- approvals -----------------------------------------------------------------------------
+    def approve(self, call_id: str, *, wait: float | None = None) -> Reply[Any] | None:
+        """Approve a pending tool call; once no call of its turn is left waiting, the turn resumes.
+
+        Returns the resumed turn's reply, or None while other calls of that turn still wait.
+        Approving twice, or a call this agent is not holding, raises ApprovalError.
+        """
+        return _loop.run_sync(resume_turn(self._target(), {call_id: True}, wait=wait))
+
+    def deny(self, call_id: str, reason: str = "", *, wait: float | None = None) -> Reply[Any] | None:
+        """Deny a pending tool call (the model is told `reason`); resumes like `approve`."""
+        return _loop.run_sync(resume_turn(self._target(), {call_id: _denial(reason)}, wait=wait))
+
+    async def aapprove(self, call_id: str, *, wait: float | None = None) -> Reply[Any] | None:
+        """Async `approve`."""
+        return await _loop.run_async(resume_turn(self._target(), {call_id: True}, wait=wait))
+
+    async def adeny(self, call_id: str, reason: str = "", *, wait: float | None = None) -> Reply[Any] | None:
+        """Async `deny`."""
+        return await _loop.run_async(resume_turn(self._target(), {call_id: _denial(reason)}, wait=wait))
 
     # -- turns ---------------------------------------------------------------------------------
     def talk(self, prompt: str, *, wait: float | None = None) -> Reply[Any]:
@@ -202,6 +230,10 @@ class ReplyStream(Iterator[str]):
             pass
         assert self.reply is not None
         return self.reply.text
+
+
+def _denial(reason: str) -> str:
+    return reason.strip() or "The owner denied this call."
 
 
 def _on_mapped(mapper: Mapper[Any], cls: type) -> None:

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai import DeferredToolRequests
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolReturnPart
+
+from .approvals import PendingApproval
 
 T = TypeVar("T")
 
@@ -32,17 +35,29 @@ class Usage:
 
     @classmethod
     def of(cls, messages: list[ModelMessage]) -> Usage:
-        """The summed usage of the model responses among `messages`."""
+        """The summed usage of the model responses among `messages`, and of the skill sub-agents they ran."""
         responses = [m for m in messages if isinstance(m, ModelResponse)]
+        calls = skill_calls(messages)
         return cls(
-            sum(r.usage.input_tokens for r in responses),
-            sum(r.usage.output_tokens for r in responses),
-            len(responses),
+            sum(r.usage.input_tokens for r in responses) + sum(int(c.get("input_tokens") or 0) for c in calls),
+            sum(r.usage.output_tokens for r in responses) + sum(int(c.get("output_tokens") or 0) for c in calls),
+            len(responses) + sum(int(c.get("requests") or 0) for c in calls),
         )
 
 
+def skill_calls(messages: list[ModelMessage]) -> list[dict[str, Any]]:
+    """The metadata of the skill calls answered among `messages` (skill, sha256, tokens, requests, cost)."""
+    return [
+        p.metadata
+        for m in messages
+        if isinstance(m, ModelRequest)
+        for p in m.parts
+        if isinstance(p, ToolReturnPart) and isinstance(p.metadata, dict) and {"skill", "sha256"} <= p.metadata.keys()
+    ]
+
+
 def cost_of(messages: list[ModelMessage]) -> Decimal | None:
-    """The summed price of the responses among `messages`; None when no response has a known price."""
+    """The summed price of the responses (and skill sub-agents) among `messages`; None when none has a price."""
     total: Decimal | None = None
     for m in messages:
         if not isinstance(m, ModelResponse) or not m.model_name:
@@ -55,6 +70,9 @@ def cost_of(messages: list[ModelMessage]) -> Decimal | None:
         except (LookupError, ValueError, AssertionError):
             continue
         total = (total or Decimal(0)) + Decimal(price)
+    for call in skill_calls(messages):  # what a skill's sub-agent spent is part of this turn
+        if call.get("cost") is not None:
+            total = (total or Decimal(0)) + Decimal(str(call["cost"]))
     return total
 
 
@@ -72,6 +90,13 @@ class Reply(Generic[T]):
     """What this turn cost in USD; None when the model has no known price."""
     messages: list[ModelMessage] = field(default_factory=list, repr=False)
     """The messages this turn added to the conversation."""
+    pending: list[PendingApproval] = field(default_factory=list)
+    """Tool calls this turn stopped on, waiting for the owner's approval (then `text` is empty)."""
+
+    @property
+    def skills(self) -> list[tuple[str, str]]:
+        """The skills this turn used, as (name, sha256 of the skill's content), in order of first use."""
+        return list(dict.fromkeys((str(c["skill"]), str(c["sha256"])) for c in skill_calls(self.messages)))
 
     def __str__(self) -> str:
         return self.text
@@ -80,6 +105,8 @@ class Reply(Generic[T]):
 def output_text(output: Any, response: ModelResponse | None) -> str:
     if isinstance(output, str):
         return output
+    if isinstance(output, DeferredToolRequests):
+        return ""
     dump = getattr(output, "model_dump_json", None)
     if callable(dump):
         return str(dump())

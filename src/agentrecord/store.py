@@ -377,6 +377,12 @@ class Store:
             lease.released = True
         return Totals(row[0], row[1], row[2], new_cost, data, now)
 
+    def load_state(self, engine: Engine, agent_id: Any) -> State:
+        """The agent's runtime state as stored now (not as the caller's instance last saw it)."""
+        with engine.connect() as conn:
+            raw = conn.execute(select(self.agents.c.data).where(self.pk == agent_id)).scalar_one_or_none()
+        return State.parse(raw, f"{self.label} id={agent_id}")
+
     def load_all(self, engine: Engine, agent_id: Any) -> list[ModelMessage]:
         with engine.connect() as conn:
             bodies = conn.execute(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
 
 from pydantic_ai import ModelRetry, RunContext
 from pydantic_ai import Tool as _PydanticTool
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ class ToolContext:
     """What a tool call sees: the agent record it acts for, its call id, and a way to reach the database."""
 
     record: AgentRecord
-    """The agent record; its loaded columns (e.g. `user_id`) say whom the tool acts for."""
+    """The agent record (its columns, e.g. `user_id`, say whom the tool acts for), loaded for this call in a
+    Session of its own, never the caller's: relationships lazy-load in the tool's thread or process."""
     call_id: str
     """The model's id for this tool call: stable across retries, so usable as an idempotency key."""
     engine: Engine
@@ -119,6 +121,21 @@ def tool(fn: Callable[..., Any]) -> Tool:
     return _FunctionTool(fn, takes_context, fn.__name__)
 
 
+@contextmanager
+def own_record(cls: type[AgentRecord], key: tuple[Any, ...], engine: Engine) -> Iterator[AgentRecord]:
+    """The agent row loaded in a Session of the tool call's own, open while the call runs.
+
+    Tools run in worker threads or processes; the caller's Session is not thread-safe, so a tool
+    never touches it, not even through a lazy load on the caller's record.
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        record = session.get(cls, key)
+        if record is None:
+            raise LookupError(f"{cls.__name__} {key} no longer exists")
+        session.commit()  # end the read transaction now; lazy loads open their own
+        yield record
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
@@ -152,8 +169,11 @@ def as_instance(item: Any, owner: str) -> Tool:
     return instance
 
 
-def to_pydantic_tool(template: Tool, max_retries: int) -> _PydanticTool[Any]:
-    """Wrap a Tool so pydantic-ai can call it: schema from `call`'s hints, errors returned to the model."""
+def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "thread") -> _PydanticTool[Any]:
+    """Wrap a Tool so pydantic-ai can call it: schema from `call`'s hints, errors returned to the model.
+
+    Under concurrency="process" a sync tool's calls run in the worker process pool (`_process_pool`).
+    """
     target: Callable[..., Any] = (
         template._fn if isinstance(template, _FunctionTool) else type(template).call  # type: ignore[attr-defined]
     )
@@ -172,11 +192,14 @@ def to_pydantic_tool(template: Tool, max_retries: int) -> _PydanticTool[Any]:
     if "return" in hints:
         annotations["return"] = hints["return"]
 
-    def bind(ctx: RunContext[Any]) -> Tool:
-        instance = copy.copy(template)
+    @contextmanager
+    def bind(ctx: RunContext[Any]) -> Iterator[Tool]:
         deps = ctx.deps
-        instance._context = ToolContext(record=deps.record, call_id=ctx.tool_call_id or "", engine=deps.engine)
-        return instance
+        key = tuple(sa_inspect(deps.record).identity or ())
+        with own_record(type(deps.record), key, deps.engine) as record:
+            instance = copy.copy(template)
+            instance._context = ToolContext(record=record, call_id=ctx.tool_call_id or "", engine=deps.engine)
+            yield instance
 
     def failed(exc: Exception) -> ModelRetry:
         log.warning("tool %s raised %s", name, type(exc).__name__, exc_info=exc)
@@ -187,18 +210,28 @@ def to_pydantic_tool(template: Tool, max_retries: int) -> _PydanticTool[Any]:
 
         async def async_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
             try:
-                return await bind(ctx)._bound_call()(**kwargs)
+                with bind(ctx) as instance:
+                    return await instance._bound_call()(**kwargs)
             except ModelRetry:
                 raise
             except Exception as exc:
                 raise failed(exc) from exc
 
         wrapper = async_wrapper
+    elif concurrency == "process":
+        from . import _process_pool
+
+        async def process_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
+            deps = ctx.deps
+            return await _process_pool.call(template, kwargs, deps.record, deps.engine, ctx.tool_call_id or "")
+
+        wrapper = process_wrapper
     else:
 
         def sync_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
             try:
-                return bind(ctx)._bound_call()(**kwargs)
+                with bind(ctx) as instance:
+                    return instance._bound_call()(**kwargs)
             except ModelRetry:
                 raise
             except Exception as exc:

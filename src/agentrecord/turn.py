@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_ai import Agent as _PydanticAgent
+from pydantic_ai import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.exceptions import UsageLimitExceeded
 from pydantic_ai.messages import (
     ModelMessage,
@@ -30,7 +32,8 @@ from pydantic_ai.usage import UsageLimits
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .errors import RequestLimitExceeded
+from . import approvals
+from .errors import ApprovalPending, RequestLimitExceeded, TurnLimitExceeded
 from .reply import Reply, Usage, cost_of, output_text
 from .store import Lease, Store, Totals
 
@@ -45,6 +48,8 @@ class TurnDeps:
 
     record: AgentRecord
     engine: Engine
+    calls: Counter[str] = field(default_factory=Counter)
+    """(tool, arguments) call counts of this turn, for the loop guard."""
 
 
 @dataclass
@@ -126,14 +131,59 @@ async def _heartbeat(target: _Target, lease: Lease) -> None:
         target.store.renew(target.engine, target.agent_id, lease, target.spec.lease_ttl)
 
 
+def _admit(target: _Target, lease: Lease, decisions: dict[str, bool | str] | None) -> DeferredToolResults | None:
+    """Check a turn may start: a new prompt needs no pending approvals; decisions must match pending calls."""
+    if decisions is None:
+        waiting = approvals.pending(lease.state)
+        if waiting:
+            raise ApprovalPending(target.label, [p.call_id for p in waiting])
+        return None
+    return approvals.decide(lease.state, decisions, target.label)
+
+
+def _check_cost(spec: AgentSpec, label: str, messages: list[ModelMessage]) -> None:
+    if spec.max_cost_per_turn is None:
+        return
+    spent = cost_of(messages)
+    if spent is not None and spent > spec.max_cost_per_turn:
+        raise TurnLimitExceeded(
+            f"{label} stopped: this turn cost ${spent} so far, over its max_cost_per_turn of "
+            f"${spec.max_cost_per_turn}. Everything up to that point is saved."
+        )
+
+
+def _limit_error(exc: UsageLimitExceeded, spec: AgentSpec, label: str) -> Exception:
+    if "request" in str(exc).lower():
+        return RequestLimitExceeded(label, spec.max_requests)
+    return TurnLimitExceeded(
+        f"{label} stopped: this turn went over its max_tokens_per_turn of {spec.max_tokens_per_turn} ({exc}). "
+        "Everything up to that point is saved."
+    )
+
+
 async def run_turn(
+    target: _Target, prompt: str, *, wait: float | None, on_text: Callable[[str], None] | None = None
+) -> Reply[Any]:
+    """Run one turn for `target` and return its reply; see the module docstring for the write protocol."""
+    reply = await _turn(target, prompt, wait=wait, on_text=on_text)
+    assert reply is not None
+    return reply
+
+
+async def resume_turn(target: _Target, decisions: dict[str, bool | str], *, wait: float | None) -> Reply[Any] | None:
+    """Record `decisions` (call id -> True, or a denial reason) for pending approvals; once every
+    pending call is decided, resume the held turn and return its reply (None while others still wait)."""
+    return await _turn(target, None, wait=wait, decisions=decisions)
+
+
+async def _turn(
     target: _Target,
-    prompt: str,
+    prompt: str | None,
     *,
     wait: float | None,
     on_text: Callable[[str], None] | None = None,
-) -> Reply[Any]:
-    """Run one turn for `target` and return its reply; see the module docstring for the write protocol."""
+    decisions: dict[str, bool | str] | None = None,
+) -> Reply[Any] | None:
     spec = target.spec
     agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
     lease = await target.store.acquire(
@@ -143,16 +193,22 @@ async def run_turn(
         ttl=spec.lease_ttl,
     )
     try:
-        history, carried = _prepare_history(lease.history)
+        held = bool(approvals.pending(lease.state))  # held calls are unanswered on purpose: no repair
+        deferred = _admit(target, lease, decisions)
+        history, carried = (lease.history, []) if held else _prepare_history(lease.history)
     except BaseException:
         target.store.release(target.engine, target.agent_id, lease)
         raise
     writer = _StepWriter(target, lease, carried)
+    if decisions is not None and deferred is None:
+        writer.finish([], turn_done=False)  # decisions recorded; other calls still wait
+        _apply_totals(target.record, writer.totals)
+        return None
     heartbeat = asyncio.ensure_future(_heartbeat(target, lease))
     run = None
     done = False
     # "call" runs one response's tool calls one after another; the other modes run them concurrently.
-    mode = "sequential" if spec.concurrency == "call" else "parallel"
+    mode: Literal["sequential", "parallel"] = "sequential" if spec.concurrency == "call" else "parallel"
     try:
         with _PydanticAgent.parallel_tool_call_execution_mode(mode):
             async with agent.iter(
@@ -160,10 +216,12 @@ async def run_turn(
                 message_history=history,
                 model=target.model,
                 deps=TurnDeps(record=target.record, engine=target.engine),
-                usage_limits=UsageLimits(request_limit=spec.max_requests),
+                usage_limits=UsageLimits(request_limit=spec.max_requests, total_tokens_limit=spec.max_tokens_per_turn),
+                deferred_tool_results=deferred,
             ) as run:
                 async for node in run:
                     writer.progress(run.new_messages())
+                    _check_cost(spec, target.label, run.new_messages())
                     if on_text is not None and _PydanticAgent.is_model_request_node(node):
                         async with node.stream(run.ctx) as events:
                             async for event in events:
@@ -179,10 +237,11 @@ async def run_turn(
         result = run.result
         assert result is not None
         new = result.new_messages()
-        writer.finish(new, turn_done=True)
+        holding = approvals.hold(lease.state, result.output) if isinstance(result.output, DeferredToolRequests) else []
+        writer.finish(new, turn_done=not holding)
         done = True
     except UsageLimitExceeded as exc:
-        raise RequestLimitExceeded(target.label, spec.max_requests) from exc
+        raise _limit_error(exc, spec, target.label) from exc
     finally:
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -202,4 +261,5 @@ async def run_turn(
         usage=usage,
         cost=cost,
         messages=turn_messages,
+        pending=holding,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import Engine, ForeignKey, func, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -112,10 +114,31 @@ def test_a_tool_without_call_is_rejected() -> None:
         _declare(type("Agent", (), {"tools": [Empty]}), "NoCall")
 
 
-def test_confirm_accepts_tool_classes_and_names_and_warns_it_is_not_enforced_yet() -> None:
-    with pytest.warns(UserWarning, match="NOT held for approval"):
-        cls = _declare(type("Agent", (), {"tools": [QuoteFeed], "confirm": [QuoteFeed, "quote_feed"]}), "Confirmed")
-    assert cls.agent_spec().confirm == ["quote_feed", "quote_feed"]  # type: ignore[attr-defined]
+def test_confirm_accepts_tool_classes_names_and_per_call_rules() -> None:
+    cls = _declare(type("Agent", (), {"tools": [QuoteFeed], "confirm": [QuoteFeed]}), "Confirmed")
+    assert cls.agent_spec().confirm == {"quote_feed": None}  # type: ignore[attr-defined]
+
+    def rule(record: object, args: dict[str, object]) -> bool:
+        return args.get("symbol") == "TSLA"
+
+    cls = _declare(type("Agent", (), {"tools": [QuoteFeed], "confirm": {"quote_feed": rule}}), "RuledConfirm")
+    assert cls.agent_spec().confirm == {"quote_feed": rule}  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"confirm": {"quote_feed": 3}}, "must be a callable"),
+        ({"confirm": [3]}, "tool classes or names"),
+        ({"max_tokens_per_turn": 0}, "positive integer"),
+        ({"max_cost_per_turn": "free"}, "positive amount of USD"),
+        ({"max_cost_per_turn": -1}, "positive amount of USD"),
+        ({"loop_guard": 1}, "0 (off) or an integer >= 2"),
+    ],
+)
+def test_guard_and_confirm_options_are_validated(options: dict[str, object], message: str) -> None:
+    with pytest.raises(DeclarationError, match=re.escape(message)):
+        _declare(type("Agent", (), {"tools": [QuoteFeed], **options}), f"Bad{abs(hash(str(options)))}")
 
 
 def test_create_engine_turns_on_wal_for_sqlite_files(tmp_path: object) -> None:
