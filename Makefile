@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo bench bench-local clean
+.PHONY: test lint typecheck pytest demo seed-demo bench bench-local clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,7 +25,12 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# The platform: a demo user with a day trader and a stock investor, real questions, orders, portfolio, usage.
 demo: $(STAMP)
+	$(BIN)/tradedesk demo
+
+# The library alone: the seed's two agents on a SQLite file.
+seed-demo: $(STAMP)
 	$(BIN)/python examples/seed_demo.py
 
 bench: $(STAMP)

@@ -17,6 +17,7 @@ from .errors import (
     TurnLimitExceeded,
     UnknownProvider,
 )
+from .providers import configured_providers, provider_names
 from .record import AgentRecord, ReplyStream
 from .reply import Reply, Usage
 from .tools import Tool, ToolContext, tool
@@ -42,6 +43,8 @@ __all__ = [
     "TurnLimitExceeded",
     "UnknownProvider",
     "Usage",
+    "configured_providers",
     "create_engine",
+    "provider_names",
     "tool",
 ]

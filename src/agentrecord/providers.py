@@ -208,6 +208,11 @@ def is_configured(name: str, environ: Mapping[str, str] | None = None) -> bool:
     return spec.key_optional or "api_key" in default_options(name, environ)
 
 
+def configured_providers(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Providers whose secret is set in the environment, in agentrecord's order (keyless ones excluded)."""
+    return [n for n, spec in _SPECS.items() if not spec.key_optional and "api_key" in default_options(n, environ)]
+
+
 _lock = threading.Lock()
 _providers: dict[tuple[str, str, str, str], Any] = {}
 

@@ -10,6 +10,7 @@ with scripted(Daytrader, model):
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pydantic_ai.usage import RequestUsage
 from .record import AgentRecord, _overrides
 
 _counter = iter(range(1, 1 << 62))
+_run = uuid.uuid4().hex[:8]  # ids stay unique across processes, like a real provider's (they key orders)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class ToolCall:
 
     name: str
     args: dict[str, Any]
-    id: str = field(default_factory=lambda: f"call_{next(_counter)}")
+    id: str = field(default_factory=lambda: f"call_{_run}_{next(_counter)}")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,98 @@
+"""The brokerage's tables: one cash account per user, positions, and every order ever placed.
+
+Every row carries the owner's `user_id`; the broker reads and writes only rows of the user it is
+called for. Money columns are `Money` (exact, 4 decimal places); amounts the broker writes are whole
+cents. A position keeps its cost basis (what its shares cost, in cents) rather than a rounded average,
+so cash + market value == starting cash + realized P&L + unrealized P&L holds to the cent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .db import Base
+from .money import SCALE, Money
+
+SIDES = ("buy", "sell")
+ORDER_TYPES = ("market", "limit")
+TIMES_IN_FORCE = ("day", "gtc")
+STATUSES = ("filled", "open", "rejected", "cancelled", "expired")
+
+
+def utc(value: datetime) -> datetime:
+    """A stored timestamp as aware UTC (SQLite hands them back naive; we only ever store UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Account(Base):
+    """A user's cash and the P&L realized by selling."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    cash: Mapped[Decimal] = mapped_column(Money())
+    realized_pnl: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Position(Base):
+    """Shares of one symbol a user holds (long only; a position sold to zero is deleted)."""
+
+    __tablename__ = "positions"
+    __table_args__ = (UniqueConstraint("user_id", "symbol", name="uq_positions_user_symbol"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    symbol: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    cost_basis: Mapped[Decimal] = mapped_column(Money())
+
+    @property
+    def average_cost(self) -> Decimal:
+        """Cost basis per share, to 4 decimal places."""
+        return (self.cost_basis / self.quantity).quantize(SCALE) if self.quantity else Decimal(0)
+
+
+class Order(Base):
+    """An order and what became of it; rejected ones are kept with the reason, for the agent to read.
+
+    `idempotency_key` (the tool call id) is unique per user: the same key twice is one order.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_idempotency_key"),
+        Index("ix_orders_user_status", "user_id", "status"),
+        Index("ix_orders_user_agent_created", "user_id", "agent_kind", "agent_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    agent_kind: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[int | None]
+    symbol: Mapped[str] = mapped_column(String(16))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    order_type: Mapped[str] = mapped_column(String(6))
+    limit_price: Mapped[Decimal | None] = mapped_column(Money())
+    time_in_force: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(9))
+    fill_price: Mapped[Decimal | None] = mapped_column(Money())
+    reason: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    filled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def notional(self) -> Decimal | None:
+        """What the fill cost or raised; None until filled."""
+        return None if self.fill_price is None else self.fill_price * self.quantity
+
+    def __repr__(self) -> str:
+        price = f" @ {self.fill_price}" if self.fill_price is not None else ""
+        return f"<Order {self.id} {self.side} {self.quantity} {self.symbol} {self.order_type} {self.status}{price}>"

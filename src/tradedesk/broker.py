@@ -1,0 +1,445 @@
+"""The paper brokerage: orders filled against the market's quotes, on the tables in `accounts`.
+
+Every method takes the caller's Session and the owner's `user_id` and touches only that user's rows,
+so an agent acting for user A cannot read or trade user B's account. Methods never commit: they run
+in the caller's transaction and lock the user's account row first (SELECT ... FOR UPDATE on
+PostgreSQL; on SQLite the account upsert takes the database's write lock), so two orders of one user
+never interleave and cannot overspend together.
+
+Business rejections (unknown symbol, quantity <= 0, insufficient cash, selling more than held, a risk
+limit) are stored as orders with status "rejected" and a `reason` the agent can read. Arguments
+outside the API's domain (a side other than buy/sell, an unknown order type or time in force, a
+quantity that is not an int) are programming errors and raise ValueError before anything is stored.
+
+Resting limit orders fill lazily: `work_orders` (also run at the start of every `place_order`) fills
+the ones that are marketable at that moment and expires day orders from earlier UTC days. Open buy
+orders reserve cash at their limit price and open sell orders reserve their shares, so a resting
+order can always be filled when it becomes marketable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .accounts import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Order, Position, utc
+from .market import Market, Quote, UnknownSymbol, aware
+from .money import cents, cents_down, cents_up, dollars
+
+__all__ = [
+    "DEFAULT_CASH",
+    "Account",
+    "Broker",
+    "BrokerError",
+    "Holding",
+    "Order",
+    "OrderNotFound",
+    "Portfolio",
+    "Position",
+    "RiskLimits",
+]
+
+DEFAULT_CASH = Decimal("100000")
+MAX_QUANTITY = 1_000_000_000
+_BIGINT = 2**63 - 1
+
+
+class BrokerError(ValueError):
+    """A request the broker refuses outright (rather than recording a rejected order)."""
+
+
+class OrderNotFound(BrokerError, LookupError):
+    """No such order for this user (another user's order is indistinguishable from a missing one)."""
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Per-agent limits the broker enforces on every order; None means no limit."""
+
+    max_order_notional: Decimal | None = None
+    max_position_weight: Decimal | None = None  # position value / equity, after the order, as a fraction
+    max_orders_per_day: int | None = None  # placed (not rejected) by this agent since 00:00 UTC
+
+
+@dataclass(frozen=True)
+class Holding:
+    """One position, marked at the last trade."""
+
+    symbol: str
+    quantity: int
+    average_cost: Decimal
+    cost_basis: Decimal
+    last: Decimal
+    market_value: Decimal
+    unrealized_pnl: Decimal
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """A user's account at one moment. equity = cash + market_value; buying power excludes open buys."""
+
+    cash: Decimal
+    buying_power: Decimal
+    market_value: Decimal
+    equity: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    positions: list[Holding]
+    as_of: datetime
+
+
+class Broker:
+    """Places, fills and reports orders for one user at a time, against `market`."""
+
+    def __init__(self, market: Market, clock: Callable[[], datetime] | None = None) -> None:
+        self.market = market
+        self._clock = clock or market.now
+
+    def now(self) -> datetime:
+        return aware(self._clock())
+
+    # -- accounts ---------------------------------------------------------------------------------
+
+    def open_account(self, session: Session, user_id: int, cash: Decimal = DEFAULT_CASH) -> Account:
+        """The user's account, created with `cash` if it does not exist yet (an existing one is unchanged)."""
+        if cash < 0 or cents(cash) != cash:
+            raise ValueError(f"opening cash must be a non-negative amount in whole cents (got {cash})")
+        values = {"user_id": user_id, "cash": cash, "realized_pnl": Decimal(0), "created_at": self.now()}
+        dialect = session.get_bind().dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            upsert = pg_insert(Account) if dialect == "postgresql" else sqlite_insert(Account)
+            session.execute(upsert.values(**values).on_conflict_do_nothing(index_elements=["user_id"]))
+        elif session.scalar(select(Account.id).where(Account.user_id == user_id)) is None:
+            try:
+                with session.begin_nested():
+                    session.add(Account(**values))
+            except IntegrityError:
+                pass  # opened concurrently: use that one
+        account = session.scalar(
+            select(Account).where(Account.user_id == user_id).execution_options(populate_existing=True)
+        )
+        assert account is not None
+        return account
+
+    def _lock_account(self, session: Session, user_id: int) -> Account:
+        """Open (if needed) and lock the user's account row for the rest of the caller's transaction."""
+        self.open_account(session, user_id)
+        account = session.scalar(
+            select(Account)
+            .where(Account.user_id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        assert account is not None
+        return account
+
+    # -- orders -----------------------------------------------------------------------------------
+
+    def place_order(
+        self,
+        session: Session,
+        user_id: int,
+        *,
+        symbol: str,
+        side: str,
+        quantity: int,
+        order_type: str = "market",
+        limit_price: Decimal | None = None,
+        time_in_force: str = "day",
+        idempotency_key: str | None = None,
+        agent_kind: str | None = None,
+        agent_id: int | None = None,
+        limits: RiskLimits | None = None,
+    ) -> Order:
+        """Place an order for `user_id`: filled, resting (open), or rejected with a reason.
+
+        A key used before by this user returns that order (whatever the other arguments say); an empty
+        key means none.
+        """
+        _check_domain(side, order_type, time_in_force, quantity, idempotency_key)
+        limit = _limit(limit_price, side)
+        key = idempotency_key or None
+        account = self._lock_account(session, user_id)
+        if key is not None and (existing := self._by_key(session, user_id, key)) is not None:
+            return existing
+        self._work(session, account)
+        now = self.now()
+        order = Order(
+            user_id=user_id,
+            agent_kind=agent_kind,
+            agent_id=agent_id,
+            symbol=symbol.strip().upper()[:16],
+            side=side,
+            quantity=quantity,
+            order_type=order_type,
+            limit_price=limit,
+            time_in_force=time_in_force,
+            idempotency_key=key,
+            created_at=now,
+        )
+        quote = self._quote(order.symbol, now)
+        order.reason = self._rejection(session, account, order, quote, limits or RiskLimits())
+        fill = None if order.reason or quote is None else _fill_price(order, quote)
+        order.status = "rejected" if order.reason else "filled" if fill is not None else "open"
+        try:
+            with session.begin_nested():
+                session.add(order)
+        except IntegrityError:
+            if key is not None and (existing := self._by_key(session, user_id, key)) is not None:
+                return existing  # the same key won a race we should not have been able to lose
+            raise
+        if fill is not None:
+            self._fill(session, account, order, fill, now)
+        return order
+
+    def cancel_order(self, session: Session, user_id: int, order_id: int) -> Order:
+        """Cancel one of the user's open orders."""
+        account = self._lock_account(session, user_id)
+        self._work(session, account)
+        order = session.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
+        if order is None:
+            raise OrderNotFound(f"no order {order_id} in this account")
+        if order.status != "open":
+            raise BrokerError(f"order {order_id} is {order.status}; only open orders can be cancelled")
+        order.status, order.reason = "cancelled", "cancelled by the account owner"
+        return order
+
+    def work_orders(self, session: Session, user_id: int) -> list[Order]:
+        """Fill the user's marketable open orders and expire day orders of earlier days; returns those changed."""
+        return self._work(session, self._lock_account(session, user_id))
+
+    def open_orders(self, session: Session, user_id: int) -> list[Order]:
+        """The user's open orders, oldest first."""
+        return list(session.scalars(select(Order).where(_is_open(user_id)).order_by(Order.id)))
+
+    def orders(self, session: Session, user_id: int, limit: int = 50) -> list[Order]:
+        """The user's most recent orders, newest first."""
+        query = select(Order).where(Order.user_id == user_id).order_by(Order.id.desc()).limit(limit)
+        return list(session.scalars(query))
+
+    # -- portfolio --------------------------------------------------------------------------------
+
+    def portfolio(self, session: Session, user_id: int) -> Portfolio:
+        """Cash, positions marked at the last trade, market value, equity and P&L (opens the account if needed)."""
+        account = self.open_account(session, user_id)
+        now = self.now()
+        holdings = [self._holding(position, now) for position in self._positions(session, user_id)]
+        market_value = sum((h.market_value for h in holdings), Decimal(0))
+        cash = cents(account.cash)
+        return Portfolio(
+            cash=cash,
+            buying_power=cash - self._reserved_cash(session, user_id),
+            market_value=market_value,
+            equity=cash + market_value,
+            realized_pnl=cents(account.realized_pnl),
+            unrealized_pnl=sum((h.unrealized_pnl for h in holdings), Decimal(0)),
+            positions=holdings,
+            as_of=now,
+        )
+
+    def _holding(self, position: Position, now: datetime) -> Holding:
+        quote = self._quote(position.symbol, now)
+        last = quote.last if quote is not None else cents(position.average_cost)  # delisted: carry at cost
+        value = last * position.quantity
+        basis = cents(position.cost_basis)
+        return Holding(position.symbol, position.quantity, position.average_cost, basis, last, value, value - basis)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _quote(self, symbol: str, now: datetime) -> Quote | None:
+        try:
+            return self.market.quote(symbol, at=now)
+        except UnknownSymbol:
+            return None
+
+    def _by_key(self, session: Session, user_id: int, key: str) -> Order | None:
+        return session.scalar(select(Order).where(Order.user_id == user_id, Order.idempotency_key == key))
+
+    def _positions(self, session: Session, user_id: int) -> list[Position]:
+        query = select(Position).where(Position.user_id == user_id).order_by(Position.symbol)
+        return list(session.scalars(query.execution_options(populate_existing=True)))
+
+    def _position(self, session: Session, user_id: int, symbol: str) -> Position | None:
+        query = select(Position).where(Position.user_id == user_id, Position.symbol == symbol)
+        return session.scalar(query.execution_options(populate_existing=True))
+
+    def _reserved_cash(self, session: Session, user_id: int) -> Decimal:
+        """Cash promised to the user's open buy orders, at their limit prices."""
+        buys = session.scalars(select(Order).where(_is_open(user_id), Order.side == "buy"))
+        return sum((o.limit_price * o.quantity for o in buys if o.limit_price is not None), Decimal(0))
+
+    def _reserved_shares(self, session: Session, user_id: int, symbol: str) -> int:
+        """Shares of `symbol` promised to the user's open sell orders."""
+        query = select(func.coalesce(func.sum(Order.quantity), 0)).where(
+            Order.user_id == user_id, Order.status == "open", Order.side == "sell", Order.symbol == symbol
+        )
+        return int(session.scalar(query) or 0)
+
+    def _rejection(
+        self, session: Session, account: Account, order: Order, quote: Quote | None, limits: RiskLimits
+    ) -> str | None:
+        """Why `order` cannot be accepted, or None. The first failing check wins."""
+        if quote is None:
+            return str(UnknownSymbol(order.symbol, self.market.symbols()))
+        if order.quantity <= 0:
+            return f"quantity must be a whole number of shares above 0 (got {order.quantity})"
+        if order.quantity > MAX_QUANTITY:
+            return f"quantity must be at most {MAX_QUANTITY:,} shares (got {order.quantity:,})"
+        if order.order_type == "limit" and (order.limit_price is None or order.limit_price <= 0):
+            return "a limit order needs a limit_price above $0.00"
+        if order.order_type == "market" and order.limit_price is not None:
+            return "limit_price applies only to limit orders; leave it out for a market order"
+        if limits.max_orders_per_day is not None:
+            placed = self._placed_today(session, order)
+            if placed >= limits.max_orders_per_day:
+                return (
+                    f"risk limit exceeded: this agent already placed {placed} orders today "
+                    f"(max {limits.max_orders_per_day} per day, reset at 00:00 UTC)"
+                )
+        price = _fill_price(order, quote) or order.limit_price or quote.last
+        notional = price * order.quantity
+        if limits.max_order_notional is not None and notional > limits.max_order_notional:
+            return (
+                f"risk limit exceeded: order notional {dollars(notional)} is above this agent's maximum of "
+                f"{dollars(limits.max_order_notional)} per order"
+            )
+        held_position = self._position(session, order.user_id, order.symbol)
+        held = held_position.quantity if held_position else 0
+        if order.side == "sell":
+            reserved = self._reserved_shares(session, order.user_id, order.symbol)
+            if order.quantity > held - reserved:
+                pending = f" ({reserved} already in open sell orders)" if reserved else ""
+                return (
+                    f"cannot sell {order.quantity} {order.symbol}: only {held} held{pending}; "
+                    "short selling is not allowed"
+                )
+            return None
+        available = account.cash - self._reserved_cash(session, order.user_id)
+        if notional > available:
+            return (
+                f"insufficient cash: buying {order.quantity} {order.symbol} at {dollars(price)} needs "
+                f"{dollars(notional)} but only {dollars(available)} is available"
+            )
+        if limits.max_position_weight is not None:
+            equity = account.cash + sum(
+                (self._holding(p, quote.time).market_value for p in self._positions(session, order.user_id)),
+                Decimal(0),
+            )
+            after = equity - notional + quote.last * order.quantity
+            weight = (held + order.quantity) * quote.last / after if after > 0 else Decimal("Infinity")
+            if weight > limits.max_position_weight:
+                return (
+                    f"risk limit exceeded: {order.symbol} would be {weight:.1%} of equity, above this agent's "
+                    f"maximum position weight of {limits.max_position_weight:.1%}"
+                )
+        return None
+
+    def _placed_today(self, session: Session, order: Order) -> int:
+        midnight = datetime.combine(order.created_at.date(), time(0), tzinfo=order.created_at.tzinfo)
+        query = select(func.count(Order.id)).where(
+            Order.user_id == order.user_id,
+            Order.agent_kind.is_(None) if order.agent_kind is None else Order.agent_kind == order.agent_kind,
+            Order.agent_id.is_(None) if order.agent_id is None else Order.agent_id == order.agent_id,
+            Order.status != "rejected",
+            Order.created_at >= midnight,
+        )
+        return int(session.scalar(query) or 0)
+
+    def _work(self, session: Session, account: Account) -> list[Order]:
+        """Expire stale day orders, then fill marketable open orders (oldest first) at this moment's quote."""
+        now = self.now()
+        changed = []
+        for order in self.open_orders(session, account.user_id):
+            if order.time_in_force == "day" and utc(order.created_at).date() < now.date():
+                order.status, order.reason = "expired", "day order expired unfilled at the end of its day (00:00 UTC)"
+                changed.append(order)
+                continue
+            quote = self._quote(order.symbol, now)
+            price = None if quote is None else _fill_price(order, quote)
+            if price is None:
+                continue
+            problem = self._unfillable(session, account, order, price)
+            if problem:
+                order.status, order.reason = "rejected", problem
+            else:
+                self._fill(session, account, order, price, now)
+            changed.append(order)
+        session.flush()
+        return changed
+
+    def _unfillable(self, session: Session, account: Account, order: Order, price: Decimal) -> str | None:
+        """A last check at fill time (reservations make it pass unless the data was edited by hand)."""
+        if order.side == "buy" and price * order.quantity > account.cash:
+            return f"insufficient cash at fill: {dollars(price * order.quantity)} needed, {dollars(account.cash)} held"
+        position = self._position(session, order.user_id, order.symbol)
+        if order.side == "sell" and (position is None or position.quantity < order.quantity):
+            return f"cannot sell {order.quantity} {order.symbol}: only {position.quantity if position else 0} held"
+        return None
+
+    def _fill(self, session: Session, account: Account, order: Order, price: Decimal, now: datetime) -> None:
+        """Move cash and shares for a fill at `price`; realized P&L = proceeds - the cost basis of the shares sold."""
+        amount = price * order.quantity
+        position = self._position(session, order.user_id, order.symbol)
+        if order.side == "buy":
+            if position is None:
+                position = Position(user_id=order.user_id, symbol=order.symbol, quantity=0, cost_basis=Decimal(0))
+                session.add(position)
+            account.cash -= amount
+            position.quantity += order.quantity
+            position.cost_basis += amount
+        else:
+            assert position is not None and position.quantity >= order.quantity
+            basis = cents(position.cost_basis * order.quantity / position.quantity)
+            account.cash += amount
+            account.realized_pnl += amount - basis
+            position.quantity -= order.quantity
+            position.cost_basis -= basis
+            if position.quantity == 0:
+                session.delete(position)
+        order.status, order.fill_price, order.filled_at = "filled", price, now
+        session.flush()
+
+
+def _is_open(user_id: int) -> ColumnElement[bool]:
+    return and_(Order.user_id == user_id, Order.status == "open")
+
+
+def _fill_price(order: Order, quote: Quote) -> Decimal | None:
+    """Where `order` fills against `quote` now (buys at the ask, sells at the bid), or None if not marketable."""
+    price = quote.ask if order.side == "buy" else quote.bid
+    if order.order_type == "market" or order.limit_price is None:
+        return price
+    marketable = price <= order.limit_price if order.side == "buy" else price >= order.limit_price
+    return price if marketable else None
+
+
+def _limit(value: Decimal | float | str | None, side: str) -> Decimal | None:
+    """A limit price in cents, rounded in the owner's favour (buy limits down, sell limits up)."""
+    if value is None:
+        return None
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not amount.is_finite() or abs(amount) >= Decimal("1e9"):
+        raise ValueError(f"limit_price must be a finite price below $1,000,000,000 (got {value})")
+    return cents_down(amount) if side == "buy" else cents_up(amount)
+
+
+def _check_domain(side: str, order_type: str, time_in_force: str, quantity: int, key: str | None) -> None:
+    for label, value, allowed in (
+        ("side", side, SIDES),
+        ("order_type", order_type, ORDER_TYPES),
+        ("time_in_force", time_in_force, TIMES_IN_FORCE),
+    ):
+        if value not in allowed:
+            raise ValueError(f"{label} must be one of {', '.join(allowed)} (got {value!r})")
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or abs(quantity) > _BIGINT:
+        raise ValueError(f"quantity must be an int number of shares (got {quantity!r})")
+    if key is not None and len(key) > 200:
+        raise ValueError("idempotency_key must be at most 200 characters")

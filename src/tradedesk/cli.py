@@ -1,0 +1,610 @@
+"""The `tradedesk` command line: users, their agents, talking to them, approvals, the paper brokerage.
+
+A thin layer over the models, the broker and agentrecord. Every command prints JSON with `--json`;
+errors print one line on stderr and exit 1. The database is `--db URL`, else TRADEDESK_DATABASE_URL,
+else sqlite:///tradedesk.db in the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic_ai
+import typer
+from alembic.util import CommandError
+from sqlalchemy import Engine, exc, make_url, select
+from sqlalchemy.orm import Session
+from typer.core import TyperGroup
+
+import agentrecord
+from agentrecord import AgentRecordError, ProviderNotConfigured, Reply
+from agentrecord import providers as agent_providers
+
+from . import cli_output as ui
+from . import migrations, services
+from .broker import BrokerError, Order, Portfolio
+from .db import database_url
+from .market import UnknownSymbol
+from .models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
+from .tools import order_notional, order_view
+
+DEMO_EMAIL = "demo@tradedesk.local"
+DEMO_QUESTIONS = {
+    "daytrader": ["What is the price of AAPL?", "Place an order to buy 10 shares of AAPL."],
+    "stock_investor": ["What is the P/E ratio of MSFT?"],
+}
+
+
+class CliError(Exception):
+    """A failure the user can fix; its message is the one line the CLI prints."""
+
+
+_EXPECTED: tuple[type[BaseException], ...] = (
+    CliError,
+    AgentRecordError,
+    UnknownSymbol,
+    BrokerError,
+    exc.OperationalError,
+    exc.ArgumentError,
+    CommandError,  # alembic: e.g. a database migrated by a newer tradedesk
+)
+
+
+class _Commands(TyperGroup):
+    """Turns the errors a user can act on into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _EXPECTED as error:
+            typer.echo(f"Error: {_one_line(error, _root(ctx).url)}", err=True)
+            ctx.exit(1)
+
+
+def _one_line(error: BaseException, url: str) -> str:
+    if isinstance(error, exc.OperationalError | exc.ArgumentError):
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        return f"Database error on {_shown(url)}: {detail}"
+    return " ".join(str(error).split())
+
+
+app = typer.Typer(
+    cls=_Commands,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Personal AI trading agents on a paper brokerage.",
+)
+user_app = typer.Typer(no_args_is_help=True, help="Manage users.")
+agent_app = typer.Typer(no_args_is_help=True, help="Manage agents.")
+app.add_typer(user_app, name="user")
+app.add_typer(agent_app, name="agent")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+@dataclass
+class _Root:
+    """Options of the whole command line."""
+
+    db: str | None
+
+    @property
+    def url(self) -> str:
+        return database_url(self.db)
+
+    @property
+    def db_given(self) -> bool:
+        return bool(self.db or os.environ.get("TRADEDESK_DATABASE_URL"))
+
+
+def _root(ctx: typer.Context) -> _Root:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, _Root) else _Root(None)
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", metavar="URL", help="Database URL [default: $TRADEDESK_DATABASE_URL, else tradedesk.db]."),
+    ] = None,
+) -> None:
+    ctx.obj = _Root(db)
+    pydantic_ai.BANNER_ENABLED = False  # the CLI owns its terminal: no first-run banner amid the reply
+
+
+def main() -> None:
+    """Console script entry point."""
+    app()
+
+
+# -- database ------------------------------------------------------------------------------------
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except exc.ArgumentError:
+        return url
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
+        return None
+    return None if parsed.database.startswith("file:") else Path(parsed.database)
+
+
+@contextmanager
+def _database(url: str) -> Iterator[Engine]:
+    """An engine on an initialized, up-to-date database (else a CliError saying to run `tradedesk init`)."""
+    missing = _sqlite_file(url)
+    if missing is not None and not missing.exists():
+        raise CliError(f"No database at {_shown(url)}: run `tradedesk init` to create it.")
+    engine = agentrecord.create_engine(url)
+    try:
+        state = migrations.status(engine)
+        if state.current is None:
+            raise CliError(f"The database {_shown(url)} is not initialized: run `tradedesk init`.")
+        if not state.up_to_date:
+            raise CliError(
+                f"The database {_shown(url)} is at revision {state.current}, this tradedesk needs {state.head}: "
+                "run `tradedesk init` to migrate it."
+            )
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _session(ctx: typer.Context) -> Iterator[Session]:
+    with _database(_root(ctx).url) as engine, Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def _initialize(url: str) -> dict[str, Any]:
+    engine = agentrecord.create_engine(url)
+    try:
+        before = migrations.status(engine).current
+    finally:
+        engine.dispose()
+    after = migrations.upgrade(url)
+    return {"database": _shown(url), "revision": after.current, "previous": before, "changed": before != after.current}
+
+
+# -- lookups -------------------------------------------------------------------------------------
+
+
+def _normal_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _user(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == _normal_email(email)))
+    if user is None:
+        raise CliError(f"No user {email}: add one with `tradedesk user add {email}`.")
+    return user
+
+
+def _kind(name: str) -> type[TradingAgent]:
+    cls = AGENT_KINDS.get(name.strip().lower().replace("-", "_"))
+    if cls is None:
+        raise CliError(f"Unknown agent kind {name!r}: use {' or '.join(AGENT_KINDS)}.")
+    return cls
+
+
+def _agents(user: User) -> list[TradingAgent]:
+    """The user's agents, day traders first."""
+    return [*user.daytraders, *user.stock_investors]
+
+
+def _new_agent(cls: type[TradingAgent], user: User, provider: str, model: str | None) -> TradingAgent:
+    """A new agent of kind `cls` for `user`; the model defaults to the embedded one on `local`."""
+    factory: Any = cls  # each concrete kind maps `user`; the shared base does not declare it
+    agent: TradingAgent = factory(
+        user=user, provider=provider, model=model or (LOCAL_MODEL if provider == "local" else None)
+    )
+    return agent
+
+
+def _agent(user: User, ref: str) -> TradingAgent:
+    """`daytrader/3`, or `daytrader` when the user has exactly one."""
+    kind, _, number = ref.partition("/")
+    cls = _kind(kind)
+    mine = [a for a in _agents(user) if isinstance(a, cls)]
+    if number:
+        found = next((a for a in mine if str(a.id) == number.strip()), None)
+        if found is None:
+            raise CliError(f"{user.email} has no agent {ref}: list them with `tradedesk agents {user.email}`.")
+        return found
+    if len(mine) == 1:
+        return mine[0]
+    if not mine:
+        raise CliError(f"{user.email} has no {cls.kind}: add one with `tradedesk agent add {user.email} {cls.kind}`.")
+    labels = ", ".join(a.label for a in mine)
+    raise CliError(
+        f"{user.email} has {len(mine)} agents of kind {cls.kind} ({labels}): name one, e.g. {mine[0].label}."
+    )
+
+
+def _holder(session: Session, call_id: str) -> TradingAgent:
+    """The agent holding tool call `call_id` (held calls live in the agent's `data` state, not an index)."""
+    candidates: list[TradingAgent] = []
+    for cls in AGENT_KINDS.values():
+        query = select(cls).where(cls.data.contains(call_id, autoescape=True)).order_by(cls.id)
+        candidates.extend(session.scalars(query))
+    for agent in candidates:
+        if any(p.call_id == call_id for p in agent.pending_approvals):
+            return agent
+    if candidates:
+        return candidates[0]  # it decided the call already: approve/deny say so
+    raise CliError(f"No agent is holding tool call {call_id}: list pending calls with `tradedesk approvals EMAIL`.")
+
+
+def _default_provider() -> str:
+    configured = agentrecord.configured_providers()
+    return configured[0] if configured else "local"
+
+
+def _agent_row(agent: TradingAgent) -> dict[str, Any]:
+    return {
+        "agent": agent.label,
+        "kind": agent.kind,
+        "id": agent.id,
+        "provider": agent.provider,
+        "model": agent.agent_model_name(),
+        "input_tokens": agent.input_tokens,
+        "output_tokens": agent.output_tokens,
+        "total_tokens": agent.total_tokens,
+        "cost": agent.cost,
+        "pending_approvals": len(agent.pending_approvals),
+    }
+
+
+def _order_row(order: Order) -> dict[str, Any]:
+    """What the agent sees of an order, with exact prices, who placed it and when."""
+    agent = f"{order.agent_kind}/{order.agent_id}" if order.agent_kind and order.agent_id else None
+    exact = {"limit_price": order.limit_price, "fill_price": order.fill_price}
+    return order_view(order) | exact | {"agent": agent, "created_at": order.created_at, "filled_at": order.filled_at}
+
+
+def _orders(session: Session, user: User) -> list[dict[str, Any]]:
+    broker = services.broker()
+    broker.work_orders(session, user.id)  # resting limit orders fill (or expire) as of now
+    rows = [_order_row(o) for o in broker.orders(session, user.id)]
+    session.commit()
+    return rows
+
+
+def _portfolio(session: Session, user: User) -> Portfolio:
+    broker = services.broker()
+    broker.work_orders(session, user.id)
+    portfolio = broker.portfolio(session, user.id)
+    session.commit()
+    return portfolio
+
+
+# -- turns ---------------------------------------------------------------------------------------
+
+
+def _stream(agent: TradingAgent, prompt: str, *, echo: bool) -> Reply[Any]:
+    """Run a turn, a spinner on stderr until the first words arrive, then `label> words` as they come."""
+    stream = agent.stream(prompt)
+    with ui.err().status(f"{agent.label} is thinking…"):
+        first = next(stream, None)
+    if echo and first is not None:
+        sys.stdout.write(f"{agent.label}> {first}")
+        for chunk in stream:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+    else:
+        for _ in stream:  # the rest of the turn
+            pass
+    assert stream.reply is not None
+    return stream.reply
+
+
+def _decide(ctx: typer.Context, call_id: str, reason: str | None, as_json: bool) -> None:
+    verb = "approved" if reason is None else "denied"
+    with _session(ctx) as session:
+        agent = _holder(session, call_id)
+        owner: User = agent.user  # type: ignore[attr-defined]  # each concrete kind maps it
+        label, email = agent.label, owner.email
+        held = next((p for p in agent.pending_approvals if p.call_id == call_id), None)
+        with ui.err().status(f"{verb.capitalize()} {call_id}; {label} is resuming…"):
+            reply = agent.approve(call_id) if reason is None else agent.deny(call_id, reason)
+        result = ui.call_result(reply.messages if reply is not None else [], call_id)
+        still = [] if reply is not None else agent.pending_approvals
+    if as_json:
+        doc = ui.reply_json(label, reply, user=email, call_id=call_id, decision=verb, reason=reason)
+        ui.print_json(doc | {"call": held, "result": result, "still_pending": still})
+        return
+    what = ui.call_line(held.tool, held.args) if held else call_id
+    console = ui.out()
+    console.print(f"{verb.capitalize()} {call_id} on {label}: {what}", markup=False, soft_wrap=True)
+    if result is not None:
+        console.print(f"  result: {ui.show(result)}", markup=False, soft_wrap=True)
+    if reply is None:
+        console.print("The turn resumes once its other held calls are decided:", markup=False)
+        ui.print_pending(still, email=email)
+        return
+    if reply.text:
+        console.print(f"{label}> {reply.text}", markup=False, soft_wrap=True)
+    ui.print_turn_footer(reply, email=email)
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Create the database, or migrate it to this version's schema."""
+    result = _initialize(_root(ctx).url)
+    if as_json:
+        ui.print_json(result)
+    elif result["previous"] is None:
+        typer.echo(f"Created the database {result['database']} (revision {result['revision']}).")
+    elif result["changed"]:
+        typer.echo(f"Migrated {result['database']} from revision {result['previous']} to {result['revision']}.")
+    else:
+        typer.echo(f"The database {result['database']} is up to date (revision {result['revision']}).")
+
+
+@user_app.command("add")
+def user_add(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
+    """Add a user (with a paper brokerage account)."""
+    address = _normal_email(email)
+    if "@" not in address or address.startswith("@") or address.endswith("@"):
+        raise CliError(f"Not an email address: {email!r}.")
+    with _session(ctx) as session:
+        if session.scalar(select(User).where(User.email == address)) is not None:
+            raise CliError(f"User {address} already exists.")
+        user = User(email=address)
+        session.add(user)
+        session.flush()
+        services.broker().open_account(session, user.id)
+        session.commit()
+        doc = {"id": user.id, "email": user.email}
+    if as_json:
+        ui.print_json(doc)
+    else:
+        typer.echo(f"Added user {address} (id {doc['id']}).")
+
+
+@agent_app.command("add")
+def agent_add(
+    ctx: typer.Context,
+    email: str,
+    kind: Annotated[str, typer.Argument(metavar="daytrader|stock_investor")],
+    provider: Annotated[
+        str | None, typer.Option(help="Provider [default: the first whose secret is set, else local].")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model [default: the kind's, or smollm2-135m on local].")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a user a day trader or a stock investor."""
+    cls = _kind(kind)
+    name = agent_providers.canonical(provider) if provider else _default_provider()
+    if not agent_providers.is_configured(name):
+        raise ProviderNotConfigured(name, agent_providers.secret_env_vars(name)[0])
+    with _session(ctx) as session:
+        user = _user(session, email)
+        agent = _new_agent(cls, user, name, model)
+        session.add(agent)
+        session.commit()
+        row = _agent_row(agent)
+    if as_json:
+        ui.print_json(row | {"user": user.email})
+    else:
+        typer.echo(f"Added {row['agent']} for {user.email} on {row['provider']} ({row['model']}).")
+
+
+@app.command()
+def agents(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
+    """List a user's agents with provider, model, tokens and cost."""
+    with _session(ctx) as session:
+        user = _user(session, email)
+        rows = [_agent_row(a) for a in _agents(user)]
+    if as_json:
+        ui.print_json(rows)
+    elif not rows:
+        typer.echo(f"{user.email} has no agents: add one with `tradedesk agent add {user.email} daytrader`.")
+    else:
+        columns = ["agent", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "cost"]
+        ui.out().print(ui.table(f"Agents of {user.email}", rows, [*columns, "pending_approvals"]))
+
+
+@app.command()
+def talk(
+    ctx: typer.Context,
+    email: str,
+    agent: Annotated[str, typer.Argument(metavar="AGENT", help="daytrader/ID, stock_investor/ID, or just the kind.")],
+    prompt: str,
+    as_json: JsonOption = False,
+) -> None:
+    """Talk to an agent: one turn, tools included; the reply streams in."""
+    with _session(ctx) as session:
+        user = _user(session, email)
+        record = _agent(user, agent)
+        reply = _stream(record, prompt, echo=not as_json)
+        if as_json:
+            ui.print_json(ui.reply_json(record.label, reply, user=user.email, prompt=prompt))
+        else:
+            ui.print_turn_footer(reply, email=user.email)
+
+
+@app.command()
+def approvals(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
+    """List the tool calls waiting for a user's approval."""
+    with _session(ctx) as session:
+        user = _user(session, email)
+        rows = [
+            {
+                "agent": agent.label,
+                "call_id": p.call_id,
+                "tool": p.tool,
+                "args": p.args,
+                "notional": order_notional(p.args) if p.tool == "order_entry" else None,
+                "requested_at": p.requested_at,
+            }
+            for agent in _agents(user)
+            for p in agent.pending_approvals
+        ]
+    if as_json:
+        ui.print_json(rows)
+    elif not rows:
+        typer.echo(f"Nothing is waiting for {user.email}'s approval.")
+    else:
+        ui.out().print(ui.table(f"Waiting for {user.email}'s approval", rows))
+        typer.echo("Approve with `tradedesk approve CALL_ID`, deny with `tradedesk deny CALL_ID --reason ...`.")
+
+
+@app.command()
+def approve(ctx: typer.Context, call_id: str, as_json: JsonOption = False) -> None:
+    """Approve a held tool call: it runs and the agent's turn resumes."""
+    _decide(ctx, call_id, None, as_json)
+
+
+@app.command()
+def deny(
+    ctx: typer.Context,
+    call_id: str,
+    reason: Annotated[str, typer.Option(help="Told to the agent.")] = "The owner denied this call.",
+    as_json: JsonOption = False,
+) -> None:
+    """Deny a held tool call: the agent is told why and its turn resumes."""
+    _decide(ctx, call_id, reason, as_json)
+
+
+@app.command()
+def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
+    """A user's cash, positions, equity and P&L."""
+    with _session(ctx) as session:
+        user = _user(session, email)
+        book = _portfolio(session, user)
+    if as_json:
+        ui.print_json({"user": user.email, **ui.plain(book)})
+        return
+    _print_portfolio(user.email, book)
+
+
+def _print_portfolio(email: str, book: Portfolio) -> None:
+    values = ui.fields_of(book)
+    positions = [ui.fields_of(p) for p in values.pop("positions", [])]
+    console = ui.out()
+    console.print(ui.pairs(f"Portfolio of {email}", {k: v for k, v in values.items() if not isinstance(v, list)}))
+    if positions:
+        console.print(ui.table("Positions", positions))
+    else:
+        console.print("No positions.")
+
+
+@app.command()
+def orders(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
+    """A user's orders, newest first."""
+    with _session(ctx) as session:
+        user = _user(session, email)
+        rows = _orders(session, user)
+    if as_json:
+        ui.print_json(rows)
+    elif not rows:
+        typer.echo(f"{user.email} has no orders.")
+    else:
+        _print_orders(user.email, rows)
+
+
+def _print_orders(email: str, rows: list[dict[str, Any]]) -> None:
+    columns = ["id", "agent", "symbol", "side", "quantity", "order_type", "limit_price", "status", "fill_price"]
+    ui.out().print(ui.table(f"Orders of {email}", rows, [*columns, "reason"]))
+
+
+@app.command()
+def quote(symbol: str, as_json: JsonOption = False) -> None:
+    """The latest quote for a symbol."""
+    current = services.market().quote(symbol.strip().upper())
+    if as_json:
+        ui.print_json(current)
+    else:
+        ui.out().print(ui.pairs(None, ui.fields_of(current)))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    provider: Annotated[
+        str | None, typer.Option(help="Provider [default: the first whose secret is set, else local].")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A demo user with one agent of each kind, real questions, then orders, portfolio and token usage."""
+    url = (
+        _root(ctx).url
+        if _root(ctx).db_given
+        else f"sqlite:///{Path(tempfile.mkdtemp(prefix='tradedesk-')) / 'demo.db'}"
+    )
+    name = agent_providers.canonical(provider) if provider else _default_provider()
+    if not agent_providers.is_configured(name):
+        raise ProviderNotConfigured(name, agent_providers.secret_env_vars(name)[0])
+    init_result = _initialize(url)
+    console = ui.out()
+    if not as_json:
+        console.print(f"Database {init_result['database']} (revision {init_result['revision']}).", markup=False)
+        if name == "local":
+            console.print(
+                "No provider secret set: the agents run on the embedded local model (SmolLM2-135M). It picks "
+                "the right tool, but it is a small mind: trust the tool results under each reply over its words."
+            )
+    turns: list[dict[str, Any]] = []
+    with _database(url) as engine, Session(engine) as session:
+        user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        if user is None:
+            user = User(email=DEMO_EMAIL)
+            session.add(user)
+            session.flush()
+            services.broker().open_account(session, user.id)
+        for cls in AGENT_KINDS.values():
+            if not any(isinstance(a, cls) for a in _agents(user)):
+                session.add(_new_agent(cls, user, name, None))
+        session.commit()
+        for kind, questions in DEMO_QUESTIONS.items():
+            agent = _agent(user, kind)
+            for question in questions:
+                if agent.pending_approvals:
+                    break  # a new turn would be refused until the held calls are decided
+                if not as_json:
+                    console.print(f"\n[bold]you → {agent.label}:[/bold] {question}")
+                reply = _stream(agent, question, echo=not as_json)
+                if not as_json:
+                    ui.print_turn_footer(reply, email=user.email)
+                turns.append(ui.reply_json(agent.label, reply, prompt=question))
+        session.expire_all()
+        order_rows = _orders(session, user)
+        book = _portfolio(session, user)
+        usage = [_agent_row(a) for a in _agents(user)]
+    if as_json:
+        doc = {"database": init_result["database"], "user": DEMO_EMAIL, "provider": name, "turns": turns}
+        ui.print_json(doc | {"orders": order_rows, "portfolio": book, "agents": usage})
+        return
+    console.print()
+    if order_rows:
+        _print_orders(DEMO_EMAIL, order_rows)
+    else:
+        console.print("No orders.")
+    _print_portfolio(DEMO_EMAIL, book)
+    console.print(ui.table("Token usage", usage, ["agent", "provider", "model", "total_tokens", "cost"]))
+    console.print(
+        f"Explore: tradedesk --db {init_result['database']} agents {DEMO_EMAIL}", markup=False, soft_wrap=True
+    )
+
+
+if __name__ == "__main__":
+    main()

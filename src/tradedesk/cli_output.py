@@ -1,0 +1,199 @@
+"""How the CLI shows things: JSON (Decimals as strings) for `--json`, Rich tables otherwise."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, ToolReturnPart
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from agentrecord import PendingApproval, Reply
+
+CENT = Decimal("0.01")
+
+
+def plain(value: Any) -> Any:
+    """`value` as JSON-ready data: Decimals as strings (exact), datetimes as ISO 8601, dataclasses as dicts."""
+    if isinstance(value, PendingApproval):
+        return plain(value.to_json())
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return plain(value.value)
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def print_json(value: Any) -> None:
+    """Print `value` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(plain(value), indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def out() -> Console:
+    """A console on the current stdout (created per use, so redirected streams are honoured).
+
+    Piped output gets room for whole tables instead of Rich's 80 columns.
+    """
+    piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    return Console(highlight=False, width=160 if piped else None)
+
+
+def err() -> Console:
+    """A console on the current stderr: progress and errors, never the data."""
+    return Console(stderr=True, highlight=False)
+
+
+def show(value: Any) -> str:
+    """One value for a table cell."""
+    if value is None:
+        return "-"
+    if isinstance(value, Decimal):
+        whole_cents = value.is_finite() and value == value.quantize(CENT)
+        return f"{value:,.2f}" if whole_cents else f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={show(v)}" for k, v in value.items())
+    return str(value)
+
+
+def table(title: str | None, rows: Sequence[Mapping[str, Any]], columns: Iterable[str] | None = None) -> Table:
+    """A table of `rows` (dicts), one column per key of the first row unless `columns` are given."""
+    keys = list(columns) if columns is not None else (list(rows[0]) if rows else [])
+    grid = Table(title=title, title_justify="left")
+    for key in keys:
+        grid.add_column(key.replace("_", " "), overflow="fold")
+    for row in rows:
+        grid.add_row(*(show(row.get(k)) for k in keys))
+    return grid
+
+
+def pairs(title: str | None, mapping: Mapping[str, Any]) -> Table:
+    """A two-column table of a record's scalar fields."""
+    grid = Table(title=title, title_justify="left", show_header=False)
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in mapping.items():
+        grid.add_row(key.replace("_", " "), show(value))
+    return grid
+
+
+def fields_of(value: Any) -> dict[str, Any]:
+    """A dataclass (or mapping) as a dict of its fields, values untouched."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    return dict(value)
+
+
+def tool_calls(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
+    """The tool calls among `messages` with their results (None while a call waits for approval)."""
+    results = {
+        p.tool_call_id: p.content
+        for m in messages
+        if isinstance(m, ModelRequest)
+        for p in m.parts
+        if isinstance(p, ToolReturnPart)
+    }
+    return [
+        {
+            "tool": p.tool_name,
+            "args": p.args_as_dict(),
+            "call_id": p.tool_call_id,
+            "result": results.get(p.tool_call_id),
+        }
+        for m in messages
+        if isinstance(m, ModelResponse)
+        for p in m.parts
+        if isinstance(p, ToolCallPart)
+    ]
+
+
+def call_result(messages: Sequence[ModelMessage], call_id: str) -> Any:
+    """The result of tool call `call_id` among `messages`, or None."""
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, ToolReturnPart) and part.tool_call_id == call_id:
+                    return part.content
+    return None
+
+
+def brief(result: Any, limit: int = 200) -> str:
+    """A tool result in one short line: `k=v, ...`, cut at `limit` characters."""
+    text = show(result) if isinstance(result, Mapping) else " ".join(str(result).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def call_line(tool: str, args: Mapping[str, Any]) -> str:
+    """`quote_feed(symbol='AAPL')`."""
+    return f"{tool}({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+
+def reply_json(label: str, reply: Reply[Any] | None, **extra: Any) -> dict[str, Any]:
+    """A turn's outcome as one JSON object: reply, usage, cost, tool calls and pending approvals."""
+    doc: dict[str, Any] = {"agent": label, **extra}
+    if reply is None:
+        return doc | {"reply": None, "usage": None, "cost": None, "tool_calls": [], "pending": [], "skills": []}
+    return doc | {
+        "reply": reply.text,
+        "usage": {
+            "input_tokens": reply.usage.input_tokens,
+            "output_tokens": reply.usage.output_tokens,
+            "total_tokens": reply.usage.total_tokens,
+            "requests": reply.usage.requests,
+        },
+        "cost": reply.cost,
+        "tool_calls": tool_calls(reply.messages),
+        "pending": reply.pending,
+        "skills": [{"name": n, "sha256": h} for n, h in reply.skills],
+    }
+
+
+def print_turn_footer(reply: Reply[Any], *, email: str) -> None:
+    """After a streamed reply: the tools it used, what it spent, and any calls waiting for approval."""
+    console = out()
+    for c in tool_calls(reply.messages):
+        if c["result"] is not None:
+            line = f"  used {call_line(c['tool'], c['args'])} → {brief(c['result'])}"
+            console.print(Text(line, style="dim"), soft_wrap=True)
+    cost = "n/a" if reply.cost is None else "$0" if reply.cost == 0 else f"${reply.cost:,.6f}"
+    console.print(Text(f"  {reply.usage.total_tokens} tokens, cost {cost}", style="dim"))
+    print_pending(reply.pending, email=email)
+
+
+def print_pending(pending: Sequence[PendingApproval], *, email: str) -> None:
+    """Calls waiting for the owner, and how to decide them."""
+    if not pending:
+        return
+    console = out()
+    console.print(f"[yellow]Waiting for approval ({len(pending)}):[/yellow]")
+    for p in pending:
+        console.print(f"  {p.call_id}  {call_line(p.tool, p.args)}", markup=False, soft_wrap=True)
+    console.print(
+        "Approve with `tradedesk approve CALL_ID`, deny with `tradedesk deny CALL_ID --reason ...` "
+        f"(list them with `tradedesk approvals {email}`).",
+        markup=False,
+        soft_wrap=True,
+    )

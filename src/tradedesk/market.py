@@ -1,0 +1,340 @@
+"""Market data behind one interface, and the embedded default: a deterministic simulated market.
+
+`SimulatedMarket` gives every ticker in `tickers.TICKERS` a price that moves minute by minute, 24/7:
+the log price mean-reverts (Ornstein-Uhlenbeck, half-life six months) around the ticker's reference
+price, so prices stay plausible forever. It is a pure function of (seed, symbol, minute): the same
+seed gives the same quotes in every process, and any timestamp is cheap to evaluate. How: the
+process is drawn exactly on 1,024-minute anchors (generated once, in order, per symbol), and each
+block between two anchors is a Brownian bridge from a generator seeded by (seed, symbol, block),
+built when first asked for and cached. Every generator is `random.Random` seeded with a string (which
+CPython hashes with SHA-512), never Python's per-process `hash()`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+from array import array
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Protocol, runtime_checkable
+
+from .money import cents, cents_down, cents_up
+from .tickers import TICKERS, Ticker
+
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)  # minute 0 of the simulation; earlier times read as the epoch
+MINUTES_PER_DAY = 1440
+MINUTES_PER_YEAR = 365.25 * MINUTES_PER_DAY
+BLOCK = 1024  # minutes between two exact anchors of the price process
+HALF_LIFE_YEARS = 0.5  # of a deviation from the reference price
+RATIO = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The top of the book: best bid and ask, last trade, shares traded in the last 24 hours."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    volume: int
+    time: datetime
+
+
+@dataclass(frozen=True)
+class Bar:
+    """Open/high/low/close of trades in [time, time + interval); the newest bar may still be forming."""
+
+    time: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: int
+
+
+@dataclass(frozen=True)
+class Fundamentals:
+    """A company's valuation and financials. Ratios are fractions (0.25 = 25%); P/E is None on losses."""
+
+    symbol: str
+    name: str
+    sector: str
+    eps: Decimal
+    pe_ratio: Decimal | None
+    revenue_growth: Decimal
+    operating_margin: Decimal
+    net_margin: Decimal
+    debt_to_equity: Decimal
+    dividend_yield: Decimal
+
+
+class UnknownSymbol(ValueError):
+    """A ticker the market does not list; the message says which ones it does."""
+
+    def __init__(self, symbol: str, known: Iterable[str]) -> None:
+        self.symbol = symbol
+        listed = ", ".join(known)
+        super().__init__(f"Unknown symbol {symbol!r}. This market lists: {listed} (see Market.symbols()).")
+
+
+@runtime_checkable
+class Market(Protocol):
+    """What the broker, the tools and the CLI need from market data."""
+
+    def now(self) -> datetime:
+        """The market's current time (aware, UTC)."""
+        ...
+
+    def symbols(self) -> list[str]: ...
+
+    def name(self, symbol: str) -> str: ...
+
+    def quote(self, symbol: str, at: datetime | None = None) -> Quote: ...
+
+    def bars(
+        self, symbol: str, count: int = 20, interval: timedelta = timedelta(minutes=5), at: datetime | None = None
+    ) -> list[Bar]: ...
+
+    def fundamentals(self, symbol: str) -> Fundamentals: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told: for tests, replays and demos."""
+
+    def __init__(self, start: datetime) -> None:
+        self.time = aware(start)
+
+    def __call__(self) -> datetime:
+        return self.time
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.time += delta
+        return self.time
+
+
+def aware(at: datetime) -> datetime:
+    """`at` in UTC; a naive datetime is refused (it would silently mean different instants)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{at!r} has no time zone; pass an aware datetime (e.g. datetime.now(UTC))")
+    return at.astimezone(UTC)
+
+
+def minute_of(at: datetime) -> int:
+    """Minutes since the epoch, floored; times before the epoch read as minute 0."""
+    return max(0, int((aware(at) - EPOCH).total_seconds() // 60))
+
+
+def _time_of(minute: int) -> datetime:
+    return EPOCH + timedelta(minutes=minute)
+
+
+class _Path:
+    """One ticker's per-minute log-price offsets x, trade-side draws u in [-1, 1] and volume weights w."""
+
+    def __init__(self, seed: int, ticker: Ticker) -> None:
+        self._key = f"tradedesk/{seed}/{ticker.symbol}"
+        self.sigma = ticker.volatility / math.sqrt(MINUTES_PER_YEAR)
+        decay = math.exp(-math.log(2) / (HALF_LIFE_YEARS * MINUTES_PER_YEAR))
+        self._block_decay = decay**BLOCK
+        self._block_std = self.sigma * math.sqrt((1 - decay ** (2 * BLOCK)) / (1 - decay**2))
+        self._anchor_rng = random.Random(f"{self._key}/anchors")
+        self._anchors = [self._anchor_rng.gauss(0.0, self.sigma / math.sqrt(1 - decay**2))]
+        self._lock = threading.Lock()
+        self.block = lru_cache(maxsize=48)(self._build_block)  # 48 x 24 KB; 20 daily bars need 29 blocks
+
+    def anchor(self, k: int) -> float:
+        with self._lock:
+            while len(self._anchors) <= k:
+                previous = self._anchors[-1]
+                self._anchors.append(previous * self._block_decay + self._anchor_rng.gauss(0.0, self._block_std))
+            return self._anchors[k]
+
+    def _build_block(self, k: int) -> tuple[array[float], array[float], array[float]]:
+        start, end = self.anchor(k), self.anchor(k + 1)
+        rng = random.Random(f"{self._key}/block/{k}")
+        walk = [0.0]
+        for _ in range(BLOCK):
+            walk.append(walk[-1] + rng.gauss(0.0, self.sigma))
+        pull = walk[BLOCK] - (end - start)
+        x = array("d", (start + walk[j] - pull * j / BLOCK for j in range(BLOCK)))
+        u = array("d", (rng.uniform(-1.0, 1.0) for _ in range(BLOCK)))
+        w = array("d", (math.exp(rng.gauss(0.0, 0.5) - 0.125) for _ in range(BLOCK)))
+        return x, u, w
+
+    def series(self, first: int, last: int) -> tuple[list[float], list[float], list[float]]:
+        """x, u and w for minutes first..last inclusive."""
+        xs: list[float] = []
+        us: list[float] = []
+        ws: list[float] = []
+        minute = first
+        while minute <= last:
+            k, offset = divmod(minute, BLOCK)
+            stop = min(BLOCK, offset + last - minute + 1)
+            x, u, w = self.block(k)
+            xs += x[offset:stop]
+            us += u[offset:stop]
+            ws += w[offset:stop]
+            minute += stop - offset
+        return xs, us, ws
+
+
+class SimulatedMarket:
+    """A seeded, deterministic market over real US tickers; prices move every minute as the clock runs."""
+
+    def __init__(
+        self,
+        seed: int = 0,
+        clock: Callable[[], datetime] = utcnow,
+        tickers: Mapping[str, Ticker] = TICKERS,
+    ) -> None:
+        self.seed = seed
+        self.clock = clock
+        self._tickers = dict(tickers)
+        self._paths: dict[str, _Path] = {}
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return aware(self.clock())
+
+    def symbols(self) -> list[str]:
+        return list(self._tickers)
+
+    def ticker(self, symbol: str) -> Ticker:
+        """The reference data of `symbol` (case-insensitive), or UnknownSymbol."""
+        found = self._tickers.get(symbol.strip().upper())
+        if found is None:
+            raise UnknownSymbol(symbol, self._tickers)
+        return found
+
+    def name(self, symbol: str) -> str:
+        return self.ticker(symbol).name
+
+    def _path(self, ticker: Ticker) -> _Path:
+        with self._lock:
+            path = self._paths.get(ticker.symbol)
+            if path is None:
+                path = self._paths[ticker.symbol] = _Path(self.seed, ticker)
+            return path
+
+    def _book(self, ticker: Ticker, x: float, u: float) -> tuple[Decimal, Decimal, Decimal]:
+        """Bid, ask and last trade around the mid price base * e^x; the trade sits at u within the spread."""
+        mid = ticker.price * math.exp(x)
+        half = mid * ticker.spread_bps / 20_000
+        bid = max(cents_down(mid - half), Decimal("0.01"))
+        ask = max(cents_up(mid + half), bid + Decimal("0.01"))
+        last = min(max(cents(mid + u * half), bid), ask)
+        return bid, ask, last
+
+    def _volume(self, ticker: Ticker, first: int, weights: list[float]) -> int:
+        """Shares traded in the minutes first.. (one weight each): each day's volume, spread by the weights."""
+        total, i = 0.0, 0
+        while i < len(weights):
+            day = (first + i) // MINUTES_PER_DAY
+            end = min(len(weights), (day + 1) * MINUTES_PER_DAY - first)
+            total += self._day_volume(ticker, day) * sum(weights[i:end])
+            i = end
+        return round(total / MINUTES_PER_DAY)
+
+    def _day_volume(self, ticker: Ticker, day: int) -> float:
+        return ticker.avg_volume * _day_factor(self.seed, ticker.symbol, day)
+
+    def quote(self, symbol: str, at: datetime | None = None) -> Quote:
+        ticker = self.ticker(symbol)
+        when = self.now() if at is None else aware(at)
+        minute = minute_of(when)
+        path = self._path(ticker)
+        first = max(0, minute - MINUTES_PER_DAY + 1)
+        x, u, w = path.series(first, minute)
+        bid, ask, last = self._book(ticker, x[-1], u[-1])
+        return Quote(ticker.symbol, bid, ask, last, self._volume(ticker, first, w), when)
+
+    def bars(
+        self, symbol: str, count: int = 20, interval: timedelta = timedelta(minutes=5), at: datetime | None = None
+    ) -> list[Bar]:
+        """The last `count` bars up to `at` (now), aligned to the epoch; the newest one is still forming."""
+        ticker = self.ticker(symbol)
+        step = _interval_minutes(interval)
+        if not 1 <= count <= 5000:
+            raise ValueError(f"count must be between 1 and 5000 bars (got {count})")
+        minute = minute_of(self.now() if at is None else at)
+        newest = minute // step * step
+        starts = [s for s in range(newest - (count - 1) * step, newest + 1, step) if s >= 0]
+        x, u, w = self._path(ticker).series(starts[0], minute)
+        trades = [xi + ui * ticker.spread_bps / 20_000 for xi, ui in zip(x, u, strict=True)]  # log trade prices
+        bars = []
+        for start in starts:
+            lo, hi = start - starts[0], min(start + step, minute + 1) - starts[0]
+            window = trades[lo:hi]
+            top, bottom = lo + window.index(max(window)), lo + window.index(min(window))
+            bars.append(
+                Bar(
+                    time=_time_of(start),
+                    open=self._book(ticker, x[lo], u[lo])[2],
+                    high=self._book(ticker, x[top], u[top])[2],
+                    low=self._book(ticker, x[bottom], u[bottom])[2],
+                    close=self._book(ticker, x[hi - 1], u[hi - 1])[2],
+                    volume=self._volume(ticker, start, w[lo:hi]),
+                )
+            )
+        return bars
+
+    def fundamentals(self, symbol: str) -> Fundamentals:
+        """Reference fundamentals; P/E and dividend yield move with the current price."""
+        ticker = self.ticker(symbol)
+        return fundamentals_at(ticker, self.quote(ticker.symbol).last)
+
+
+def fundamentals_at(ticker: Ticker, last: Decimal) -> Fundamentals:
+    """`ticker`'s reference fundamentals with P/E and dividend yield at the price `last`."""
+    eps = cents(ticker.eps)
+    dividend = Decimal(str(ticker.dividend_yield)) * Decimal(str(ticker.price))
+    return Fundamentals(
+        symbol=ticker.symbol,
+        name=ticker.name,
+        sector=ticker.sector,
+        eps=eps,
+        pe_ratio=cents(last / eps) if eps > 0 else None,
+        revenue_growth=_ratio(ticker.revenue_growth),
+        operating_margin=_ratio(ticker.operating_margin),
+        net_margin=_ratio(ticker.net_margin),
+        debt_to_equity=_ratio(ticker.debt_to_equity),
+        dividend_yield=(dividend / last).quantize(RATIO),
+    )
+
+
+def _ratio(value: float) -> Decimal:
+    return Decimal(str(value)).quantize(RATIO)
+
+
+def _interval_minutes(interval: timedelta) -> int:
+    minutes, rest = divmod(interval, timedelta(minutes=1))
+    if rest or minutes < 1:
+        raise ValueError(f"interval must be a whole number of minutes, at least one (got {interval})")
+    return int(minutes)
+
+
+@lru_cache(maxsize=4096)
+def _day_factor(seed: int, symbol: str, day: int) -> float:
+    """How busy `day` is for `symbol`: lognormal around 1."""
+    return math.exp(random.Random(f"tradedesk/{seed}/{symbol}/volume/{day}").gauss(0.0, 0.25) - 0.03125)
+
+
+def default_market() -> SimulatedMarket:
+    """The embedded market on the real clock, seeded by TRADEDESK_MARKET_SEED (default 0)."""
+    raw = os.environ.get("TRADEDESK_MARKET_SEED", "0")
+    try:
+        seed = int(raw)
+    except ValueError:
+        raise ValueError(f"TRADEDESK_MARKET_SEED must be an integer (got {raw!r})") from None
+    return SimulatedMarket(seed=seed)

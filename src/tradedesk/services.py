@@ -1,0 +1,32 @@
+"""The market and broker the platform's tools and CLI act on: the seeded simulation unless swapped."""
+
+from __future__ import annotations
+
+import threading
+
+from .broker import Broker
+from .market import Market, default_market
+
+_lock = threading.Lock()
+_market: Market | None = None
+
+
+def market() -> Market:
+    """The process's market (created on first use)."""
+    global _market
+    with _lock:
+        if _market is None:
+            _market = default_market()
+        return _market
+
+
+def use_market(replacement: Market | None) -> None:
+    """Swap the market (tests, CSV replays); None goes back to the default simulation."""
+    global _market
+    with _lock:
+        _market = replacement
+
+
+def broker() -> Broker:
+    """A broker over the current market."""
+    return Broker(market())

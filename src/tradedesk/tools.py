@@ -1,0 +1,124 @@
+"""The seed's tools. Each acts only for its agent's owner: no argument names a user or an account."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from agentrecord import Tool
+
+from . import services
+
+
+def _plain(value: Any) -> Any:
+    """Decimals as numbers and dataclasses as dicts, for the model to read."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def order_notional(args: dict[str, Any]) -> Decimal:
+    """What an order's arguments would cost at the current ask (or its limit price)."""
+    quantity = Decimal(str(args.get("quantity") or 0))
+    limit = args.get("limit_price")
+    if limit is not None:
+        return quantity * Decimal(str(limit))
+    try:
+        price = services.market().quote(str(args.get("symbol", "")).upper()).ask
+    except ValueError:
+        return Decimal(0)  # unknown symbol: the broker rejects it anyway
+    return quantity * price
+
+
+def order_view(order: Any) -> dict[str, Any]:
+    """An order as the agent (and the CLI) sees it."""
+    keys = (
+        "id",
+        "symbol",
+        "side",
+        "quantity",
+        "order_type",
+        "limit_price",
+        "time_in_force",
+        "status",
+        "fill_price",
+        "reason",
+    )
+    return {k: _plain(getattr(order, k, None)) for k in keys}
+
+
+class QuoteFeed(Tool):
+    """Get the latest quote for a stock ticker symbol (e.g. AAPL): bid, ask, last price and volume."""
+
+    def call(self, symbol: str) -> dict[str, Any]:
+        return dict(_plain(services.market().quote(symbol.strip().upper())))
+
+
+class FundamentalsFeed(Tool):
+    """Get a company's fundamentals by ticker: P/E, revenue growth, margins, debt/equity, dividend yield."""
+
+    def call(self, symbol: str) -> dict[str, Any]:
+        return dict(_plain(services.market().fundamentals(symbol.strip().upper())))
+
+
+class OrderEntry(Tool):
+    """Place an order to buy or sell shares for the user: market or limit, day or good-till-cancelled."""
+
+    def call(
+        self,
+        symbol: str,
+        side: Literal["buy", "sell"],
+        quantity: int,
+        order_type: Literal["market", "limit"] = "market",
+        limit_price: float | None = None,
+        time_in_force: Literal["day", "gtc"] = "day",
+    ) -> dict[str, Any]:
+        agent: Any = self.record
+        broker = services.broker()
+        with self.session() as session:
+            broker.open_account(session, agent.user_id)
+            order = broker.place_order(
+                session,
+                agent.user_id,
+                symbol=symbol.strip().upper(),
+                side=side,
+                quantity=quantity,
+                order_type=order_type,
+                limit_price=None if limit_price is None else Decimal(str(limit_price)),
+                time_in_force=time_in_force,
+                idempotency_key=self.call_id,
+                agent_kind=agent.kind,
+                agent_id=agent.id,
+                limits=agent.limits,
+            )
+            return order_view(order)
+
+
+class PositionBook(Tool):
+    """List the user's open positions: quantity, average cost, last price, market value, unrealized P&L."""
+
+    def call(self) -> list[dict[str, Any]]:
+        broker = services.broker()
+        with self.session() as session:
+            broker.open_account(session, self.record.user_id)  # type: ignore[attr-defined]
+            portfolio = broker.portfolio(session, self.record.user_id)  # type: ignore[attr-defined]
+            return list(_plain(portfolio.positions))
+
+
+class PortfolioBook(Tool):
+    """Summarize the user's portfolio: cash, positions, market value, equity, realized and unrealized P&L."""
+
+    def call(self) -> dict[str, Any]:
+        broker = services.broker()
+        with self.session() as session:
+            broker.open_account(session, self.record.user_id)  # type: ignore[attr-defined]
+            return dict(_plain(broker.portfolio(session, self.record.user_id)))  # type: ignore[attr-defined]

@@ -1,0 +1,71 @@
+"""The packaged migration creates exactly the tables of the models, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from agentrecord import create_engine
+from tradedesk import broker, migrations, models  # noqa: F401  (every table registers on Base)
+from tradedesk.db import Base
+
+from .isolated import schema_url
+
+
+@pytest.fixture
+def empty(db_url: str) -> Iterator[tuple[str, Engine]]:
+    """An empty database: a new SQLite file, or a new schema of the session's PostgreSQL database."""
+    with ExitStack() as stack:
+        url = stack.enter_context(schema_url(db_url)) if db_url.startswith("postgresql") else db_url
+        engine = create_engine(url)
+        stack.callback(engine.dispose)
+        assert inspect(engine).get_table_names() == []
+        yield url, engine
+
+
+def test_the_migration_creates_exactly_the_models_tables(empty: tuple[str, Engine]) -> None:
+    url, engine = empty
+    state = migrations.upgrade(url)
+    assert state.current == migrations.head() and state.up_to_date
+    tables = set(inspect(engine).get_table_names())
+    assert tables == {*Base.metadata.tables, "alembic_version"}
+    expected = {"users", "daytraders", "stock_investors", "daytraders_messages", "stock_investors_messages"}
+    assert expected | {"accounts", "positions", "orders"} <= tables
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diffs == []
+
+
+def test_upgrading_twice_is_a_no_op_and_downgrade_removes_every_table(empty: tuple[str, Engine]) -> None:
+    url, engine = empty
+    first = migrations.upgrade(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (email) VALUES ('kept@example.com')"))
+    assert migrations.upgrade(url) == first
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM users")).scalars().all() == ["kept@example.com"]
+    command.downgrade(migrations.config(url), "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    assert migrations.status(engine).current is None
+
+
+def test_the_migrations_ship_inside_the_package() -> None:
+    location = Path(migrations.SCRIPT_LOCATION)
+    assert location.parent == Path(models.__file__).resolve().parent
+    assert (location / "env.py").is_file() and (location / "script.py.mako").is_file()
+    assert list((location / "versions").glob("0001_*.py"))
+
+
+def test_a_url_with_a_percent_sign_survives_the_alembic_config(tmp_path: Path) -> None:
+    folder = tmp_path / "100%done"
+    folder.mkdir()
+    url = f"sqlite:///{folder}/t.db"
+    assert migrations.config(url).get_main_option("sqlalchemy.url") == url
+    assert migrations.upgrade(url).up_to_date
