@@ -45,6 +45,16 @@ def _params(tool: ToolDefinition) -> dict[str, Any]:
     return schema
 
 
+def _required_params(tool: ToolDefinition) -> dict[str, Any]:
+    """The tool's schema cut down to its required arguments (all of them when none is required)."""
+    schema = _params(tool)
+    required = [name for name in schema.get("required", []) if name in schema["properties"]]
+    if required:
+        schema["properties"] = {name: schema["properties"][name] for name in required}
+        schema["additionalProperties"] = False
+    return schema
+
+
 def _signature(tool: ToolDefinition) -> str:
     props = _params(tool).get("properties", {})
     args = ", ".join(f"{name}: {spec.get('type', 'any')}" for name, spec in props.items())
@@ -191,7 +201,7 @@ class ChannelFormat(PromptFormat):
 
     def args_prompt(self, request: str, tool: ToolDefinition) -> str:
         """The user turn asking for `tool`'s arguments, drawn from the request."""
-        names = ", ".join(_params(tool).get("properties", {}))
+        names = ", ".join(_required_params(tool).get("properties", {}))
         return (
             f"Request: {request}\n\nCall {tool.name}: {tool.description or ''}\n"
             f"Write its arguments ({names}) as JSON, taken from the request."
@@ -201,8 +211,9 @@ class ChannelFormat(PromptFormat):
         return ""
 
     def grammar(self, tools: list[ToolDefinition], allow_text: bool) -> str:
-        """The grammar of the arguments of the one tool in `tools`."""
-        return str(json_schema_to_gbnf(json.dumps(_params(tools[0]))))
+        """The grammar of the required arguments of the one tool in `tools` (optional ones keep their defaults:
+        a small model fills every field it is offered, and its guesses for options are worse than the defaults)."""
+        return str(json_schema_to_gbnf(json.dumps(_required_params(tools[0]))))
 
     def parse(self, text: str, tools: list[ToolDefinition]) -> Choice | None:
         try:
