@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src/agentrecord
+	$(BIN)/mypy src/agentrecord src/tradedesk
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q

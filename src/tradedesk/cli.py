@@ -317,7 +317,7 @@ def _decide(ctx: typer.Context, call_id: str, reason: str | None, as_json: bool)
     verb = "approved" if reason is None else "denied"
     with _session(ctx) as session:
         agent = _holder(session, call_id)
-        owner: User = agent.user  # type: ignore[attr-defined]  # each concrete kind maps it
+        owner: User = agent.user
         label, email = agent.label, owner.email
         held = next((p for p in agent.pending_approvals if p.call_id == call_id), None)
         with ui.err().status(f"{verb.capitalize()} {call_id}; {label} is resuming…"):

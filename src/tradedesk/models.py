@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -33,6 +33,9 @@ class TradingAgent(AgentRecord):
     """What both kinds share: the owner, and risk limits the broker enforces (not the prompt)."""
 
     kind: ClassVar[str] = ""
+    if TYPE_CHECKING:  # declared by each kind (their relationships differ); typed here for callers
+        user_id: Mapped[int]
+        user: Mapped[User]
 
     max_order_notional: Mapped[Decimal | None] = mapped_column(Numeric(18, 2), default=Decimal("25000"))
     max_position_weight: Mapped[Decimal | None] = mapped_column(Numeric(6, 4), default=Decimal("0.25"))
