@@ -213,7 +213,30 @@ class ChannelFormat(PromptFormat):
     def grammar(self, tools: list[ToolDefinition], allow_text: bool) -> str:
         """The grammar of the required arguments of the one tool in `tools` (optional ones keep their defaults:
         a small model fills every field it is offered, and its guesses for options are worse than the defaults)."""
-        return str(json_schema_to_gbnf(json.dumps(_required_params(tools[0]))))
+        return self.args_grammar(tools[0], {})
+
+    def args_grammar(self, tool: ToolDefinition, fixed: dict[str, str]) -> str:
+        """The arguments grammar with the `fixed` enum arguments already decided."""
+        schema = _required_params(tool)
+        for name, value in fixed.items():
+            schema["properties"][name] = {"const": value}
+        return str(json_schema_to_gbnf(json.dumps(schema)))
+
+    def enum_choices(self, tool: ToolDefinition) -> dict[str, list[str]]:
+        """Required arguments with a few string values (like an order's side), decided by likelihood too:
+        generated greedily, the first value wins far too often (every sell became a buy)."""
+        props = _required_params(tool)["properties"]
+        found: dict[str, list[str]] = {}
+        for name, spec in props.items():
+            values = spec.get("enum") if isinstance(spec, dict) else None
+            if isinstance(values, list) and 2 <= len(values) <= 8 and all(isinstance(v, str) for v in values):
+                found[name] = list(values)
+        return found
+
+    @staticmethod
+    def enum_option(name: str, value: str) -> str:
+        """The text the user's message is scored after, for argument `name` taking `value`."""
+        return f"The {name.replace('_', ' ')} is {value}.\nThe user's message: "
 
     def parse(self, text: str, tools: list[ToolDefinition]) -> Choice | None:
         try:

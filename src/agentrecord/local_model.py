@@ -217,10 +217,16 @@ class LocalModel(FunctionModel):
         tool = next(t for t in tools if t.name == name)
         if not has_arguments(tool):
             return Choice(name, {})
+        fixed: dict[str, str] = {}
+        for param, values in self.format.enum_choices(tool).items():
+            texts = [self.format.enum_option(param, v) for v in values]
+            picks, evaluated = self.engine.score(prefix, texts, request)
+            usage[0] += RequestUsage(input_tokens=evaluated)
+            fixed[param] = values[max(range(len(values)), key=picks.__getitem__)]
         system = [{"role": "system", "content": info.instructions}] if info.instructions else []
         gen = self.engine.generate(
             [*system, {"role": "user", "content": self.format.args_prompt(request, tool)}],
-            grammar=self.format.grammar([tool], False),
+            grammar=self.format.args_grammar(tool, fixed),
             max_tokens=_DECISION_TOKENS,
             temperature=temperature,
         )
