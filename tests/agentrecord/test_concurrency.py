@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 from pydantic_ai.messages import ModelRequest, RetryPromptPart, ToolReturnPart
-from sqlalchemy import Engine, ForeignKey, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from agentrecord import AgentRecord, DeclarationError, Reply, Tool, concurrency, tool
 from agentrecord import _process_pool as process_pool
 from agentrecord.testing import ScriptedModel, Step, call, scripted
 from tests.agentrecord import concurrency_models as models
 from tests.agentrecord.concurrency_models import AGENTS, ProcessAgent, Stamp
+from tests.agentrecord.declare import declare
 from tests.agentrecord.seed import Order, User
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,20 +217,7 @@ def test_a_dead_worker_is_a_tool_error_and_the_pool_recovers(engine: Engine) -> 
 
 # -- tools that cannot run in a process are refused when the agent class is declared ------------------------------
 def _declare(tools: list[Any], concurrency: str, name: str) -> type:
-    class LocalBase(DeclarativeBase):
-        pass
-
-    class Owner(LocalBase):
-        __tablename__ = "owners"
-        id: Mapped[int] = mapped_column(primary_key=True)
-
-    namespace = {
-        "__tablename__": name.lower(),
-        "__annotations__": {"owner_id": "Mapped[int]"},
-        "owner_id": mapped_column(ForeignKey("owners.id")),
-        "Agent": type("Agent", (), {"tools": tools, "concurrency": concurrency}),
-    }
-    return type(name, (AgentRecord, LocalBase), namespace)
+    return declare(type("Agent", (), {"tools": tools, "concurrency": concurrency}), name)
 
 
 def _local_tool() -> type[Tool]:

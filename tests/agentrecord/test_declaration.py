@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import Engine, ForeignKey, func, inspect, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy.orm import Session
 
-from agentrecord import AgentRecord, DeclarationError, Tool
+from agentrecord import DeclarationError, Tool
 from agentrecord.testing import ScriptedModel, scripted
+from tests.agentrecord.declare import declare
 from tests.agentrecord.seed import Base, Daytrader, QuoteFeed, StockInvestor, User
 
 SEED_COLUMNS = {
@@ -71,21 +72,7 @@ def test_the_declaration_is_read_into_a_spec() -> None:
     assert spec.max_requests == 25
 
 
-def _declare(agent_body: type, name: str = "Broken") -> type:
-    class LocalBase(DeclarativeBase):
-        pass
-
-    class Owner(LocalBase):
-        __tablename__ = "owners"
-        id: Mapped[int] = mapped_column(primary_key=True)
-
-    namespace = {
-        "__tablename__": name.lower(),
-        "__annotations__": {"owner_id": "Mapped[int]"},
-        "owner_id": mapped_column(ForeignKey("owners.id")),
-        "Agent": agent_body,
-    }
-    return type(name, (AgentRecord, LocalBase), namespace)
+_declare = declare
 
 
 @pytest.mark.parametrize(

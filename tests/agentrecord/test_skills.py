@@ -25,12 +25,13 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo
 from pydantic_ai.usage import RequestUsage
-from sqlalchemy import Engine, ForeignKey, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from agentrecord import AgentRecord, DeclarationError, RequestLimitExceeded, Tool
 from agentrecord.skills import Skill, load_skill
 from agentrecord.testing import Say, ScriptedModel, call, scripted
+from tests.agentrecord.declare import declare
 
 HERE = Path(__file__).resolve().parent
 PRICED = "gpt-4o-mini"  # a model name with a known price, so the scripted turns have a cost
@@ -154,20 +155,7 @@ def test_skills_are_loaded_when_the_class_is_declared() -> None:
 
 
 def _declare(agent_body: dict[str, Any], name: str = "Broken") -> type:
-    class LocalBase(DeclarativeBase):
-        pass
-
-    class Owner(LocalBase):
-        __tablename__ = "owners"
-        id: Mapped[int] = mapped_column(primary_key=True)
-
-    namespace = {
-        "__tablename__": name.lower(),
-        "__annotations__": {"owner_id": "Mapped[int]"},
-        "owner_id": mapped_column(ForeignKey("owners.id")),
-        "Agent": type("Agent", (), {"tools": [Quote, Positions, Orders], "confirm": [Orders], **agent_body}),
-    }
-    return type(name, (AgentRecord, LocalBase), namespace)
+    return declare(type("Agent", (), {"tools": [Quote, Positions, Orders], "confirm": [Orders], **agent_body}), name)
 
 
 def _skill(root: Path, text: str | None, references: dict[str, str] | None = None) -> Path:
