@@ -1,6 +1,7 @@
 """agentrecord: AI agents that live in your application's database, as SQLAlchemy records."""
 
 from .approvals import PendingApproval
+from .compaction import Compaction
 from .engine import create_engine
 from .errors import (
     AgentBusy,
@@ -28,6 +29,7 @@ __all__ = [
     "AgentRecordError",
     "ApprovalError",
     "ApprovalPending",
+    "Compaction",
     "DeclarationError",
     "LeaseLost",
     "PendingApproval",

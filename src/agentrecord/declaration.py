@@ -14,6 +14,7 @@ from pydantic_ai import DeferredToolRequests, RunContext
 from pydantic_ai.toolsets import CombinedToolset, FunctionToolset
 
 from .approvals import Rule, approval_check
+from .compaction import Compaction, parse_compaction
 from .errors import DeclarationError
 from .guards import DEFAULT_THRESHOLD, guarded
 from .skills import Skill, load_skills, skill_tool
@@ -46,6 +47,8 @@ _OPTIONS: dict[str, str] = {
     "busy_timeout": "seconds a turn waits for another turn on the same agent (default 30; 0 = fail at once)",
     "lease_ttl": "seconds a run lease lives without renewal (default 300)",
     "model_settings": "pydantic-ai model settings (temperature, max_tokens, ...)",
+    "compaction": "summarize older messages past a threshold: Compaction(messages=40, keep=8, model=None, ...), "
+    "True for the defaults, or a message count (default: off)",
 }
 
 
@@ -68,6 +71,7 @@ class AgentSpec:
     busy_timeout: float = 30.0
     lease_ttl: float = 300.0
     model_settings: dict[str, Any] = field(default_factory=dict)
+    compaction: Compaction | None = None
     _agent: _PydanticAgent[Any, Any] | None = None
 
     def pydantic_agent(self) -> _PydanticAgent[Any, Any]:
@@ -185,6 +189,7 @@ def parse(cls: type) -> AgentSpec:
             setattr(spec, key, float(value))
     if "model_settings" in values:
         spec.model_settings = dict(_expect(owner, "model_settings", values["model_settings"], dict))
+    spec.compaction = parse_compaction(owner, values.get("compaction"))
     return spec
 
 

@@ -61,11 +61,24 @@ def _make_provider(spec: _Spec, opts: ProviderOptions) -> Any:
     client = _http_client(spec.http_client)
     if client is not None:
         kwargs["http_client"] = client
-    return _load(spec.provider)(**kwargs)
+    provider = _load(spec.provider)(**kwargs)
+    if spec.model in _REUSING:
+        from . import _encoding
+
+        _encoding.enable(getattr(provider, "client", None))
+    return provider
 
 
 _OPENAI_CHAT = ("pydantic_ai.models.openai", "OpenAIChatModel")
 _OPENAI = ("pydantic_ai.providers.openai", "OpenAIProvider")
+
+
+_REUSING = (
+    _OPENAI_CHAT,
+    ("pydantic_ai.models.ollama", "OllamaModel"),
+    ("pydantic_ai.models.openrouter", "OpenRouterModel"),
+)
+"""Models on the OpenAI chat completions API, whose requests reuse the encoding of earlier turns."""
 
 
 _SPECS: dict[str, _Spec] = {
@@ -215,6 +228,7 @@ def configured_providers(environ: Mapping[str, str] | None = None) -> list[str]:
 
 _lock = threading.Lock()
 _providers: dict[tuple[str, str, str, str], Any] = {}
+_models: dict[tuple[tuple[str, str, str, str], str], Model] = {}
 
 
 def model_for(provider: str, model_name: str, options: ProviderOptions) -> Model:
@@ -238,7 +252,11 @@ def model_for(provider: str, model_name: str, options: ProviderOptions) -> Model
     extra = repr(sorted((k, repr(v)) for k, v in opts.items() if k not in ("api_key", "base_url")))
     cache_key = (name, key_hash, str(opts.get("base_url", "")), extra)
     with _lock:
-        client = _providers.get(cache_key)
-        if client is None:
-            client = _providers[cache_key] = _make_provider(spec, opts)
-    return _load(spec.model)(model_name, provider=client)  # type: ignore[no-any-return]
+        model = _models.get((cache_key, model_name))
+        if model is None:
+            client = _providers.get(cache_key)
+            if client is None:
+                client = _providers[cache_key] = _make_provider(spec, opts)
+            # one model object per (provider, model): it carries the encoding cache of earlier turns
+            model = _models[(cache_key, model_name)] = _load(spec.model)(model_name, provider=client)
+    return model

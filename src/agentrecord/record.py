@@ -21,7 +21,7 @@ from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
 from .errors import DeclarationError, RecordNotSaved
 from .reply import Reply, Usage
-from .store import Store, message_table, utcnow
+from .store import Store, message_table, utcnow, window
 from .turn import _Target, resume_turn, run_turn
 
 _SPEC_ATTR = "__agentrecord_spec__"
@@ -91,6 +91,12 @@ class AgentRecord:
         """The whole conversation, oldest first (pydantic-ai messages), read from the database."""
         engine, agent_id = self._bound()
         return type(self)._store().load_all(engine, agent_id)
+
+    @property
+    def summary(self) -> str | None:
+        """The summary the model currently sees in place of older messages (None before any compaction)."""
+        engine, agent_id = self._bound()
+        return window(type(self)._store().load_state(engine, agent_id))[1]
 
     @property
     def pending_approvals(self) -> list[PendingApproval]:
@@ -181,17 +187,26 @@ class AgentRecord:
     def _target(self) -> _Target:
         engine, agent_id = self._bound()
         cls = type(self)
-        model = _overrides.get(cls) or next((m for k, m in _overrides.items() if isinstance(self, k)), None)
-        if model is None:
-            model = providers.model_for(self.provider, self.agent_model_name(), self.provider_options())
+        override = _overrides.get(cls) or next((m for k, m in _overrides.items() if isinstance(self, k)), None)
+        model = override or providers.model_for(self.provider, self.agent_model_name(), self.provider_options())
+        spec = cls.agent_spec()
+        summarizer = model
+        if spec.compaction is not None and spec.compaction.model and override is None:
+            provider, _, name = spec.compaction.model.rpartition(":")
+            summarizer = providers.model_for(
+                provider or self.provider,
+                name,
+                providers.default_options(provider) if provider else self.provider_options(),
+            )
         return _Target(
             record=self,
-            spec=cls.agent_spec(),
+            spec=spec,
             store=cls._store(),
             engine=engine,
             agent_id=agent_id,
             model=model,
             label=f"{cls.__name__} id={agent_id}",
+            summarizer=summarizer,
         )
 
 

@@ -310,11 +310,15 @@ def skill_tool(skill: Skill, spec: AgentSpec, tools: Sequence[_PydanticTool[Any]
             task: What you want the skill to do, with the details it needs.
         """
         # usage/usage_limits are the parent run's: the turn's request and token caps cover the sub-agent too.
+        # the turn's plain model and earlier turns: ctx.model may carry the parent's encoded history,
+        # and ctx.messages holds only the open turn when earlier turns are sent pre-encoded
+        model = getattr(ctx.deps, "model", None) or ctx.model
+        earlier = getattr(ctx.deps, "earlier", [])
         result = await agent.run(
             task,
-            model=cast(Model, ctx.model),
+            model=cast(Model, model),
             deps=ctx.deps,
-            message_history=recent_conversation(ctx.messages),
+            message_history=recent_conversation([*earlier, *ctx.messages]),
             usage=ctx.usage,
             usage_limits=ctx.usage_limits,
         )

@@ -40,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 
+from .compaction import summary_message
 from .errors import AgentBusy, LeaseLost, RecordNotSaved, StateVersionError
 
 STATE_VERSION = 1
@@ -81,6 +82,14 @@ def message_table(agent_table: Table) -> Table:
         UniqueConstraint("agent_id", "seq", name=f"uq_{name}_seq"),
         schema=agent_table.schema,
     )
+
+
+def window(state: State) -> tuple[int, str | None]:
+    """(sequence number of the first message the model sees, summary text standing for those before)."""
+    info = state.extra.get("compaction")
+    if not isinstance(info, dict):
+        return 0, None
+    return int(info.get("start", 0)), info.get("summary")
 
 
 def dump_message(message: ModelMessage) -> str:
@@ -206,7 +215,9 @@ class Store:
                 self._cache.clear()
                 self._cache_pid = os.getpid()
             hit = self._cache.get(key)
-            if hit is None or not state.head or hit[0] != state.head or len(hit[1]) != state.messages:
+            start, summary = window(state)
+            expected = state.messages - start + (summary is not None)
+            if hit is None or not state.head or hit[0] != state.head or len(hit[1]) != expected:
                 return None
             self._cache.move_to_end(key)
             return list(hit[1])
@@ -243,13 +254,16 @@ class Store:
             state = State.parse(data, f"{self.label} id={agent_id}")
             key = (str(engine.url), agent_id)
             history = self._cached(key, state)
-            if history is None:
+            if history is None:  # only what the model will see: the summary and the rows after it
+                start, summary = window(state)
                 bodies = conn.execute(
                     select(self.messages.c.body)
-                    .where(self.messages.c.agent_id == agent_id)
+                    .where(self.messages.c.agent_id == agent_id, self.messages.c.seq >= start)
                     .order_by(self.messages.c.seq)
                 ).scalars()
                 history = [load_message(b) for b in bodies]
+                if summary is not None:
+                    history.insert(0, summary_message(summary))
                 self._remember(key, state.head, history)
         return Lease(owner=owner, state=state, history=history, cost=cost, stored=list(history))
 
@@ -376,6 +390,27 @@ class Store:
         if release:
             lease.released = True
         return Totals(row[0], row[1], row[2], new_cost, data, now)
+
+    def compact(
+        self,
+        engine: Engine,
+        agent_id: Any,
+        lease: Lease,
+        *,
+        start: int,
+        summary: str,
+        visible: list[ModelMessage],
+        tokens: tuple[int, int],
+        cost: Decimal | None,
+        ttl: float,
+    ) -> Totals:
+        """Record a new summary standing for every message before `start`, and the summary call's usage."""
+        info = lease.state.extra.get("compaction")
+        count = int(info.get("count", 0)) + 1 if isinstance(info, dict) else 1
+        lease.state.extra = {**lease.state.extra, "compaction": {"start": start, "summary": summary, "count": count}}
+        lease.history = visible
+        lease.stored = list(visible)
+        return self.append(engine, agent_id, lease, [], tokens=tokens, cost=cost, release=False, ttl=ttl)
 
     def load_state(self, engine: Engine, agent_id: Any) -> State:
         """The agent's runtime state as stored now (not as the caller's instance last saw it)."""

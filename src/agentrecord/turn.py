@@ -32,10 +32,11 @@ from pydantic_ai.usage import UsageLimits
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import approvals
+from . import approvals, compaction
+from .compaction import Summary
 from .errors import ApprovalPending, RequestLimitExceeded, TurnLimitExceeded
 from .reply import Reply, Usage, cost_of, output_text
-from .store import Lease, Store, Totals
+from .store import Lease, Store, Totals, window
 
 if TYPE_CHECKING:
     from .declaration import AgentSpec
@@ -50,6 +51,10 @@ class TurnDeps:
     engine: Engine
     calls: Counter[str] = field(default_factory=Counter)
     """(tool, arguments) call counts of this turn, for the loop guard."""
+    model: Model | None = None
+    """The turn's model, unwrapped (skills run their sub-agents on it)."""
+    earlier: list[ModelMessage] = field(default_factory=list)
+    """The latest finished messages the model sees besides `ctx.messages` (sent pre-encoded)."""
 
 
 @dataclass
@@ -63,6 +68,8 @@ class _Target:
     agent_id: Any
     model: Model
     label: str
+    summarizer: Model | None = None
+    """The model that writes compaction summaries (default: `model`)."""
 
 
 class _StepWriter:
@@ -114,6 +121,33 @@ def _prepare_history(history: list[ModelMessage]) -> tuple[list[ModelMessage], l
     if len(repaired) > len(history) and repaired[: len(history)] == history:
         return repaired, repaired[len(history) :]
     return repaired, []
+
+
+async def _compact(target: _Target, lease: Lease) -> Summary | None:
+    """Summarize the older part of the history the model would see, if it passed the class's threshold."""
+    config = target.spec.compaction
+    visible = lease.history
+    if config is None or not compaction.due(config, visible):
+        return None
+    summarized = 1 if visible and compaction.is_summary(visible[0]) else 0
+    body = visible[summarized:]
+    cut = compaction.boundary(body, config.keep)
+    if cut is None:
+        return None
+    summary = await compaction.summarize(config, target.summarizer or target.model, visible[: summarized + cut])
+    start, _ = window(lease.state)
+    target.store.compact(
+        target.engine,
+        target.agent_id,
+        lease,
+        start=start + cut,
+        summary=summary.text,
+        visible=[compaction.summary_message(summary.text), *body[cut:]],
+        tokens=(summary.usage.input_tokens, summary.usage.output_tokens),
+        cost=summary.cost,
+        ttl=target.spec.lease_ttl,
+    )
+    return summary
 
 
 def _apply_totals(record: AgentRecord, totals: Totals | None) -> None:
@@ -195,7 +229,11 @@ async def _turn(
     try:
         held = bool(approvals.pending(lease.state))  # held calls are unanswered on purpose: no repair
         deferred = _admit(target, lease, decisions)
+        summary = await _compact(target, lease) if decisions is None and not held else None
         history, carried = (lease.history, []) if held else _prepare_history(lease.history)
+        from . import _encoding  # imports the OpenAI SDK: only once a turn runs
+
+        model, run_history, finished = await _encoding.plan(target.model, history, prompt)
     except BaseException:
         target.store.release(target.engine, target.agent_id, lease)
         raise
@@ -204,6 +242,7 @@ async def _turn(
         writer.finish([], turn_done=False)  # decisions recorded; other calls still wait
         _apply_totals(target.record, writer.totals)
         return None
+    deps = TurnDeps(record=target.record, engine=target.engine, model=target.model, earlier=finished[-32:])
     heartbeat = asyncio.ensure_future(_heartbeat(target, lease))
     run = None
     done = False
@@ -213,9 +252,9 @@ async def _turn(
         with _PydanticAgent.parallel_tool_call_execution_mode(mode):
             async with agent.iter(
                 prompt,
-                message_history=history,
-                model=target.model,
-                deps=TurnDeps(record=target.record, engine=target.engine),
+                message_history=run_history,
+                model=model,
+                deps=deps,
                 usage_limits=UsageLimits(request_limit=spec.max_requests, total_tokens_limit=spec.max_tokens_per_turn),
                 deferred_tool_results=deferred,
             ) as run:
@@ -255,6 +294,9 @@ async def _turn(
     turn_messages = [*history[len(lease.history) :], *new]
     usage = Usage.of(new)
     cost: Decimal | None = cost_of(new)
+    if summary is not None:  # the turn paid for its compaction too
+        usage = usage + summary.usage
+        cost = cost if summary.cost is None else (cost or Decimal(0)) + summary.cost
     return Reply(
         text=output_text(result.output, result.response),
         output=result.output,

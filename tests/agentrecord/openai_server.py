@@ -17,6 +17,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,6 +43,8 @@ class ToolCall:
 
 
 Step = str | Text | ToolCall
+Responder = Callable[[dict[str, Any]], Step]
+"""Decides each response from the request body, for servers that answer indefinitely (benchmarks)."""
 
 
 def _chunks_of(text: str, size: int) -> list[str]:
@@ -50,6 +53,7 @@ def _chunks_of(text: str, size: int) -> list[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
@@ -125,21 +129,26 @@ class _Server(ThreadingHTTPServer):
 class OpenAIServer:
     """A scripted OpenAI-compatible server: each POST /v1/chat/completions consumes the next step of `script`.
 
-    `connections` counts accepted TCP connections; `requests` holds every request body (parsed JSON);
+    `script` is a list of steps, or a function choosing each step from the request body (it never runs out).
+    `connections` counts accepted TCP connections; `requests` holds every request body (parsed JSON) unless
+    `keep_requests` is False;
     `authorizations` the Authorization header of each request. `prompt_tokens`/`completion_tokens` are
     the usage reported for each response unless a `Text`/`ToolCall` step overrides them.
     """
 
     def __init__(
         self,
-        script: list[Step] | None = None,
+        script: list[Step] | Responder | None = None,
         *,
         prompt_tokens: int = 11,
         completion_tokens: int = 7,
         chunk_size: int = 4,
         chunk_delay: float = 0.0,
+        keep_requests: bool = True,
     ) -> None:
-        self.script: list[Step] = list(script or [])
+        self.responder: Responder | None = script if callable(script) else None
+        self.script: list[Step] = [] if callable(script) else list(script or [])
+        self.keep_requests = keep_requests
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
         self.chunk_size = chunk_size
@@ -203,8 +212,12 @@ class OpenAIServer:
     # -- the model's side ----------------------------------------------------------------------
     def _record(self, body: dict[str, Any], authorization: str | None) -> Step | None:
         with self._lock:
-            self.requests.append(body)
-            self.authorizations.append(authorization)
+            if self.keep_requests:
+                self.requests.append(body)
+                self.authorizations.append(authorization)
+            if self.responder is not None:
+                self._served += 1
+                return self.responder(body)
             if self._served >= len(self.script):
                 return None
             step = self.script[self._served]

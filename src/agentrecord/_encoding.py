@@ -1,0 +1,295 @@
+"""Request encoding reuse: old turns are encoded for the provider once, not on every request.
+
+A history is append-only, so the provider-format encoding of a finished turn never changes. For
+OpenAI chat models a turn runs pydantic-ai on the open turn only (`split`) and a per-turn `ReusingModel`
+puts the earlier turns' encoded messages back into the request body just before it is sent
+(`ReusingAsyncOpenAI.post`). Each finished turn is encoded once, by the model's own request path
+(`_encode_segment` captures the body instead of sending it), so the body is the one the plain path sends.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import weakref
+from collections import Counter
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from openai import AsyncOpenAI
+from pydantic_ai.messages import (
+    CompactionPart,
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    ThinkingPart,
+    ToolReturnPart,
+    UserPromptPart,
+    repair_messages,
+)
+from pydantic_ai.models import Model, ModelRequestParameters, StreamedResponse
+from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
+from pydantic_ai.tools import RunContext
+
+_CHAT_PATH = "/chat/completions"
+_SYSTEM_ROLES = ("system", "developer")
+ENV_SWITCH = "AGENTRECORD_REUSE_ENCODING"
+"""Set to 0 to send every request through pydantic-ai's and the SDK's full encoding (for diagnosis)."""
+
+
+@dataclass
+class _Splice:
+    """Encoded earlier messages to put into the body of the request being sent, after its instructions."""
+
+    messages: list[dict[str, Any]]
+
+
+class _Captured(Exception):
+    """Raised by the client instead of sending, carrying the body a request would have sent."""
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__("captured request body")
+        self.body = body
+
+
+stats: Counter[str] = Counter()
+"""Process-wide counts: `encoded_turns` (finished turns encoded), `spliced_requests` (requests sent with them)."""
+_SPLICE: ContextVar[_Splice | None] = ContextVar("agentrecord_splice", default=None)
+_CAPTURE: ContextVar[bool] = ContextVar("agentrecord_capture", default=False)
+
+
+class ReusingAsyncOpenAI(AsyncOpenAI):
+    """An AsyncOpenAI client that splices pre-encoded history into chat requests (see the module docstring)."""
+
+    async def post(self, path: str, *args: Any, body: Any = None, **kwargs: Any) -> Any:
+        if path.rstrip("/").endswith(_CHAT_PATH) and isinstance(body, dict):
+            if _CAPTURE.get():
+                raise _Captured(body)
+            splice = _SPLICE.get()
+            if splice is not None and splice.messages:
+                sent = list(body.get("messages") or [])
+                at = 0
+                while at < len(sent) and isinstance(sent[at], dict) and sent[at].get("role") in _SYSTEM_ROLES:
+                    at += 1
+                body = {**body, "messages": [*sent[:at], *splice.messages, *sent[at:]]}
+                stats["spliced_requests"] += 1
+        return await super().post(path, *args, body=body, **kwargs)
+
+
+def enable(client: Any) -> None:
+    """Make a provider's AsyncOpenAI client a `ReusingAsyncOpenAI` (same state, one extra method)."""
+    if type(client) is AsyncOpenAI:
+        client.__class__ = ReusingAsyncOpenAI
+
+
+def reusable(model: Model) -> bool:
+    """True when `model` sends through a client that can take pre-encoded history."""
+    if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    if not isinstance(model, OpenAIChatModel):
+        return False
+    try:
+        return isinstance(model.client, ReusingAsyncOpenAI)
+    except Exception:
+        return False
+
+
+def _opens_turn(history: Sequence[ModelMessage], i: int) -> bool:
+    """A user's request after a finished response: nothing before it waits for an answer, and it is not
+    kept with a summary before it (pydantic-ai merges consecutive requests, and notes the summary's frame at the
+    end of the merged request)."""
+    message = history[i]
+    before = history[i - 1] if i > 0 else None
+    if not isinstance(message, ModelRequest) or (
+        isinstance(before, ModelRequest) and any(isinstance(p, CompactionPart) for p in before.parts)
+    ):
+        return False
+    parts = message.parts
+    return any(isinstance(p, UserPromptPart) for p in parts) and not any(
+        isinstance(p, ToolReturnPart | RetryPromptPart) for p in parts
+    )
+
+
+def _turn_starts(history: Sequence[ModelMessage]) -> list[int]:
+    return [i for i in range(len(history)) if _opens_turn(history, i)]
+
+
+def split(history: list[ModelMessage]) -> tuple[list[ModelMessage], list[ModelMessage]]:
+    """(finished turns, open turn): the history before the last turn that still waits for something."""
+    if any(isinstance(p, ThinkingPart) for m in history if isinstance(m, ModelResponse) for p in m.parts):
+        return [], history  # reasoning replay depends on later turns: keep the plain path
+    last = history[-1] if history else None
+    if isinstance(last, ModelResponse) and not last.tool_calls:
+        return history, []
+    starts = _turn_starts(history)
+    cut = starts[-1] if starts else 0
+    return history[:cut], history[cut:]
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """One finished turn's messages in provider format, and whether that encoding stands on its own."""
+
+    messages: list[dict[str, Any]]
+    standalone: bool
+    """False when pydantic-ai added parts (lookalike-frame notes) that depend on the turns before it."""
+
+
+class _SegmentCache:
+    """One model's encoded finished turns, keyed by (identity of the turn's first message, its length)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, int], tuple[weakref.ref[ModelMessage], _Encoded]] = {}
+
+    def get(self, segment: Sequence[ModelMessage]) -> _Encoded | None:
+        with self._lock:
+            hit = self._entries.get((id(segment[0]), len(segment)))
+        if hit is None or hit[0]() is not segment[0]:
+            return None
+        return hit[1]
+
+    def put(self, segment: Sequence[ModelMessage], encoded: _Encoded) -> None:
+        key = (id(segment[0]), len(segment))
+
+        def forget(_: object, key: tuple[int, int] = key) -> None:
+            with self._lock:
+                self._entries.pop(key, None)
+
+        with self._lock:
+            self._entries[key] = (weakref.ref(segment[0], forget), encoded)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_caches_lock = threading.Lock()
+_CACHE_ATTR = "_agentrecord_encoded_turns"
+
+
+def _cache_for(model: Model) -> _SegmentCache:
+    """The model's own cache (models are pooled per provider and model name, so it outlives turns)."""
+    with _caches_lock:
+        cache: _SegmentCache | None = getattr(model, _CACHE_ATTR, None)
+        if cache is None:
+            cache = _SegmentCache()
+            setattr(model, _CACHE_ATTR, cache)
+        return cache
+
+
+async def _encode_segment(model: Model, segment: list[ModelMessage]) -> _Encoded:
+    """One finished turn in provider format, as the model's own request path builds it."""
+    params = ModelRequestParameters(instruction_parts=[])
+    repaired = repair_messages(segment)  # as the agent graph does before every request
+    prepared = model.prepare_messages(repaired, params)
+    standalone = _part_count(prepared) == _part_count(repaired)
+    token = _CAPTURE.set(True)
+    try:
+        await model.request(prepared, None, params)
+    except _Captured as captured:
+        return _Encoded(list(captured.body.get("messages") or []), standalone)
+    finally:
+        _CAPTURE.reset(token)
+    raise RuntimeError("the model sent a request instead of handing its body over")  # pragma: no cover
+
+
+def _part_count(messages: list[ModelMessage]) -> int:
+    return sum(len(m.parts) for m in messages)
+
+
+async def encoded(model: Model, finished: list[ModelMessage]) -> list[dict[str, Any]] | None:
+    """Encoded messages for `finished` (whole turns), encoding only turns not seen before; None when a turn
+    after the first cannot be encoded on its own (its encoding depends on earlier turns)."""
+    out: list[dict[str, Any]] = []
+    starts = _turn_starts(finished)
+    if not starts or starts[0] != 0:
+        starts = [0, *starts]
+    bounds = [*starts, len(finished)]
+    cache = _cache_for(model)
+    for lo, hi in itertools.pairwise(bounds):
+        segment = finished[lo:hi]
+        hit = cache.get(segment)
+        if hit is None:
+            hit = await _encode_segment(model, segment)
+            cache.put(segment, hit)
+            stats["encoded_turns"] += 1
+        if lo > 0 and not hit.standalone:
+            return None
+        out.extend(hit.messages)
+    return out
+
+
+def _framed(model: Model, messages: list[ModelMessage]) -> bool:
+    """True when pydantic-ai notes text in `messages` that looks like a framework frame: where such notes go
+    depends on the requests before them, so that turn goes the plain way."""
+    repaired = repair_messages(messages)
+    return _part_count(model.prepare_messages(repaired, ModelRequestParameters(instruction_parts=[]))) != _part_count(
+        repaired
+    )
+
+
+async def plan(
+    model: Model, history: list[ModelMessage], prompt: str | None
+) -> tuple[Model, list[ModelMessage], list[ModelMessage]]:
+    """(model to run, history to hand pydantic-ai, finished turns going out pre-encoded) for one turn."""
+    if not history or not reusable(model):
+        return model, history, []
+    finished, open_turn = split(history)
+    if not finished:
+        return model, history, []
+    opening = [ModelRequest(parts=[UserPromptPart(prompt)])] if prompt is not None else []
+    if _framed(model, [*open_turn, *opening]):
+        return model, history, []
+    messages = await encoded(model, finished)
+    if messages is None:
+        return model, history, []
+    return ReusingModel(model, messages), open_turn, finished
+
+
+class ReusingModel(WrapperModel):
+    """Wraps a shared OpenAI chat model for one turn: every request carries the turn's finished history."""
+
+    def __init__(self, wrapped: Model, encoded: list[dict[str, Any]]) -> None:
+        super().__init__(wrapped)
+        self.encoded = encoded
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        token = _SPLICE.set(_Splice(self.encoded))
+        try:
+            return await self.wrapped.request(messages, model_settings, model_request_parameters)
+        finally:
+            _SPLICE.reset(token)
+
+    @asynccontextmanager
+    async def request_stream(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+        run_context: RunContext[Any] | None = None,
+    ) -> AsyncGenerator[StreamedResponse]:
+        token = _SPLICE.set(_Splice(self.encoded))
+        try:
+            stream = self.wrapped.request_stream(messages, model_settings, model_request_parameters, run_context)
+            response = await stream.__aenter__()  # the request is sent here, while the splice is set
+        finally:
+            _SPLICE.reset(token)
+        try:
+            yield response
+        except BaseException as exc:
+            if not await stream.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await stream.__aexit__(None, None, None)
