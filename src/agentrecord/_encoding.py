@@ -102,9 +102,8 @@ def reusable(model: Model) -> bool:
 
 
 def _opens_turn(history: Sequence[ModelMessage], i: int) -> bool:
-    """A user's request after a finished response: nothing before it waits for an answer, and it is not
-    kept with a summary before it (pydantic-ai merges consecutive requests, and notes the summary's frame at the
-    end of the merged request)."""
+    """A user's request that starts a turn: it answers no tool call, and it does not follow a summary (pydantic-ai
+    merges consecutive requests and notes the summary's frame at the end of the merged one)."""
     message = history[i]
     before = history[i - 1] if i > 0 else None
     if not isinstance(message, ModelRequest) or (

@@ -35,6 +35,12 @@ class Quote(Tool):
         return {"symbol": symbol, "last": 190.0, "note": "café ünïcode ✓"}
 
 
+class QuoteFeed(Quote):
+    """Get the latest quote for a ticker symbol."""
+
+    name = "quote_feed"
+
+
 class Verdict(BaseModel):
     action: str
     reason: str
@@ -69,11 +75,40 @@ class Judge(AgentRecord, LongBase):
         output_type = Verdict
 
 
+class Advisor(AgentRecord, LongBase):
+    """Has a skill: its sub-agent sees the recent conversation, however the parent's request was encoded."""
+
+    __tablename__ = "advisors"
+
+    class Agent:
+        model = "gpt-4o-mini"
+        instructions = "You advise the user on trades."
+        tools = [QuoteFeed]
+        skills = ["skills/find-trade"]
+
+
+class Cautious(AgentRecord, LongBase):
+    """Holds quotes of HELD for the owner's approval."""
+
+    __tablename__ = "cautious"
+
+    class Agent:
+        model = "gpt-4o-mini"
+        instructions = "You watch the market for the user. Answer in one sentence."
+        tools = [Quote]
+        confirm = {Quote: staticmethod(lambda record, args: args.get("symbol") == "HELD")}
+
+
 def respond(body: dict[str, Any]) -> Step:
     """The model's decisions, from the request alone (see the module docstring)."""
     messages = body.get("messages") or []
     last = messages[-1] if messages else {}
-    if not body.get("tools"):
+    tools = {t["function"]["name"] for t in body.get("tools") or []}
+    if "read_reference" in tools:  # a skill's sub-agent
+        if last.get("role") == "tool":
+            return Text(f"Buy 10 AAPL at 190 (the skill saw {len(messages)} messages).")
+        return ToolCall("quote_feed", {"symbol": "AAPL"})
+    if not tools:
         return Text(SUMMARY, prompt_tokens=SUMMARY_USAGE[0], completion_tokens=SUMMARY_USAGE[1])
     if last.get("role") == "tool":
         if any(t["function"]["name"] == "final_result" for t in body["tools"]):
@@ -82,6 +117,8 @@ def respond(body: dict[str, Any]) -> Step:
     text = str(last.get("content", ""))
     if quote := re.search(r"quote (\w+)", text):
         return ToolCall("quote", {"symbol": quote.group(1)})
+    if "find a trade" in text:
+        return ToolCall("find_trade", {"task": "Find a trade in AAPL."})
     if "mystery" in text:
         return ToolCall("no_such_tool", {})
     if "verdict" in text:
