@@ -13,7 +13,7 @@ import itertools
 import os
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -116,19 +116,12 @@ def _opens_turn(history: Sequence[ModelMessage], i: int) -> bool:
     )
 
 
-def _turn_starts(history: Sequence[ModelMessage]) -> list[int]:
-    return [i for i in range(len(history)) if _opens_turn(history, i)]
-
-
 def split(history: list[ModelMessage]) -> tuple[list[ModelMessage], list[ModelMessage]]:
     """(finished turns, open turn): the history before the last turn that still waits for something."""
-    if any(isinstance(p, ThinkingPart) for m in history if isinstance(m, ModelResponse) for p in m.parts):
-        return [], history  # reasoning replay depends on later turns: keep the plain path
     last = history[-1] if history else None
     if isinstance(last, ModelResponse) and not last.tool_calls:
         return history, []
-    starts = _turn_starts(history)
-    cut = starts[-1] if starts else 0
+    cut = next((i for i in range(len(history) - 1, 0, -1) if _opens_turn(history, i)), 0)
     return history[:cut], history[cut:]
 
 
@@ -138,15 +131,24 @@ class _Encoded:
 
     messages: list[dict[str, Any]]
     standalone: bool
-    """False when pydantic-ai added parts (lookalike-frame notes) that depend on the turns before it."""
+    """False when pydantic-ai added parts (lookalike-frame notes) or the turn holds reasoning to replay:
+    both make the encoding of a turn depend on the turns around it."""
+
+
+CHAINS = 1024
+"""How many encoded finished histories (one per agent that talked lately) a model keeps."""
+_SCAN = 512
+"""How far back from the end a finished history is searched for the end of the one encoded before."""
 
 
 class _SegmentCache:
-    """One model's encoded finished turns, keyed by (identity of the turn's first message, its length)."""
+    """One model's encoded finished turns, keyed by (identity of the turn's first message, its length), and
+    its latest encoded finished histories, keyed by the identity of their last message."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[tuple[int, int], tuple[weakref.ref[ModelMessage], _Encoded]] = {}
+        self._chains: OrderedDict[int, tuple[weakref.ref[ModelMessage], int, list[dict[str, Any]]]] = OrderedDict()
 
     def get(self, segment: Sequence[ModelMessage]) -> _Encoded | None:
         with self._lock:
@@ -164,6 +166,24 @@ class _SegmentCache:
 
         with self._lock:
             self._entries[key] = (weakref.ref(segment[0], forget), encoded)
+
+    def resume(self, finished: Sequence[ModelMessage]) -> tuple[int, list[dict[str, Any]]]:
+        """(messages already encoded, their encoding): the longest earlier encoded prefix of `finished`."""
+        with self._lock:
+            for i in range(len(finished) - 1, max(-1, len(finished) - 1 - _SCAN), -1):
+                hit = self._chains.get(id(finished[i]))
+                if hit is not None and hit[0]() is finished[i] and hit[1] == i + 1:
+                    del self._chains[id(finished[i])]  # superseded by the longer one about to be stored
+                    return i + 1, list(hit[2])
+        return 0, []
+
+    def remember(self, finished: Sequence[ModelMessage], messages: list[dict[str, Any]]) -> None:
+        last = finished[-1]
+        with self._lock:
+            self._chains[id(last)] = (weakref.ref(last), len(finished), messages)
+            self._chains.move_to_end(id(last))
+            while len(self._chains) > CHAINS:
+                self._chains.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -203,25 +223,31 @@ def _part_count(messages: list[ModelMessage]) -> int:
     return sum(len(m.parts) for m in messages)
 
 
+def _has_reasoning(segment: Sequence[ModelMessage]) -> bool:
+    return any(isinstance(p, ThinkingPart) for m in segment if isinstance(m, ModelResponse) for p in m.parts)
+
+
 async def encoded(model: Model, finished: list[ModelMessage]) -> list[dict[str, Any]] | None:
-    """Encoded messages for `finished` (whole turns), encoding only turns not seen before; None when a turn
-    after the first cannot be encoded on its own (its encoding depends on earlier turns)."""
-    out: list[dict[str, Any]] = []
-    starts = _turn_starts(finished)
-    if not starts or starts[0] != 0:
-        starts = [0, *starts]
-    bounds = [*starts, len(finished)]
+    """Encoded messages for `finished` (whole turns), encoding only turns not seen before; None when a turn's
+    encoding would depend on the others (see `_Encoded.standalone`)."""
     cache = _cache_for(model)
+    start, out = cache.resume(finished)
+    if 0 < start < len(finished) and not _opens_turn(finished, start):
+        start, out = 0, []
+    bounds = [start, *(i for i in range(start + 1, len(finished)) if _opens_turn(finished, i)), len(finished)]
     for lo, hi in itertools.pairwise(bounds):
+        if lo >= hi:
+            continue
         segment = finished[lo:hi]
         hit = cache.get(segment)
         if hit is None:
             hit = await _encode_segment(model, segment)
             cache.put(segment, hit)
             stats["encoded_turns"] += 1
-        if lo > 0 and not hit.standalone:
+        if (lo > 0 and not hit.standalone) or _has_reasoning(segment):
             return None
         out.extend(hit.messages)
+    cache.remember(finished, out)
     return out
 
 

@@ -184,6 +184,13 @@ class AgentRecord:
         engine = bind if isinstance(bind, Engine) else bind.engine
         return engine, state.key[1][0]
 
+    def _summary_model(self, name: str) -> Model:
+        """The compaction model: "model" on this record's provider, or "provider:model" on another."""
+        head, sep, tail = name.partition(":")
+        if sep and head.strip().lower() in providers.provider_names():
+            return providers.model_for(head, tail, providers.default_options(head))
+        return providers.model_for(self.provider, name, self.provider_options())
+
     def _target(self) -> _Target:
         engine, agent_id = self._bound()
         cls = type(self)
@@ -192,12 +199,7 @@ class AgentRecord:
         spec = cls.agent_spec()
         summarizer = model
         if spec.compaction is not None and spec.compaction.model and override is None:
-            provider, _, name = spec.compaction.model.rpartition(":")
-            summarizer = providers.model_for(
-                provider or self.provider,
-                name,
-                providers.default_options(provider) if provider else self.provider_options(),
-            )
+            summarizer = self._summary_model(spec.compaction.model)
         return _Target(
             record=self,
             spec=spec,

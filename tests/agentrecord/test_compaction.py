@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -270,3 +271,41 @@ def test_a_compacted_record_continues_from_a_fresh_process(
     assert spoken[-5:-2] == spoken_before[-3:]  # the last turn as the first process sent it, then its answer
     assert spoken[-2]["role"] == "assistant" and spoken[-2]["content"].startswith("Noted")
     assert tool_pairs_intact(agent_requests(server)[-1])
+
+
+def test_the_summary_model_may_name_another_provider(server: OpenAIServer) -> None:
+    record = ThriftyCompactor(provider="openai")
+    assert record._summary_model("gpt-4.1-nano").model_name == "gpt-4.1-nano"
+    other = record._summary_model("llamacpp:qwen2.5-0.5b")
+    assert other.model_name == "qwen2.5-0.5b" and "8080" in str(other.base_url)
+    assert record._summary_model("llama3:8b").model_name == "llama3:8b"  # a colon inside a model name
+
+
+def test_a_failed_summary_call_loses_nothing_and_the_next_turn_compacts(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = {"on": True}
+
+    def respond_or_fail(body: dict) -> object:
+        if not body.get("tools") and failing["on"]:
+            return None  # the server answers 500
+        return respond(body)
+
+    with OpenAIServer(respond_or_fail) as srv, Session(db) as session:
+        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        record = Compactor(provider="openai")
+        session.add(record)
+        session.commit()
+        for prompt in PROMPTS[:4]:
+            record.talk(prompt)
+        stored, tokens = len(record.messages), record.input_tokens
+        with pytest.raises(ModelHTTPError, match=r"status_code: 500"):
+            record.talk("turn 4")
+        assert len(record.messages) == stored and record.summary is None
+        session.refresh(record)
+        assert record.input_tokens == tokens and record.lease_owner is None
+        failing["on"] = False
+        reply = record.talk("turn 4")
+        assert record.summary == SUMMARY and len(record.messages) == stored + 2
+        assert reply.usage.input_tokens >= SUMMARY_USAGE[0]
