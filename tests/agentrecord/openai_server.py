@@ -84,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": {"message": "body is not JSON", "type": "invalid_request_error"}})
             return
         owner = self.server.owner
-        step = owner._record(body, self.headers.get("Authorization"))
+        step = owner._record(body, self.headers.get("Authorization"), raw)
         if step is None:
             self._send_json(
                 500, {"error": {"message": "the test server's script is exhausted", "type": "server_error"}}
@@ -155,6 +155,8 @@ class OpenAIServer:
         self.chunk_delay = chunk_delay
         self.connections = 0
         self.requests: list[dict[str, Any]] = []
+        self.raw_requests: list[bytes] = []
+        """The request bodies as sent (bytes), beside their parsed `requests`."""
         self.authorizations: list[str | None] = []
         self.usages: list[tuple[int, int]] = []
         """(prompt_tokens, completion_tokens) reported for each served response, in order."""
@@ -210,10 +212,11 @@ class OpenAIServer:
         return len(self.script) - self._served
 
     # -- the model's side ----------------------------------------------------------------------
-    def _record(self, body: dict[str, Any], authorization: str | None) -> Step | None:
+    def _record(self, body: dict[str, Any], authorization: str | None, raw: bytes) -> Step | None:
         with self._lock:
             if self.keep_requests:
                 self.requests.append(body)
+                self.raw_requests.append(raw)
                 self.authorizations.append(authorization)
             if self.responder is not None:
                 self._served += 1
