@@ -119,6 +119,8 @@ def respond(body: dict[str, Any]) -> Step:
         return ToolCall("quote", {"symbol": quote.group(1)})
     if "find a trade" in text:
         return ToolCall("find_trade", {"task": "Find a trade in AAPL."})
+    if "think" in text:
+        return Text("Thought it through: hold.", reasoning="AAPL is flat; nothing to gain by trading today.")
     if "mystery" in text:
         return ToolCall("no_such_tool", {})
     if "verdict" in text:

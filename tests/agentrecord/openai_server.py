@@ -25,11 +25,13 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Text:
-    """A text reply; the usage numbers override the server's defaults for this response."""
+    """A text reply; the usage numbers override the server's defaults for this response. `reasoning` goes
+    out as the message's `reasoning_content` (as DeepSeek-style reasoning models send it; plain responses only)."""
 
     text: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +254,8 @@ class OpenAIServer:
             finish = "tool_calls"
         else:
             message["content"] = step if isinstance(step, str) else step.text
+            if isinstance(step, Text) and step.reasoning:
+                message["reasoning_content"] = step.reasoning
             finish = "stop"
         return {
             "id": f"chatcmpl-{len(self.requests)}",
