@@ -14,6 +14,8 @@ the first 10 and the last 10 turns of each variant:
                                 timed for 10 turns on an empty history and 10 turns on the compaction-off
                                 agent's final history (same server, same tool, same instructions)
 
+It also times a new process's first turn on the old agent (caches dropped), with and without reuse.
+
 Goals (issue 6): compaction off, last-10 below llm.rb's 116 ms and at least 7x below bare pydantic-ai;
 compaction on, last-10 / first-10 <= 1.5.
 """
@@ -115,8 +117,33 @@ def run_record(cls: type[AgentRecord], turns: int, db: Path) -> tuple[list[float
                 print(f"    {cls.__name__}: {i + 1}/{turns} turns, last 10 at {ms(times[-WINDOW:]):.1f} ms/turn")
         history = record.messages
         usage = (record.input_tokens, record.output_tokens, len(history))
+        if cls is Watcher:
+            cold_start(record, len(history))
     engine.dispose()
     return times, history, usage
+
+
+def cold_start(record: AgentRecord, stored: int) -> None:
+    """A new process's first turn on the old agent (history read from the database, every turn encoded
+    once), beside the same turn on the plain path (AGENTRECORD_REUSE_ENCODING=0), 3 rounds each."""
+    from agentrecord import _encoding, providers
+
+    model = providers.model_for(record.provider, record.agent_model_name(), record.provider_options())
+    reuse, plain = [], []
+    for _ in range(3):
+        for samples, switch in ((reuse, "1"), (plain, "0")):
+            type(record)._store()._cache.clear()
+            if hasattr(model, "_agentrecord_encoded_turns"):
+                delattr(model, "_agentrecord_encoded_turns")
+            os.environ[_encoding.ENV_SWITCH] = switch
+            start = time.perf_counter()
+            record.talk("How does the market look now?")
+            samples.append(time.perf_counter() - start)
+    os.environ[_encoding.ENV_SWITCH] = "1"
+    print(
+        f"  cold first turn on the {stored}-message agent (mean of 3): encoding reuse {ms(reuse):.0f} ms, "
+        f"plain path {ms(plain):.0f} ms"
+    )
 
 
 def run_bare(base_url: str, history: list[ModelMessage]) -> list[float]:

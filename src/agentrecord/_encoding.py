@@ -4,7 +4,7 @@ A history is append-only, so the provider-format encoding of a finished turn nev
 OpenAI chat models a turn runs pydantic-ai on the open turn only (`split`) and a per-turn `ReusingModel`
 puts the earlier turns' encoded messages back into the request body just before it is sent
 (`ReusingAsyncOpenAI.post`). Each finished turn is encoded once, by the model's own request path
-(`_encode_segment` captures the body instead of sending it), so the body is the one the plain path sends.
+(`_encode` captures the body instead of sending it), so the body is the one the plain path sends.
 """
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ class _Encoded:
 
     messages: list[dict[str, Any]]
     standalone: bool
-    """False when pydantic-ai added parts (lookalike-frame notes) or the turn holds reasoning to replay:
-    both make the encoding of a turn depend on the turns around it."""
+    """False when pydantic-ai added parts (notes on lookalike frames, announced once per history): appended
+    to earlier turns, such an encoding could differ from the plain path's."""
 
 
 CHAINS = 1024
@@ -141,31 +141,13 @@ _SCAN = 512
 """How far back from the end a finished history is searched for the end of the one encoded before."""
 
 
-class _SegmentCache:
-    """One model's encoded finished turns, keyed by (identity of the turn's first message, its length), and
-    its latest encoded finished histories, keyed by the identity of their last message."""
+class _EncodedHistories:
+    """One model's latest encoded finished histories (one per agent that talked lately), keyed by the
+    identity of their last message (held weakly), so the next turn encodes only the turns added since."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[int, int], tuple[weakref.ref[ModelMessage], _Encoded]] = {}
         self._chains: OrderedDict[int, tuple[weakref.ref[ModelMessage], int, list[dict[str, Any]]]] = OrderedDict()
-
-    def get(self, segment: Sequence[ModelMessage]) -> _Encoded | None:
-        with self._lock:
-            hit = self._entries.get((id(segment[0]), len(segment)))
-        if hit is None or hit[0]() is not segment[0]:
-            return None
-        return hit[1]
-
-    def put(self, segment: Sequence[ModelMessage], encoded: _Encoded) -> None:
-        key = (id(segment[0]), len(segment))
-
-        def forget(_: object, key: tuple[int, int] = key) -> None:
-            with self._lock:
-                self._entries.pop(key, None)
-
-        with self._lock:
-            self._entries[key] = (weakref.ref(segment[0], forget), encoded)
 
     def resume(self, finished: Sequence[ModelMessage]) -> tuple[int, list[dict[str, Any]]]:
         """(messages already encoded, their encoding): the longest earlier encoded prefix of `finished`."""
@@ -186,25 +168,25 @@ class _SegmentCache:
                 self._chains.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._chains)
 
 
 _caches_lock = threading.Lock()
 _CACHE_ATTR = "_agentrecord_encoded_turns"
 
 
-def _cache_for(model: Model) -> _SegmentCache:
+def _cache_for(model: Model) -> _EncodedHistories:
     """The model's own cache (models are pooled per provider and model name, so it outlives turns)."""
     with _caches_lock:
-        cache: _SegmentCache | None = getattr(model, _CACHE_ATTR, None)
+        cache: _EncodedHistories | None = getattr(model, _CACHE_ATTR, None)
         if cache is None:
-            cache = _SegmentCache()
+            cache = _EncodedHistories()
             setattr(model, _CACHE_ATTR, cache)
         return cache
 
 
-async def _encode_segment(model: Model, segment: list[ModelMessage]) -> _Encoded:
-    """One finished turn in provider format, as the model's own request path builds it."""
+async def _encode(model: Model, segment: list[ModelMessage]) -> _Encoded:
+    """Finished turns in provider format, as the model's own request path builds them."""
     params = ModelRequestParameters(instruction_parts=[])
     repaired = repair_messages(segment)  # as the agent graph does before every request
     prepared = model.prepare_messages(repaired, params)
@@ -228,25 +210,31 @@ def _has_reasoning(segment: Sequence[ModelMessage]) -> bool:
 
 
 async def encoded(model: Model, finished: list[ModelMessage]) -> list[dict[str, Any]] | None:
-    """Encoded messages for `finished` (whole turns), encoding only turns not seen before; None when a turn's
-    encoding would depend on the others (see `_Encoded.standalone`)."""
+    """Encoded messages for `finished` (whole turns), or None when they must go the plain way (reasoning to
+    replay, or a turn whose encoding depends on the turns before it: see `_Encoded.standalone`).
+
+    A history seen for the first time is encoded in one pass, as the plain path would; after that, each turn
+    added since is encoded on its own and appended."""
     cache = _cache_for(model)
     start, out = cache.resume(finished)
     if 0 < start < len(finished) and not _opens_turn(finished, start):
         start, out = 0, []
-    bounds = [start, *(i for i in range(start + 1, len(finished)) if _opens_turn(finished, i)), len(finished)]
+    if start == 0:
+        bounds = [0, len(finished)] if finished else [0]
+        stats["encoded_turns"] += 1 + sum(_opens_turn(finished, i) for i in range(1, len(finished)))
+    else:
+        bounds = [start, *(i for i in range(start + 1, len(finished)) if _opens_turn(finished, i)), len(finished)]
+        stats["encoded_turns"] += len(bounds) - 1 if start < len(finished) else 0
     for lo, hi in itertools.pairwise(bounds):
         if lo >= hi:
             continue
         segment = finished[lo:hi]
-        hit = cache.get(segment)
-        if hit is None:
-            hit = await _encode_segment(model, segment)
-            cache.put(segment, hit)
-            stats["encoded_turns"] += 1
-        if (lo > 0 and not hit.standalone) or _has_reasoning(segment):
+        if _has_reasoning(segment):
             return None
-        out.extend(hit.messages)
+        part = await _encode(model, segment)
+        if lo > 0 and not part.standalone:
+            return None
+        out.extend(part.messages)
     cache.remember(finished, out)
     return out
 
