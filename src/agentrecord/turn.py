@@ -135,6 +135,19 @@ async def _compact(target: _Target, lease: Lease) -> Summary | None:
     if cut is None:
         return None
     summary = await compaction.summarize(config, target.summarizer or target.model, visible[: summarized + cut])
+    tokens = (summary.usage.input_tokens, summary.usage.output_tokens)
+    if not summary.text:  # nothing to stand in for the older messages: keep them, but the call was paid for
+        target.store.append(
+            target.engine,
+            target.agent_id,
+            lease,
+            [],
+            tokens=tokens,
+            cost=summary.cost,
+            release=False,
+            ttl=target.spec.lease_ttl,
+        )
+        return summary
     start, _ = window(lease.state)
     target.store.compact(
         target.engine,
@@ -143,7 +156,7 @@ async def _compact(target: _Target, lease: Lease) -> Summary | None:
         start=start + cut,
         summary=summary.text,
         visible=[compaction.summary_message(summary.text), *body[cut:]],
-        tokens=(summary.usage.input_tokens, summary.usage.output_tokens),
+        tokens=tokens,
         cost=summary.cost,
         ttl=target.spec.lease_ttl,
     )

@@ -39,7 +39,7 @@ from tests.agentrecord.long_models import (
     respond,
     tool_pairs_intact,
 )
-from tests.agentrecord.openai_server import OpenAIServer
+from tests.agentrecord.openai_server import OpenAIServer, Text
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = [f"quote T{i}" if i % 2 else f"turn {i}" for i in range(12)]
@@ -309,3 +309,24 @@ def test_a_failed_summary_call_loses_nothing_and_the_next_turn_compacts(
         reply = record.talk("turn 4")
         assert record.summary == SUMMARY and len(record.messages) == stored + 2
         assert reply.usage.input_tokens >= SUMMARY_USAGE[0]
+
+
+def test_an_empty_summary_keeps_the_history_and_still_counts_its_tokens(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def respond_blank(body: dict) -> object:
+        if body.get("tools"):
+            return respond(body)
+        return Text("   ", prompt_tokens=SUMMARY_USAGE[0], completion_tokens=1)
+
+    with OpenAIServer(respond_blank) as srv, Session(db) as session:
+        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        record = Compactor(provider="openai")
+        session.add(record)
+        session.commit()
+        replies = [record.talk(p) for p in PROMPTS[:6]]
+        assert record.summary is None
+        assert not any("conversation_summary" in str(b["messages"]) for b in agent_requests(srv))
+        assert record.input_tokens == sum(p for p, _ in srv.usages) == sum(r.usage.input_tokens for r in replies)
+        assert summary_requests(srv)  # it was asked, and asked again on later turns
