@@ -44,13 +44,6 @@ ENV_SWITCH = "AGENTRECORD_REUSE_ENCODING"
 """Set to 0 to send every request through pydantic-ai's and the SDK's full encoding (for diagnosis)."""
 
 
-@dataclass
-class _Splice:
-    """Encoded earlier messages to put into the body of the request being sent, after its instructions."""
-
-    messages: list[dict[str, Any]]
-
-
 class _Captured(Exception):
     """Raised by the client instead of sending, carrying the body a request would have sent."""
 
@@ -61,7 +54,8 @@ class _Captured(Exception):
 
 stats: Counter[str] = Counter()
 """Process-wide counts: `encoded_turns` (finished turns encoded), `spliced_requests` (requests sent with them)."""
-_SPLICE: ContextVar[_Splice | None] = ContextVar("agentrecord_splice", default=None)
+_SPLICE: ContextVar[list[dict[str, Any]] | None] = ContextVar("agentrecord_splice", default=None)
+"""Encoded earlier messages to put into the body of the request being sent, after its instructions."""
 _CAPTURE: ContextVar[bool] = ContextVar("agentrecord_capture", default=False)
 
 
@@ -73,12 +67,12 @@ class ReusingAsyncOpenAI(AsyncOpenAI):
             if _CAPTURE.get():
                 raise _Captured(body)
             splice = _SPLICE.get()
-            if splice is not None and splice.messages:
+            if splice:
                 sent = list(body.get("messages") or [])
                 at = 0
                 while at < len(sent) and isinstance(sent[at], dict) and sent[at].get("role") in _SYSTEM_ROLES:
                     at += 1
-                body = {**body, "messages": [*sent[:at], *splice.messages, *sent[at:]]}
+                body = {**body, "messages": [*sent[:at], *splice, *sent[at:]]}
                 stats["spliced_requests"] += 1
         return await super().post(path, *args, body=body, **kwargs)
 
@@ -166,9 +160,6 @@ class _EncodedHistories:
             self._chains.move_to_end(id(last))
             while len(self._chains) > CHAINS:
                 self._chains.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._chains)
 
 
 _caches_lock = threading.Lock()
@@ -279,7 +270,7 @@ class ReusingModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        token = _SPLICE.set(_Splice(self.encoded))
+        token = _SPLICE.set(self.encoded)
         try:
             return await self.wrapped.request(messages, model_settings, model_request_parameters)
         finally:
@@ -293,7 +284,7 @@ class ReusingModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
         run_context: RunContext[Any] | None = None,
     ) -> AsyncGenerator[StreamedResponse]:
-        token = _SPLICE.set(_Splice(self.encoded))
+        token = _SPLICE.set(self.encoded)
         try:
             stream = self.wrapped.request_stream(messages, model_settings, model_request_parameters, run_context)
             response = await stream.__aenter__()  # the request is sent here, while the splice is set
