@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase
 from agentrecord import AgentRecord, Compaction, Tool
 from tests.agentrecord.openai_server import Step, Text, ToolCall
 
+WATCH = "You watch the market for the user. Answer in one sentence."
 SUMMARY = "The user asked about AAPL and MSFT quotes; AAPL last traded at 190."
 SUMMARY_USAGE = (1000, 100)
 """(prompt, completion) tokens the server reports for a summary call, unlike any other response."""
@@ -51,7 +52,7 @@ class Chatter(AgentRecord, LongBase):
 
     class Agent:
         model = "gpt-4o-mini"
-        instructions = "You watch the market for the user. Answer in one sentence."
+        instructions = WATCH
         tools = [Quote]
 
 
@@ -60,7 +61,7 @@ class Compactor(AgentRecord, LongBase):
 
     class Agent:
         model = "gpt-4o-mini"
-        instructions = "You watch the market for the user. Answer in one sentence."
+        instructions = WATCH
         tools = [Quote]
         compaction = Compaction(messages=8, keep=4)
 
@@ -94,7 +95,7 @@ class Cautious(AgentRecord, LongBase):
 
     class Agent:
         model = "gpt-4o-mini"
-        instructions = "You watch the market for the user. Answer in one sentence."
+        instructions = WATCH
         tools = [Quote]
         confirm = {Quote: staticmethod(lambda record, args: args.get("symbol") == "HELD")}
 
@@ -151,6 +152,6 @@ class ThriftyCompactor(AgentRecord, LongBase):
 
     class Agent:
         model = "gpt-4o"
-        instructions = "You watch the market for the user. Answer in one sentence."
+        instructions = WATCH
         tools = [Quote]
         compaction = Compaction(messages=6, keep=2, model="gpt-4o-mini")

@@ -17,10 +17,13 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
 
 
 @dataclass(frozen=True)
@@ -308,3 +311,14 @@ class OpenAIServer:
             events.append(json.dumps({**base, "choices": [], "usage": usage}))
         events.append("[DONE]")
         return events
+
+
+@contextlib.contextmanager
+def served(
+    monkeypatch: pytest.MonkeyPatch, script: list[Step] | Responder | None = None, **options: Any
+) -> Iterator[OpenAIServer]:
+    """A running `OpenAIServer(script, **options)` that OPENAI_SECRET and OPENAI_BASE_URL point at."""
+    with OpenAIServer(script, **options) as server:
+        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        yield server

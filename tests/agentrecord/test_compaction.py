@@ -39,7 +39,7 @@ from tests.agentrecord.long_models import (
     respond,
     tool_pairs_intact,
 )
-from tests.agentrecord.openai_server import OpenAIServer, Text
+from tests.agentrecord.openai_server import OpenAIServer, Text, served
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = [f"quote T{i}" if i % 2 else f"turn {i}" for i in range(12)]
@@ -56,9 +56,7 @@ def db(engine: Engine) -> Iterator[Engine]:
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
-    with OpenAIServer(respond) as srv:
-        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    with served(monkeypatch, respond) as srv:
         yield srv
 
 
@@ -291,9 +289,7 @@ def test_a_failed_summary_call_loses_nothing_and_the_next_turn_compacts(
             return None  # the server answers 500
         return respond(body)
 
-    with OpenAIServer(respond_or_fail) as srv, Session(db) as session:
-        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    with served(monkeypatch, respond_or_fail), Session(db) as session:
         record = Compactor(provider="openai")
         session.add(record)
         session.commit()
@@ -319,9 +315,7 @@ def test_an_empty_summary_keeps_the_history_and_still_counts_its_tokens(
             return respond(body)
         return Text("   ", prompt_tokens=SUMMARY_USAGE[0], completion_tokens=1)
 
-    with OpenAIServer(respond_blank) as srv, Session(db) as session:
-        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    with served(monkeypatch, respond_blank) as srv, Session(db) as session:
         record = Compactor(provider="openai")
         session.add(record)
         session.commit()

@@ -22,7 +22,7 @@ from tests.agentrecord.long_models import (
     respond,
     tool_pairs_intact,
 )
-from tests.agentrecord.openai_server import OpenAIServer
+from tests.agentrecord.openai_server import OpenAIServer, served
 
 # Plain text, tool calls, a tool that raises, an unknown tool, unicode in tool results, a streamed turn.
 CHATTER_PROMPTS = ["hello", "quote AAPL", "quote BOOM", "mystery", "how is it going?", "quote MSFT", "stream: hi"]
@@ -43,9 +43,7 @@ COMPACTOR_PROMPTS = [f"quote T{i}" if i % 2 else f"turn {i}" for i in range(12)]
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
-    with OpenAIServer(respond) as srv:
-        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    with served(monkeypatch, respond) as srv:
         yield srv
 
 
@@ -77,9 +75,7 @@ def bodies(
 ) -> list[bytes]:
     """Every request body one conversation sends, with encoding reuse on or off (its own server and database)."""
     monkeypatch.setenv(encoding.ENV_SWITCH, "1" if reuse else "0")
-    with OpenAIServer(respond) as srv:
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
-        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
+    with served(monkeypatch, respond) as srv:
         converse(db(tmp_path, f"{cls.__name__}-{reuse}"), cls, prompts)
         return srv.raw_requests
 

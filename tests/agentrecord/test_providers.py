@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from agentrecord import AgentRecord, ProviderNotConfigured, UnknownProvider
 from agentrecord.providers import canonical, default_options, provider_names, secret_env_vars
-from tests.agentrecord.openai_server import OpenAIServer, Text, ToolCall
+from tests.agentrecord.openai_server import OpenAIServer, Text, ToolCall, served
 from tests.agentrecord.seed import Base, Daytrader, User
 
 
@@ -39,9 +39,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
     """A fresh local OpenAI-compatible server (fresh port, so a fresh pooled provider) the env points at."""
-    with OpenAIServer() as srv:
-        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
-        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+    with served(monkeypatch) as srv:
         yield srv
 
 
