@@ -79,10 +79,13 @@ def hold(state: State, requests: DeferredToolRequests) -> list[PendingApproval]:
     return held
 
 
-def decide(state: State, decisions: dict[str, bool | str], label: str) -> DeferredToolResults | None:
+def decide(
+    state: State, decisions: dict[str, bool | str], label: str, *, resume: bool = True
+) -> DeferredToolResults | None:
     """Record `decisions` (True = approve, a string = deny with that reason) for pending calls.
 
-    Returns the results to resume the turn with once every pending call is decided, else None.
+    Returns the results to resume the turn with once every pending call is decided, else None;
+    always None with `resume=False` (a job holding the calls resumes the turn from what is recorded).
     """
     waiting = {p.call_id for p in pending(state)}
     decided: dict[str, str] = state.extra.get("decided", {})
@@ -98,7 +101,7 @@ def decide(state: State, decisions: dict[str, bool | str], label: str) -> Deferr
                 "Check the call id, and that it belongs to this agent."
             )
     recorded.update(decisions)
-    if waiting - set(recorded):
+    if waiting - set(recorded) or not resume:
         state.extra["decisions"] = recorded
         return None
     for call_id, choice in recorded.items():
@@ -111,3 +114,9 @@ def decide(state: State, decisions: dict[str, bool | str], label: str) -> Deferr
         for call_id, verdict in recorded.items()
     }
     return DeferredToolResults(approvals=approvals)  # type: ignore[arg-type]
+
+
+def undecided(state: State) -> list[str]:
+    """The pending call ids that no decision has been recorded for yet."""
+    recorded = state.extra.get("decisions", {})
+    return [p.call_id for p in pending(state) if p.call_id not in recorded]

@@ -13,6 +13,7 @@ from pydantic_ai import Agent as _PydanticAgent
 from pydantic_ai import DeferredToolRequests, RunContext
 from pydantic_ai.toolsets import CombinedToolset, FunctionToolset
 
+from ._journal import journaled
 from .approvals import Rule, approval_check
 from .compaction import Compaction, parse_compaction
 from .errors import DeclarationError
@@ -97,7 +98,7 @@ class AgentSpec:
             self._agent = _PydanticAgent(
                 output_type=output_type,
                 instructions=instructions,
-                toolsets=[guarded(CombinedToolset(toolsets), self.loop_guard)],
+                toolsets=[journaled(guarded(CombinedToolset(toolsets), self.loop_guard))],
                 retries={"tools": self.max_requests, "output": 3},
                 **kwargs,
                 name=self.owner,

@@ -92,3 +92,28 @@ class ApprovalPending(AgentRecordError):
             f"{agent} is waiting for approval of tool call(s) {', '.join(call_ids)}: call approve(call_id) or "
             "deny(call_id, reason) on the record first (see record.pending_approvals)."
         )
+
+
+class JobsNotConfigured(AgentRecordError):
+    """Jobs need the `jobs` extra installed and the engine's tables in the database; the message says which."""
+
+
+class UnknownJob(AgentRecordError, LookupError):
+    """No job has this id in this database."""
+
+
+class JobTimeout(AgentRecordError, TimeoutError):
+    """`Job.wait` gave up before the job settled; the message says whether any worker is running."""
+
+
+class ScheduleError(AgentRecordError, ValueError):
+    """A schedule that cannot be made: a bad interval, cron expression or time zone, or an unknown schedule."""
+
+
+class TurnStopped(AgentRecordError):
+    """A job's turn stopped at a step boundary (cancelled, or its worker shutting down); what it did is saved."""
+
+    def __init__(self, agent: str, reason: str) -> None:
+        self.agent = agent
+        self.reason = reason
+        super().__init__(f"{agent}: the turn stopped at a step boundary ({reason}); its completed steps are saved.")

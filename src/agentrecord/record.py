@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
@@ -23,6 +23,9 @@ from .errors import DeclarationError, RecordNotSaved
 from .reply import Reply, Usage
 from .store import Store, message_table, utcnow, window
 from .turn import _Target, resume_turn, run_turn
+
+if TYPE_CHECKING:
+    from .jobs import Job, Schedule
 
 _SPEC_ATTR = "__agentrecord_spec__"
 _STORE_ATTR = "__agentrecord_store__"
@@ -104,6 +107,16 @@ class AgentRecord:
         engine, agent_id = self._bound()
         return approvals.pending(type(self)._store().load_state(engine, agent_id))
 
+    @property
+    def held_job(self) -> str | None:
+        """The id of the job whose turn holds the pending approvals (it resumes once they are decided), if any."""
+        engine, agent_id = self._bound()
+        state = type(self)._store().load_state(engine, agent_id)
+        mark = state.extra.get("job")
+        if not isinstance(mark, dict) or mark.get("done") or not approvals.pending(state):
+            return None
+        return str(mark.get("id"))
+
     # -- approvals -----------------------------------------------------------------------------
     def approve(self, call_id: str, *, wait: float | None = None) -> Reply[Any] | None:
         """Approve a pending tool call; once no call of its turn is left waiting, the turn resumes.
@@ -160,6 +173,51 @@ class AgentRecord:
         while (chunk := await chunks.get()) is not None:
             yield chunk
         await task
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def enqueue(self, prompt: str, *, key: str | None = None) -> Job:
+        """Queue one turn for a worker to run (`agentrecord.jobs`); the same `key` twice makes one job.
+
+        This agent's jobs run one at a time in the order they were enqueued.
+        """
+        from .jobs import agent_jobs
+
+        return agent_jobs.enqueue(self, prompt, key)
+
+    async def aenqueue(self, prompt: str, *, key: str | None = None) -> Job:
+        """Async `enqueue`."""
+        return await asyncio.to_thread(self.enqueue, prompt, key=key)
+
+    def schedule(
+        self,
+        prompt: str,
+        *,
+        every: str | None = None,
+        cron: str | None = None,
+        tz: str | None = None,
+        calendar: str | None = None,
+    ) -> Schedule:
+        """Run `prompt` as a job on a clock: `every="15m"` (aligned: :00, :15, ...) or `cron="*/15 9-16 * * 1-5"`.
+
+        Stored in the database; each tick fires once however many workers run. Ticks missed while no
+        worker ran are not replayed: at most one catch-up run when a worker starts. `calendar` names a
+        calendar registered with `agentrecord.jobs.register_calendar` outside which ticks are skipped.
+        """
+        from .jobs import agent_jobs
+
+        return agent_jobs.schedule(self, prompt, every=every, cron=cron, tz=tz, calendar_name=calendar)
+
+    def schedules(self) -> list[Schedule]:
+        """This agent's schedules."""
+        from .jobs import agent_jobs
+
+        return agent_jobs.schedules(self)
+
+    def jobs(self, limit: int = 50) -> list[Job]:
+        """This agent's latest jobs, newest first."""
+        from .jobs import agent_jobs
+
+        return agent_jobs.jobs(self, limit)
 
     # -- internals -----------------------------------------------------------------------------
     @classmethod

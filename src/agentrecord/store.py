@@ -412,6 +412,32 @@ class Store:
         lease.stored = list(visible)
         return self.append(engine, agent_id, lease, [], tokens=tokens, cost=cost, release=False, ttl=ttl)
 
+    def save_state(self, engine: Engine, agent_id: Any, lease: Lease, ttl: float) -> None:
+        """Write the lease's state (not the messages: its head stays) and renew the lease."""
+        with engine.begin() as conn:
+            ok = conn.execute(
+                update(self.agents)
+                .where(self.pk == agent_id, self.agents.c.lease_owner == lease.owner)
+                .values(
+                    data=lease.state.dump(),
+                    lease_expires_at=utcnow() + timedelta(seconds=ttl),
+                    updated_at=self.agents.c.updated_at,
+                )
+            ).rowcount
+        if ok != 1:
+            raise LeaseLost(
+                f"{self.label} id={agent_id}: the run lease expired and was taken by another turn. {_LEASE_ADVICE}"
+            )
+
+    def load_range(self, engine: Engine, agent_id: Any, start: int, end: int) -> list[ModelMessage]:
+        """The messages with sequence numbers in [start, end)."""
+        m = self.messages.c
+        with engine.connect() as conn:
+            bodies = conn.execute(
+                select(m.body).where(m.agent_id == agent_id, m.seq >= start, m.seq < end).order_by(m.seq)
+            ).scalars()
+            return [load_message(b) for b in bodies]
+
     def load_state(self, engine: Engine, agent_id: Any) -> State:
         """The agent's runtime state as stored now (not as the caller's instance last saw it)."""
         with engine.connect() as conn:

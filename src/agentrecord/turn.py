@@ -20,6 +20,7 @@ from pydantic_ai import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.exceptions import UsageLimitExceeded
 from pydantic_ai.messages import (
     ModelMessage,
+    ModelRequest,
     ModelResponse,
     PartDeltaEvent,
     PartStartEvent,
@@ -32,9 +33,9 @@ from pydantic_ai.usage import UsageLimits
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import approvals, compaction
+from . import _journal, approvals, compaction
 from .compaction import Summary
-from .errors import ApprovalPending, RequestLimitExceeded, TurnLimitExceeded
+from .errors import ApprovalPending, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
 from .store import Lease, Store, Totals, window
 
@@ -55,6 +56,26 @@ class TurnDeps:
     """The turn's model, unwrapped (skills run their sub-agents on it)."""
     earlier: list[ModelMessage] = field(default_factory=list)
     """The latest finished messages the model sees besides `ctx.messages` (sent pre-encoded)."""
+    journal: _journal.Journal | None = None
+    """Where a job's turn saves each tool result as it returns (None outside jobs)."""
+
+
+@dataclass
+class JobTurn:
+    """A turn run as a job: marked with the job's id in the agent's state, and stoppable between steps.
+
+    The mark (`extra["job"]`: id, first sequence number, done, end) is what lets a job whose worker
+    died continue its own turn from the saved steps instead of starting the prompt over.
+    """
+
+    id: str
+    stop: Callable[[], str | None] = field(default=lambda: None)
+    """Checked at every step boundary: a reason ("cancelled", "shutdown") stops the turn there."""
+
+    def mark(self, extra: dict[str, Any]) -> dict[str, Any] | None:
+        """This job's mark in an agent's state, if the agent's latest job turn is this one."""
+        found = extra.get("job")
+        return found if isinstance(found, dict) and found.get("id") == self.id else None
 
 
 @dataclass
@@ -75,10 +96,11 @@ class _Target:
 class _StepWriter:
     """Saves a turn's new messages as steps complete, holding back a final answer for the last write."""
 
-    def __init__(self, target: _Target, lease: Lease, carried: list[ModelMessage]) -> None:
+    def __init__(self, target: _Target, lease: Lease, carried: list[ModelMessage], job: JobTurn | None) -> None:
         self.target = target
         self.lease = lease
         self.carried = carried
+        self.job = job
         self.saved = 0
         self.totals: Totals | None = None
 
@@ -89,6 +111,12 @@ class _StepWriter:
             return
         usage = Usage.of(batch)
         t = self.target
+        extra = self.lease.state.extra
+        if any(isinstance(m, ModelRequest) for m in batch):
+            _journal.clear(extra)  # the results it held are in this batch now
+        mark = self.job.mark(extra) if self.job is not None else None
+        if mark is not None and turn_done:
+            extra["job"] = {**mark, "done": True, "end": self.lease.state.messages + len(batch)}
         self.totals = t.store.append(
             t.engine,
             t.agent_id,
@@ -178,14 +206,24 @@ async def _heartbeat(target: _Target, lease: Lease) -> None:
         target.store.renew(target.engine, target.agent_id, lease, target.spec.lease_ttl)
 
 
-def _admit(target: _Target, lease: Lease, decisions: dict[str, bool | str] | None) -> DeferredToolResults | None:
-    """Check a turn may start: a new prompt needs no pending approvals; decisions must match pending calls."""
+def _admit(
+    target: _Target,
+    lease: Lease,
+    decisions: dict[str, bool | str] | None,
+    *,
+    record_only: bool = False,
+    continuing: bool = False,
+) -> DeferredToolResults | None:
+    """Check a turn may start: a new prompt needs no pending approvals; decisions must match pending calls.
+
+    With `record_only` the decisions are stored without resuming (the job holding the calls resumes).
+    """
     if decisions is None:
         waiting = approvals.pending(lease.state)
-        if waiting:
+        if waiting and not continuing:
             raise ApprovalPending(target.label, [p.call_id for p in waiting])
         return None
-    return approvals.decide(lease.state, decisions, target.label)
+    return approvals.decide(lease.state, decisions, target.label, resume=not record_only)
 
 
 def _check_cost(spec: AgentSpec, label: str, messages: list[ModelMessage]) -> None:
@@ -209,18 +247,45 @@ def _limit_error(exc: UsageLimitExceeded, spec: AgentSpec, label: str) -> Except
 
 
 async def run_turn(
-    target: _Target, prompt: str, *, wait: float | None, on_text: Callable[[str], None] | None = None
+    target: _Target,
+    prompt: str,
+    *,
+    wait: float | None,
+    on_text: Callable[[str], None] | None = None,
+    job: JobTurn | None = None,
 ) -> Reply[Any]:
-    """Run one turn for `target` and return its reply; see the module docstring for the write protocol."""
-    reply = await _turn(target, prompt, wait=wait, on_text=on_text)
+    """Run one turn for `target` and return its reply; see the module docstring for the write protocol.
+
+    As `job`, a turn that job had begun (its worker died) continues from its saved steps instead.
+    """
+    reply = await _turn(target, prompt, wait=wait, on_text=on_text, job=job)
     assert reply is not None
     return reply
 
 
-async def resume_turn(target: _Target, decisions: dict[str, bool | str], *, wait: float | None) -> Reply[Any] | None:
+async def resume_turn(
+    target: _Target, decisions: dict[str, bool | str], *, wait: float | None, job: JobTurn | None = None
+) -> Reply[Any] | None:
     """Record `decisions` (call id -> True, or a denial reason) for pending approvals; once every
-    pending call is decided, resume the held turn and return its reply (None while others still wait)."""
-    return await _turn(target, None, wait=wait, decisions=decisions)
+    pending call is decided, resume the held turn and return its reply (None while others still wait).
+
+    Calls held by a job's turn are only recorded here: that job resumes the turn on its worker.
+    """
+    return await _turn(target, None, wait=wait, decisions=decisions, job=job)
+
+
+def _continues(job: JobTurn | None, lease: Lease) -> bool:
+    """True when `job` had begun this agent's latest turn and saved steps of it (then it continues them)."""
+    mark = job.mark(lease.state.extra) if job is not None else None
+    return mark is not None and not mark.get("done") and lease.state.messages > int(mark.get("start", 0))
+
+
+def _held_elsewhere(job: JobTurn | None, lease: Lease) -> bool:
+    """True when the pending approvals belong to a job's turn other than `job`."""
+    mark = lease.state.extra.get("job")
+    if not isinstance(mark, dict) or mark.get("done") or not approvals.pending(lease.state):
+        return False
+    return job is None or mark.get("id") != job.id
 
 
 async def _turn(
@@ -230,6 +295,7 @@ async def _turn(
     wait: float | None,
     on_text: Callable[[str], None] | None = None,
     decisions: dict[str, bool | str] | None = None,
+    job: JobTurn | None = None,
 ) -> Reply[Any] | None:
     spec = target.spec
     agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
@@ -241,21 +307,34 @@ async def _turn(
     )
     try:
         held = bool(approvals.pending(lease.state))  # held calls are unanswered on purpose: no repair
-        deferred = _admit(target, lease, decisions)
-        summary = await _compact(target, lease) if decisions is None and not held else None
-        history, carried = (lease.history, []) if held else _prepare_history(lease.history)
+        continuing = decisions is None and not held and _continues(job, lease)
+        if continuing:
+            prompt = None
+        elif job is not None and decisions is None:
+            lease.state.extra = {**lease.state.extra, "job": {"id": job.id, "start": lease.state.messages}}
+        deferred = _admit(target, lease, decisions, record_only=_held_elsewhere(job, lease), continuing=continuing)
+        fresh = decisions is None and not held and not continuing
+        summary = await _compact(target, lease) if fresh else None
+        history, carried = _prepare_history(lease.history) if fresh else (lease.history, [])
         from . import _encoding  # imports the OpenAI SDK: only once a turn runs
 
         model, run_history, finished = await _encoding.plan(target.model, history, prompt)
     except BaseException:
         target.store.release(target.engine, target.agent_id, lease)
         raise
-    writer = _StepWriter(target, lease, carried)
+    writer = _StepWriter(target, lease, carried, job)
     if decisions is not None and deferred is None:
-        writer.finish([], turn_done=False)  # decisions recorded; other calls still wait
+        writer.finish([], turn_done=False)  # decisions recorded; other calls (or the holding job) still wait
         _apply_totals(target.record, writer.totals)
         return None
+    last = history[-1] if history else None
+    if continuing and isinstance(last, ModelResponse) and not last.tool_calls:  # it had answered already
+        writer.finish([], turn_done=True)
+        _apply_totals(target.record, writer.totals)
+        return Reply(text=last.text or "", output=last.text or "", usage=Usage(), cost=None, messages=[])
     deps = TurnDeps(record=target.record, engine=target.engine, model=target.model, earlier=finished[-32:])
+    if job is not None:
+        deps.journal = _journal.Journal(target, lease)
     heartbeat = asyncio.ensure_future(_heartbeat(target, lease))
     run = None
     done = False
@@ -274,6 +353,8 @@ async def _turn(
                 async for node in run:
                     writer.progress(run.new_messages())
                     _check_cost(spec, target.label, run.new_messages())
+                    if job is not None and (reason := job.stop()):
+                        raise TurnStopped(target.label, reason)
                     if on_text is not None and _PydanticAgent.is_model_request_node(node):
                         async with node.stream(run.ctx) as events:
                             async for event in events:

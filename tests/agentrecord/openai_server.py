@@ -90,6 +90,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         owner = self.server.owner
         step = owner._record(body, self.headers.get("Authorization"), raw)
+        if owner.delay:
+            time.sleep(owner.delay)
         if step is None:
             self._send_json(
                 500, {"error": {"message": "the test server's script is exhausted", "type": "server_error"}}
@@ -150,6 +152,7 @@ class OpenAIServer:
         chunk_size: int = 4,
         chunk_delay: float = 0.0,
         keep_requests: bool = True,
+        delay: float = 0.0,
     ) -> None:
         self.responder: Responder | None = script if callable(script) else None
         self.script: list[Step] = [] if callable(script) else list(script or [])
@@ -158,6 +161,8 @@ class OpenAIServer:
         self.completion_tokens = completion_tokens
         self.chunk_size = chunk_size
         self.chunk_delay = chunk_delay
+        self.delay = delay
+        """Seconds each response is held before it is sent (a slow model; time to land a kill)."""
         self.connections = 0
         self.requests: list[dict[str, Any]] = []
         self.raw_requests: list[bytes] = []
@@ -168,6 +173,7 @@ class OpenAIServer:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._served = 0
+        self._calls = 0
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -212,6 +218,11 @@ class OpenAIServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     @property
+    def received(self) -> int:
+        """Chat completion requests received so far (answered or still being held)."""
+        return self._served
+
+    @property
     def remaining(self) -> int:
         """Script steps not yet served."""
         return len(self.script) - self._served
@@ -242,7 +253,9 @@ class OpenAIServer:
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def _tool_call_id(self) -> str:
-        return f"call_{self._served}_{len(self.requests)}"
+        with self._lock:
+            self._calls += 1
+            return f"call_{self._calls}_{len(self.requests)}"
 
     def _completion(self, step: Step, model: str) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None}

@@ -1,0 +1,69 @@
+"""Queued and scheduled turns: `record.enqueue`, `record.schedule`, and worker processes that run them.
+
+The API is engine-neutral (`Job`, `Schedule`, `Worker`); the shipped engine is DBOS Transact (the
+`jobs` extra), on the application's own database: a SQLite file on one machine, PostgreSQL across
+many. `install(engine)` creates its tables once.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from ..errors import JobsNotConfigured, JobTimeout, ScheduleError, TurnStopped, UnknownJob
+from .backend import JobStatus
+from .job import Job, Schedule, job, jobs_of, schedule
+from .timing import register_calendar
+
+if TYPE_CHECKING:
+    from .dbos.worker import Task, Worker
+
+__all__ = [
+    "Job",
+    "JobStatus",
+    "JobTimeout",
+    "JobsNotConfigured",
+    "Schedule",
+    "ScheduleError",
+    "Task",
+    "TurnStopped",
+    "UnknownJob",
+    "Worker",
+    "install",
+    "job",
+    "jobs_of",
+    "register_calendar",
+    "schedule",
+]
+
+
+def install(target: str | Engine) -> None:
+    """Create or migrate the job tables in the database (DBOS's, and the workers' heartbeats). Idempotent."""
+    from .. import create_engine
+    from .backend import APP, QUEUE
+    from .dbos import fleet
+    from .dbos.client import _import_dbos, system_url
+
+    dbos = _import_dbos()
+    engine = create_engine(target) if isinstance(target, str) else target
+    try:
+        dbos.DBOS.migrate(system_url(engine))
+        fleet.metadata.create_all(engine)
+        client = dbos.DBOSClient(system_database_url=system_url(engine), application_name=APP)
+        try:
+            if client.retrieve_queue(QUEUE) is None:
+                client.register_queue(QUEUE, partition_concurrency=1, worker_concurrency=100, polling_interval_sec=0.2)
+        finally:
+            client.destroy()
+    finally:
+        if isinstance(target, str):
+            engine.dispose()
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Worker", "Task"):
+        from .dbos import worker
+
+        return getattr(worker, name)
+    raise AttributeError(name)

@@ -1,0 +1,66 @@
+"""What `record.enqueue`, `record.schedule`, `record.schedules` and `record.jobs` do."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ..errors import AgentRecordError
+from .backend import agent_ref, backend_for, new_job_id, request_of
+from .job import Job, Schedule, job, jobs_of
+from .timing import calendar, cron_of, zone
+
+if TYPE_CHECKING:
+    from ..record import AgentRecord
+
+
+def _prompt(prompt: object) -> str:
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise AgentRecordError(f"A job needs a non-empty prompt string (got {prompt!r}).")
+    return prompt
+
+
+def enqueue(record: AgentRecord, prompt: str, key: str | None = None) -> Job:
+    """Queue one turn of `record`; the same `key` twice makes one job."""
+    engine, _ = record._bound()
+    ref = agent_ref(record)
+    job_id = new_job_id(ref, key)
+    backend_for(engine).enqueue(job_id, ref, request_of(record, _prompt(prompt)))
+    return job(engine, job_id)
+
+
+def schedule(
+    record: AgentRecord,
+    prompt: str,
+    *,
+    every: str | None = None,
+    cron: str | None = None,
+    tz: str | None = None,
+    calendar_name: str | None = None,
+) -> Schedule:
+    """Store a schedule that enqueues `prompt` for `record` on every tick."""
+    expression = cron_of(every, cron)
+    zone_name = zone(tz)
+    if calendar_name is not None:
+        calendar(calendar_name)  # registered here too, so a typo fails now rather than on every tick
+    engine, _ = record._bound()
+    ref = agent_ref(record)
+    key = os.urandom(4).hex()
+    schedule_id = f"{ref}.schedule.{key}"
+    request = request_of(record, _prompt(prompt)) | {"schedule": schedule_id}
+    context = {"ref": ref, "key": key, "request": request, "calendar": calendar_name}
+    backend_for(engine).create_schedule(schedule_id, expression, zone_name, context)
+    from .job import schedule as load
+
+    return load(engine, schedule_id)
+
+
+def schedules(record: AgentRecord) -> list[Schedule]:
+    engine, _ = record._bound()
+    infos = backend_for(engine).schedules(f"{agent_ref(record)}.schedule.")
+    return [Schedule.of(i, engine) for i in infos]
+
+
+def jobs(record: AgentRecord, limit: int = 50) -> list[Job]:
+    engine, _ = record._bound()
+    return jobs_of(engine, [record], limit)

@@ -1,0 +1,1 @@
+"""The DBOS Transact backend of agentrecord's jobs: client operations, workflows, workers, the fleet."""

@@ -1,0 +1,109 @@
+"""Running one job's turn on a worker, whatever the engine: wait for the agent, continue, hold, resume.
+
+A job's turn is marked with the job's id in the agent's state, so the job (re-run after its worker
+died) continues its own saved steps rather than starting its prompt over; a turn it finished is
+not run again. Calls held for approval keep the job waiting (polling the agent's state) until every
+one is decided, from any process; then the job resumes the turn itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from .. import _loop, approvals
+from ..errors import AgentBusy, AgentRecordError, ApprovalPending, TurnStopped
+from ..record import AgentRecord
+from ..reply import Usage, cost_of
+from ..turn import JobTurn, resume_turn, run_turn
+
+_POLL = (0.05, 1.0)
+"""First and longest wait between two looks at a busy agent or undecided approvals (seconds)."""
+
+
+class UnknownAgent(AgentRecordError, LookupError):
+    """A job names an agent class or row that does not exist (deleted, or a worker missing the app's models)."""
+
+
+def resolve(path: str) -> type[AgentRecord]:
+    """The agent class named `module:QualName`, imported if needed."""
+    module_name, _, qualname = path.partition(":")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownAgent(
+            f"This worker cannot import the agent class {path} ({exc}); run it where the application's models import."
+        ) from exc
+    if not (isinstance(found, type) and issubclass(found, AgentRecord)):
+        raise UnknownAgent(f"{path} is not an AgentRecord class.")
+    return found
+
+
+async def run(engine: Engine, request: dict[str, Any], job_id: str, stop: Callable[[], str | None]) -> dict[str, Any]:
+    """Run the job to its end and return its result (text, usage, cost, the range of its messages)."""
+    cls = resolve(str(request["agent"]))
+    job = JobTurn(job_id, stop)
+    with Session(engine, expire_on_commit=False) as session:
+        record = session.get(cls, request["id"])
+        if record is None:
+            raise UnknownAgent(f"{cls.__name__} id={request['id']} no longer exists; the job has nothing to run.")
+        session.commit()
+        target = record._target()
+        delay = _POLL[0]
+        while True:
+            if reason := stop():
+                raise TurnStopped(target.label, reason)
+            state = target.store.load_state(engine, target.agent_id)
+            mark = job.mark(state.extra)
+            if mark is not None and mark.get("done"):
+                return _result(target.store, engine, target.agent_id, mark)
+            try:
+                if mark is not None and approvals.pending(state):
+                    if approvals.undecided(state):
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, _POLL[1])
+                        continue
+                    await _loop.run_async(resume_turn(target, {}, wait=0, job=job))
+                else:
+                    await _loop.run_async(run_turn(target, str(request["prompt"]), wait=0, job=job))
+                delay = _POLL[0]
+            except (AgentBusy, ApprovalPending):  # another turn runs, or another job's calls await a decision
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _POLL[1])
+
+
+def _result(store: Any, engine: Engine, agent_id: Any, mark: dict[str, Any]) -> dict[str, Any]:
+    start, end = int(mark["start"]), int(mark.get("end", mark["start"]))
+    messages = store.load_range(engine, agent_id, start, end)
+    usage = Usage.of(messages)
+    cost = cost_of(messages)
+    return {
+        "text": final_text(messages),
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "requests": usage.requests,
+        "cost": None if cost is None else str(cost),
+        "start": start,
+        "end": end,
+    }
+
+
+def final_text(messages: list[Any]) -> str:
+    """The answer of a finished turn: its last response's text, or the arguments of its output call."""
+    for message in reversed(messages):
+        if not isinstance(message, ModelResponse):
+            continue
+        text = "".join(p.content for p in message.parts if isinstance(p, TextPart))
+        if text:
+            return text
+        calls = [p for p in message.parts if isinstance(p, ToolCallPart)]
+        return calls[-1].args_as_json_str() if calls else ""
+    return ""
