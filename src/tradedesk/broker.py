@@ -11,10 +11,21 @@ limit) are stored as orders with status "rejected" and a `reason` the agent can 
 outside the API's domain (a side other than buy/sell, an unknown order type or time in force, a
 quantity that is not an int) are programming errors and raise ValueError before anything is stored.
 
-Resting limit orders fill lazily: `work_orders` (also run at the start of every `place_order`) fills
-the ones that are marketable at that moment and expires day orders from earlier UTC days. Open buy
-orders reserve cash at their limit price and open sell orders reserve their shares, so a resting
-order can always be filled when it becomes marketable.
+Orders fill only while the exchange is open (`calendar`, the NYSE session by default). Resting orders
+fill lazily: `work_orders` (also run at the start of every `place_order`, and by `exchange.tick` for
+every account with open orders) fills the ones that are marketable at that moment, at that moment's
+ask or bid, and expires day orders whose session has closed. A day order belongs to the session it
+was placed in, or to the next one if it was placed while the exchange was closed; GTC orders stay
+until filled or cancelled.
+
+An order placed while the exchange is closed is accepted (after every check) and rests as an open
+order whose `reason` says it waits for the open. A queued market buy carries a collar: it fills at
+the ask up to the ask when placed + 5% (`MARKET_COLLAR`, kept as its `limit_price`), and its cash is
+checked and reserved at that price. So a reservation always covers the fill, however the price moves
+overnight, and a gap beyond the collar leaves the order resting (like a limit order) rather than
+filling at any price or overdrawing the account. Queued market sells need no collar (their shares are
+reserved) and fill at the bid. Open buy orders reserve cash at their limit price and open sell orders
+reserve their shares, so a resting order can always be filled when it becomes marketable.
 """
 
 from __future__ import annotations
@@ -31,11 +42,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .accounts import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Order, Position, utc
+from .calendar import NYSE, Calendar
+from .calendar import Session as CalendarSession
 from .market import Market, Quote, UnknownSymbol, aware
 from .money import cents, cents_down, cents_up, dollars
 
 __all__ = [
     "DEFAULT_CASH",
+    "MARKET_COLLAR",
     "Account",
     "Broker",
     "BrokerError",
@@ -48,6 +62,7 @@ __all__ = [
 ]
 
 DEFAULT_CASH = Decimal("100000")
+MARKET_COLLAR = Decimal("0.05")  # how far above the ask when placed a market buy queued for the open may fill
 MAX_QUANTITY = 1_000_000_000
 _BIGINT = 2**63 - 1
 
@@ -97,11 +112,14 @@ class Portfolio:
 
 
 class Broker:
-    """Places, fills and reports orders for one user at a time, against `market`."""
+    """Places, fills and reports orders for one user at a time, against `market`, in `calendar`'s sessions."""
 
-    def __init__(self, market: Market, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, market: Market, clock: Callable[[], datetime] | None = None, calendar: Calendar | None = None
+    ) -> None:
         self.market = market
         self._clock = clock or market.now
+        self.calendar: Calendar = calendar or NYSE
 
     def now(self) -> datetime:
         return aware(self._clock())
@@ -172,6 +190,7 @@ class Broker:
             return existing
         self._work(session, account)
         now = self.now()
+        trading = self.calendar.is_open(now)
         order = Order(
             user_id=user_id,
             agent_kind=agent_kind,
@@ -186,9 +205,15 @@ class Broker:
             created_at=now,
         )
         quote = self._quote(order.symbol, now)
-        order.reason = self._rejection(session, account, order, quote, limits or RiskLimits())
-        fill = None if order.reason or quote is None else _fill_price(order, quote)
-        order.status = "rejected" if order.reason else "filled" if fill is not None else "open"
+        rejection = self._rejection(session, account, order, quote, limits or RiskLimits(), trading)
+        fill = None
+        if rejection is not None or quote is None:
+            order.status, order.reason = "rejected", rejection
+        elif trading:
+            fill = _fill_price(order, quote)
+            order.status = "filled" if fill is not None else "open"
+        else:
+            self._queue(order, quote, now)
         try:
             with session.begin_nested():
                 session.add(order)
@@ -199,6 +224,18 @@ class Broker:
         if fill is not None:
             self._fill(session, account, order, fill, now)
         return order
+
+    def _queue(self, order: Order, quote: Quote, now: datetime) -> None:
+        """Rest an order placed while the exchange is closed; a market buy gets its collar."""
+        opens = self.calendar.next_session(now).open
+        note = f"the exchange is closed: this order waits for the open ({opens:%Y-%m-%d %H:%M} UTC)"
+        if order.order_type == "market" and order.side == "buy":
+            order.limit_price = _collar(quote)
+            note += (
+                f", then fills at the ask up to {dollars(order.limit_price)} (the ask when placed "
+                f"+ {MARKET_COLLAR:.0%}); its cash is reserved at that price"
+            )
+        order.status, order.reason = "open", note
 
     def cancel_order(self, session: Session, user_id: int, order_id: int) -> Order:
         """Cancel one of the user's open orders."""
@@ -213,7 +250,7 @@ class Broker:
         return order
 
     def work_orders(self, session: Session, user_id: int) -> list[Order]:
-        """Fill the user's marketable open orders and expire day orders of earlier days; returns those changed."""
+        """Expire the user's day orders whose session closed and fill marketable ones if open; returns those changed."""
         return self._work(session, self._lock_account(session, user_id))
 
     def open_orders(self, session: Session, user_id: int) -> list[Order]:
@@ -272,7 +309,7 @@ class Broker:
         return session.scalar(query.execution_options(populate_existing=True))
 
     def _reserved_cash(self, session: Session, user_id: int) -> Decimal:
-        """Cash promised to the user's open buy orders, at their limit prices."""
+        """Cash promised to the user's open buy orders, at their limit prices (a queued market buy's collar)."""
         buys = session.scalars(select(Order).where(_is_open(user_id), Order.side == "buy"))
         return sum((o.limit_price * o.quantity for o in buys if o.limit_price is not None), Decimal(0))
 
@@ -284,9 +321,12 @@ class Broker:
         return int(session.scalar(query) or 0)
 
     def _rejection(
-        self, session: Session, account: Account, order: Order, quote: Quote | None, limits: RiskLimits
+        self, session: Session, account: Account, order: Order, quote: Quote | None, limits: RiskLimits, trading: bool
     ) -> str | None:
-        """Why `order` cannot be accepted, or None. The first failing check wins."""
+        """Why `order` cannot be accepted, or None. The first failing check wins.
+
+        Amounts are at the price the order fills at now or, if it rests, the price it reserves (see `_booking_price`).
+        """
         if quote is None:
             return str(UnknownSymbol(order.symbol, self.market.symbols()))
         if order.quantity <= 0:
@@ -304,7 +344,7 @@ class Broker:
                     f"risk limit exceeded: this agent already placed {placed} orders today "
                     f"(max {limits.max_orders_per_day} per day, reset at 00:00 UTC)"
                 )
-        price = _fill_price(order, quote) or order.limit_price or quote.last
+        price = _booking_price(order, quote, trading)
         notional = price * order.quantity
         if limits.max_order_notional is not None and notional > limits.max_order_notional:
             return (
@@ -324,8 +364,10 @@ class Broker:
             return None
         available = account.cash - self._reserved_cash(session, order.user_id)
         if notional > available:
+            collar = order.order_type == "market" and not trading
+            why = f" (the ask + {MARKET_COLLAR:.0%}, as the exchange is closed)" if collar else ""
             return (
-                f"insufficient cash: buying {order.quantity} {order.symbol} at {dollars(price)} needs "
+                f"insufficient cash: buying {order.quantity} {order.symbol} at {dollars(price)}{why} needs "
                 f"{dollars(notional)} but only {dollars(available)} is available"
             )
         if limits.max_position_weight is not None:
@@ -354,13 +396,17 @@ class Broker:
         return int(session.scalar(query) or 0)
 
     def _work(self, session: Session, account: Account) -> list[Order]:
-        """Expire stale day orders, then fill marketable open orders (oldest first) at this moment's quote."""
+        """Expire day orders past their session's close; while open, fill marketable ones (oldest first) now."""
         now = self.now()
+        trading = self.calendar.is_open(now)
         changed = []
         for order in self.open_orders(session, account.user_id):
-            if order.time_in_force == "day" and utc(order.created_at).date() < now.date():
-                order.status, order.reason = "expired", "day order expired unfilled at the end of its day (00:00 UTC)"
+            if order.time_in_force == "day" and now >= (close := self._session_of(order).close):
+                order.status = "expired"
+                order.reason = f"day order expired unfilled at the close of its session ({close:%Y-%m-%d %H:%M} UTC)"
                 changed.append(order)
+                continue
+            if not trading:
                 continue
             quote = self._quote(order.symbol, now)
             price = None if quote is None else _fill_price(order, quote)
@@ -374,6 +420,10 @@ class Broker:
             changed.append(order)
         session.flush()
         return changed
+
+    def _session_of(self, order: Order) -> CalendarSession:
+        """The session a day order lives in: the one it was placed in, else the next to open."""
+        return self.calendar.next_session(utc(order.created_at))
 
     def _unfillable(self, session: Session, account: Account, order: Order, price: Decimal) -> str | None:
         """A last check at fill time (reservations make it pass unless the data was edited by hand)."""
@@ -404,7 +454,7 @@ class Broker:
             position.cost_basis -= basis
             if position.quantity == 0:
                 session.delete(position)
-        order.status, order.fill_price, order.filled_at = "filled", price, now
+        order.status, order.fill_price, order.filled_at, order.reason = "filled", price, now, None
         session.flush()
 
 
@@ -413,12 +463,27 @@ def _is_open(user_id: int) -> ColumnElement[bool]:
 
 
 def _fill_price(order: Order, quote: Quote) -> Decimal | None:
-    """Where `order` fills against `quote` now (buys at the ask, sells at the bid), or None if not marketable."""
+    """Where `order` fills against `quote` (buys at the ask, sells at the bid); None if beyond its limit or collar."""
     price = quote.ask if order.side == "buy" else quote.bid
-    if order.order_type == "market" or order.limit_price is None:
+    if order.limit_price is None:
         return price
     marketable = price <= order.limit_price if order.side == "buy" else price >= order.limit_price
     return price if marketable else None
+
+
+def _booking_price(order: Order, quote: Quote, trading: bool) -> Decimal:
+    """What a new order is checked at: its fill price if it fills now, else what it would reserve if it rests."""
+    fill = _fill_price(order, quote) if trading else None
+    if fill is not None:
+        return fill
+    if order.limit_price is not None:
+        return order.limit_price
+    return _collar(quote) if order.side == "buy" else quote.bid
+
+
+def _collar(quote: Quote) -> Decimal:
+    """The highest price a market buy queued while the exchange is closed may fill at."""
+    return cents_up(quote.ask * (1 + MARKET_COLLAR))
 
 
 def _limit(value: Decimal | float | str | None, side: str) -> Decimal | None:

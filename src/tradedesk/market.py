@@ -24,6 +24,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
+from .clock import clock_from_env
 from .money import cents, cents_down, cents_up
 from .tickers import TICKERS, Ticker
 
@@ -331,10 +332,10 @@ def _day_factor(seed: int, symbol: str, day: int) -> float:
 
 
 def default_market() -> SimulatedMarket:
-    """The embedded market on the real clock, seeded by TRADEDESK_MARKET_SEED (default 0)."""
+    """The embedded market, seeded by TRADEDESK_MARKET_SEED (default 0), on the TRADEDESK_CLOCK_* clock (`clock`)."""
     raw = os.environ.get("TRADEDESK_MARKET_SEED", "0")
     try:
         seed = int(raw)
     except ValueError:
         raise ValueError(f"TRADEDESK_MARKET_SEED must be an integer (got {raw!r})") from None
-    return SimulatedMarket(seed=seed)
+    return SimulatedMarket(seed=seed, clock=clock_from_env())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from .broker import Broker
+from .calendar import calendar_from_env
 from .market import Market, default_market
 
 _lock = threading.Lock()
@@ -28,5 +29,5 @@ def use_market(replacement: Market | None) -> None:
 
 
 def broker() -> Broker:
-    """A broker over the current market."""
-    return Broker(market())
+    """A broker over the current market, keeping the hours TRADEDESK_EXCHANGE_HOURS names (NYSE by default)."""
+    return Broker(market(), calendar=calendar_from_env())

@@ -1,7 +1,8 @@
-"""Helpers for the brokerage tests: users, and broker calls each in its own committed transaction."""
+"""Helpers for the brokerage tests: users, broker calls each in its own committed transaction, racing threads."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -43,3 +44,23 @@ def order(engine: Engine, broker: Broker, user_id: int, **kwargs: Any) -> Order:
 def count_orders(engine: Engine, user_id: int) -> int:
     with Session(engine) as session:
         return int(session.scalar(select(func.count(Order.id)).where(Order.user_id == user_id)) or 0)
+
+
+def run_together(*jobs: Callable[[], Any]) -> list[Any]:
+    """Start the jobs at the same moment, each on its own thread; results (or exceptions) in order."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+
+    def run(i: int, job: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[i] = job()
+        except Exception as exc:  # reported to the test
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results

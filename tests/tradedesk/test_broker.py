@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +13,7 @@ from sqlalchemy.orm import Session
 from tradedesk.broker import Account, Broker, BrokerError, Order, OrderNotFound, Position, RiskLimits
 from tradedesk.market import ManualClock
 
-from .brokerage import START, T0, act, count_orders, new_user, order
+from .brokerage import START, T0, act, count_orders, new_user, order, run_together
 
 # -- accounts and money ---------------------------------------------------------------------------
 
@@ -187,11 +185,11 @@ def test_max_orders_per_day_counts_this_agents_placed_orders(db: Engine, broker:
     # another agent of the same user has its own count
     other = {**trader, "agent_kind": "stock_investor"}
     assert order(db, broker, user, symbol="KO", side="buy", quantity=1, **other).status == "filled"
-    clock.time = datetime(2025, 3, 4, 0, 0, tzinfo=UTC)  # a new UTC day
-    assert order(db, broker, user, symbol="KO", side="buy", quantity=1, **trader).status == "filled"
+    clock.time = datetime(2025, 3, 4, 0, 0, tzinfo=UTC)  # a new UTC day (the exchange is closed: it is queued)
+    assert order(db, broker, user, symbol="KO", side="buy", quantity=1, **trader).status == "open"
 
 
-# -- limit orders, day and good-till-cancelled ----------------------------------------------------
+# -- limit orders (day and good-till-cancelled ones: test_broker_hours.py) ------------------------
 
 
 def test_marketable_limit_orders_fill_at_the_quote_not_the_limit(db: Engine, broker: Broker) -> None:
@@ -239,25 +237,6 @@ def test_resting_sell_reserves_its_shares(db: Engine, broker: Broker) -> None:
     assert order(db, broker, user, symbol="XOM", side="sell", quantity=3).status == "filled"
 
 
-def test_day_orders_expire_at_midnight_utc_and_gtc_orders_stay(db: Engine, broker: Broker, clock: ManualClock) -> None:
-    user = new_user(db)
-    low = (broker.market.quote("JNJ").ask / 2).quantize(Decimal("0.01"))
-    day = order(db, broker, user, symbol="JNJ", side="buy", quantity=1, order_type="limit", limit_price=low)
-    gtc = order(
-        db, broker, user, symbol="JNJ", side="buy", quantity=1, order_type="limit", limit_price=low, time_in_force="gtc"
-    )
-    clock.time = datetime(2025, 3, 3, 23, 59, tzinfo=UTC)
-    assert act(db, lambda s: broker.work_orders(s, user)) == []
-    clock.time = datetime(2025, 3, 4, 0, 0, tzinfo=UTC)
-    changed = act(db, lambda s: broker.work_orders(s, user))
-    assert [(o.id, o.status) for o in changed] == [(day.id, "expired")]
-    assert "expired" in (changed[0].reason or "")
-    assert [o.id for o in act(db, lambda s: broker.open_orders(s, user))] == [gtc.id]
-    clock.advance(timedelta(days=30))
-    assert [o.id for o in act(db, lambda s: broker.open_orders(s, user))] == [gtc.id]
-    assert act(db, lambda s: broker.portfolio(s, user)).buying_power == START - low
-
-
 def test_cancel_order(db: Engine, broker: Broker) -> None:
     user = new_user(db)
     low = Decimal("1.00")
@@ -292,26 +271,6 @@ def test_an_idempotency_key_places_one_order(db: Engine, broker: Broker) -> None
     other = new_user(db)
     theirs = order(db, broker, other, symbol="AMZN", side="buy", quantity=3, idempotency_key="call_abc")
     assert theirs.id != first.id and theirs.user_id == other
-
-
-def run_together(*jobs: Callable[[], Any]) -> list[Any]:
-    """Start the jobs at the same moment, each on its own thread; results (or exceptions) in order."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def run(i: int, job: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[i] = job()
-        except Exception as exc:  # reported to the test
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
 
 
 def test_concurrent_orders_of_one_user_cannot_overspend(db: Engine, broker: Broker) -> None:

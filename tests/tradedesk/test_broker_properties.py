@@ -5,6 +5,7 @@ key is one order, every fill is at the quote (buys at the ask, sells at the bid,
 limit), each order's outcome is the one the ledger predicts, and realized/unrealized P&L match an
 average-cost ledger kept in exact fractions (the broker rounds the cost basis it takes off a partial
 sale to the cent, so each partial sale may move up to half a cent between realized and unrealized).
+Trading hours are beside the point here: the broker trades around the clock (`AlwaysOpen`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from tradedesk.broker import Broker, Order, Portfolio, RiskLimits
-from tradedesk.market import ManualClock, Quote, UnknownSymbol
+from tradedesk.calendar import AlwaysOpen
+from tradedesk.market import ManualClock, Quote, SimulatedMarket, UnknownSymbol
 
 from .brokerage import START, T0, act, new_user
 
@@ -31,6 +34,12 @@ OPENING = {"KO": 40, "TSLA": 15, "PFE": 100}
 PROPERTY = settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
+
+
+@pytest.fixture
+def broker(clock: ManualClock) -> Broker:
+    """Around the clock: the flows wait up to a day between orders, and the ledger knows no trading hours."""
+    return Broker(SimulatedMarket(seed=11, clock=clock), calendar=AlwaysOpen())
 
 
 @dataclass

@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -26,7 +27,7 @@ from tradedesk.models import Daytrader, StockInvestor
 
 from .isolated import schema_url
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
 ALICE = "alice@example.com"
 SCRIPT = Path(sys.executable).with_name("tradedesk")
 
@@ -35,11 +36,12 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No provider secret: new agents default to the embedded model."""
+    """No provider secret: new agents default to the embedded model. The market's clock and hours are the defaults."""
     for name in provider_names():
         for var in secret_env_vars(name):
             monkeypatch.delenv(var, raising=False)
-    monkeypatch.delenv("TRADEDESK_DATABASE_URL", raising=False)
+    for var in ("DATABASE_URL", "EXCHANGE_HOURS", "CLOCK_START", "CLOCK_ANCHOR", "CLOCK_SPEED"):
+        monkeypatch.delenv(f"TRADEDESK_{var}", raising=False)
 
 
 @pytest.fixture(autouse=True)
@@ -388,9 +390,10 @@ def test_demo_json_on_the_local_model(tmp_path: Path) -> None:
 
 
 def _script_env(tmp_path: Path) -> dict[str, str]:
+    """The environment without secrets or a database, on a simulated clock reading NOW (in a session) as it starts."""
     secrets = {v for name in provider_names() for v in secret_env_vars(name)}
-    env = {k: v for k, v in os.environ.items() if k not in secrets and k != "TRADEDESK_DATABASE_URL"}
-    return env
+    env = {k: v for k, v in os.environ.items() if k not in secrets and not k.startswith("TRADEDESK_")}
+    return env | {"TRADEDESK_CLOCK_START": NOW.isoformat(), "TRADEDESK_CLOCK_ANCHOR": str(time.time())}
 
 
 def test_the_console_script_runs_the_full_demo(tmp_path: Path) -> None:

@@ -168,6 +168,7 @@ def test_unknown_symbol_says_how_to_find_valid_ones() -> None:
 
 
 def test_default_market_uses_the_real_clock_and_the_seed_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRADEDESK_CLOCK_START", raising=False)  # no simulated clock (see test_clock.py)
     monkeypatch.setenv("TRADEDESK_MARKET_SEED", "42")
     market = default_market()
     assert market.seed == 42
