@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo seed-demo bench bench-local clean
+.PHONY: test lint typecheck pytest demo seed-demo bench bench-local bench-jobs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,10 @@ seed-demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/turn_overhead.py
+
+# 200 agents x 1 queued turn on 1 and 2 worker processes, against a model answering after 250 ms.
+bench-jobs: $(STAMP)
+	$(BIN)/python benchmarks/jobs_throughput.py
 
 # Gemma 3 270M (Gemma terms) is only a benchmark candidate, so it is installed here, not by an extra.
 bench-local: $(STAMP)

@@ -117,3 +117,7 @@ class TurnStopped(AgentRecordError):
         self.agent = agent
         self.reason = reason
         super().__init__(f"{agent}: the turn stopped at a step boundary ({reason}); its completed steps are saved.")
+
+
+class JobFailed(AgentRecordError):
+    """A job's turn raised; the message names the error and says what it said (`Job.error` holds it)."""

@@ -110,12 +110,10 @@ class AgentRecord:
     @property
     def held_job(self) -> str | None:
         """The id of the job whose turn holds the pending approvals (it resumes once they are decided), if any."""
+        from .turn import holding_job
+
         engine, agent_id = self._bound()
-        state = type(self)._store().load_state(engine, agent_id)
-        mark = state.extra.get("job")
-        if not isinstance(mark, dict) or mark.get("done") or not approvals.pending(state):
-            return None
-        return str(mark.get("id"))
+        return holding_job(type(self)._store().load_state(engine, agent_id), engine)
 
     # -- approvals -----------------------------------------------------------------------------
     def approve(self, call_id: str, *, wait: float | None = None) -> Reply[Any] | None:

@@ -37,7 +37,7 @@ from . import _journal, approvals, compaction
 from .compaction import Summary
 from .errors import ApprovalPending, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
-from .store import Lease, Store, Totals, window
+from .store import Lease, State, Store, Totals, window
 
 if TYPE_CHECKING:
     from .declaration import AgentSpec
@@ -280,12 +280,24 @@ def _continues(job: JobTurn | None, lease: Lease) -> bool:
     return mark is not None and not mark.get("done") and lease.state.messages > int(mark.get("start", 0))
 
 
-def _held_elsewhere(job: JobTurn | None, lease: Lease) -> bool:
-    """True when the pending approvals belong to a job's turn other than `job`."""
-    mark = lease.state.extra.get("job")
-    if not isinstance(mark, dict) or mark.get("done") or not approvals.pending(lease.state):
-        return False
-    return job is None or mark.get("id") != job.id
+def _held_elsewhere(job: JobTurn | None, lease: Lease, engine: Engine) -> bool:
+    """True when the pending approvals belong to a live job's turn other than `job` (that job resumes it)."""
+    holder = holding_job(lease.state, engine)
+    return holder is not None and (job is None or holder != job.id)
+
+
+def holding_job(state: State, engine: Engine) -> str | None:
+    """The id of the queued or running job whose turn holds the agent's pending approvals, if any.
+
+    A cancelled or failed job holds nothing: its calls are ordinary pending approvals again.
+    """
+    mark = state.extra.get("job")
+    if not isinstance(mark, dict) or mark.get("done") or not approvals.pending(state):
+        return None
+    from .jobs.backend import live  # a mark exists only where jobs ran, so the jobs extra is installed
+
+    job_id = str(mark.get("id"))
+    return job_id if live(engine, job_id) else None
 
 
 async def _turn(
@@ -312,7 +324,8 @@ async def _turn(
             prompt = None
         elif job is not None and decisions is None:
             lease.state.extra = {**lease.state.extra, "job": {"id": job.id, "start": lease.state.messages}}
-        deferred = _admit(target, lease, decisions, record_only=_held_elsewhere(job, lease), continuing=continuing)
+        elsewhere = decisions is not None and _held_elsewhere(job, lease, target.engine)
+        deferred = _admit(target, lease, decisions, record_only=elsewhere, continuing=continuing)
         fresh = decisions is None and not held and not continuing
         summary = await _compact(target, lease) if fresh else None
         history, carried = _prepare_history(lease.history) if fresh else (lease.history, [])

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
 import agentrecord
-from agentrecord import AgentRecordError, ProviderNotConfigured, Reply
+from agentrecord import AgentRecordError, ProviderNotConfigured, Reply, jobs
 from agentrecord import providers as agent_providers
 
 from . import cli_output as ui
@@ -75,7 +75,7 @@ def _one_line(error: BaseException, url: str) -> str:
     return " ".join(str(error).split())
 
 
-app = typer.Typer(
+app: typer.Typer = typer.Typer(
     cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
@@ -177,6 +177,7 @@ def _initialize(url: str) -> dict[str, Any]:
     finally:
         engine.dispose()
     after = migrations.upgrade(url)
+    jobs.install(url)  # the job engine's tables, beside the application's
     return {"database": _shown(url), "revision": after.current, "previous": before, "changed": before != after.current}
 
 
@@ -323,14 +324,23 @@ def _decide(ctx: typer.Context, call_id: str, reason: str | None, as_json: bool)
         with ui.err().status(f"{verb.capitalize()} {call_id}; {label} is resuming…"):
             reply = agent.approve(call_id) if reason is None else agent.deny(call_id, reason)
         result = ui.call_result(reply.messages if reply is not None else [], call_id)
-        still = [] if reply is not None else agent.pending_approvals
+        job_id = agent.held_job if reply is None else None
+        still = [] if reply is not None or job_id else agent.pending_approvals
     if as_json:
         doc = ui.reply_json(label, reply, user=email, call_id=call_id, decision=verb, reason=reason)
-        ui.print_json(doc | {"call": held, "result": result, "still_pending": still})
+        ui.print_json(doc | {"call": held, "result": result, "still_pending": still, "job": job_id})
         return
     what = ui.call_line(held.tool, held.args) if held else call_id
     console = ui.out()
     console.print(f"{verb.capitalize()} {call_id} on {label}: {what}", markup=False, soft_wrap=True)
+    if job_id:
+        console.print(
+            f"Job {job_id} resumes the turn on a worker once every held call is decided: "
+            f"follow it with `tradedesk job {job_id} --wait`.",
+            markup=False,
+            soft_wrap=True,
+        )
+        return
     if result is not None:
         console.print(f"  result: {ui.show(result)}", markup=False, soft_wrap=True)
     if reply is None:
@@ -429,12 +439,22 @@ def talk(
     email: str,
     agent: Annotated[str, typer.Argument(metavar="AGENT", help="daytrader/ID, stock_investor/ID, or just the kind.")],
     prompt: str,
+    background: Annotated[
+        bool, typer.Option("--background", help="Queue the turn for a worker and print the job id.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Talk to an agent: one turn, tools included; the reply streams in."""
+    """Talk to an agent: one turn, tools included; the reply streams in (or runs on a worker)."""
     with _session(ctx) as session:
         user = _user(session, email)
         record = _agent(user, agent)
+        if background:
+            job = record.enqueue(prompt)
+            if as_json:
+                ui.print_json(job_view(job))
+            else:
+                typer.echo(job.id)
+            return
         reply = _stream(record, prompt, echo=not as_json)
         if as_json:
             ui.print_json(ui.reply_json(record.label, reply, user=user.email, prompt=prompt))
@@ -606,5 +626,9 @@ def demo(
     )
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # `python -m tradedesk.cli`: run the imported module, where every command is registered
+    from tradedesk.cli import main as _registered_main
+
+    _registered_main()
+else:
+    from .cli_jobs import job_view  # registers the worker, job and schedule commands

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from ..errors import JobsNotConfigured, JobTimeout, ScheduleError, TurnStopped, UnknownJob
+from ..errors import JobFailed, JobsNotConfigured, JobTimeout, ScheduleError, TurnStopped, UnknownJob
 from .backend import JobStatus
 from .job import Job, Schedule, job, jobs_of, schedule
 from .timing import register_calendar
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Job",
+    "JobFailed",
     "JobStatus",
     "JobTimeout",
     "JobsNotConfigured",

@@ -148,3 +148,9 @@ def backend_for(engine: Engine) -> Backend:
 
             found = _backends[key] = DBOSBackend(engine)
         return found
+
+
+def live(engine: Engine, job_id: str) -> bool:
+    """True while the job is queued or running (not done, failed or cancelled)."""
+    found = backend_for(engine).get(job_id)
+    return found is not None and found.engine_status in ("ENQUEUED", "DELAYED", "PENDING")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,8 @@ def jobs_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
         url = f"sqlite:///{tmp_path}/jobs.db"
         yield from _installed(url)
         return
+    if os.environ.get("AGENTRECORD_SKIP_POSTGRES") == "1":
+        pytest.skip("AGENTRECORD_SKIP_POSTGRES=1")
     name = f"ar_jobs_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -166,3 +166,25 @@ def test_a_schedule_every_two_seconds_over_three_workers_runs_once_per_tick(
         made.remove()
         assert agent.schedules() == []
         session.close()
+
+
+def test_a_failed_job_says_why_and_a_cancelled_held_job_leaves_its_calls_to_the_owner(
+    sqlite_db: tuple[str, Engine], monkeypatch: Any
+) -> None:
+    url, engine = sqlite_db
+    with fleet(url, monkeypatch, env={"JOBS_TEST_APPROVAL_AT": "100"}) as (_, workers):
+        workers.start(1)
+        session, (broken, held) = load(engine, traders(engine, 2))
+        broken.provider = "anthropic"  # no ANTHROPIC key anywhere
+        session.commit()
+        failed = broken.enqueue("buy 1 AAPL").wait(60)
+        assert failed.status == "failed" and "ANTHROPIC" in (failed.error or ""), failed.error
+        waiting = held.enqueue("buy 300 AAPL").wait(60)
+        assert waiting.status == "waiting_approval" and held.held_job == waiting.id
+        assert waiting.cancel().status == "cancelled"
+        assert held.held_job is None  # the calls are the owner's to decide now, in this process
+        (pending,) = held.pending_approvals
+        reply = held.approve(pending.call_id)
+        assert reply is not None and reply.text == "Done: buy 300 AAPL."
+        assert [o.quantity for o in orders_of(engine, held.id)] == [300]
+        session.close()

@@ -127,7 +127,7 @@ def _info(status: Any) -> JobInfo:
     args = inputs.get("args") if isinstance(inputs, dict) else getattr(inputs, "args", None)
     request = args[0] if args and isinstance(args[0], dict) else {}
     output = status.output if isinstance(status.output, dict) else None
-    error = None if status.error is None else str(status.error)
+    error = None if status.error is None else _message(status.error)
     return JobInfo(
         id=status.workflow_id,
         engine_status=str(status.status),
@@ -153,3 +153,9 @@ def _schedule(row: Any) -> ScheduleInfo:
         context=context if isinstance(context, dict) else {},
         last_fired_at=datetime.fromisoformat(last) if last else None,
     )
+
+
+def _message(error: object) -> str:
+    """The error's message (without the class prefix the engine's string form may carry)."""
+    text = str(error)
+    return text.removeprefix("JobFailed: ")

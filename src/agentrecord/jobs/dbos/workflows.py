@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbos import DBOS, SetWorkflowID
 
+from ...errors import JobFailed
 from ..backend import TICK_WORKFLOW, TURN_WORKFLOW, backend_for
 from ..timing import calendar, previous_tick
 
@@ -43,7 +44,10 @@ async def turn(request: dict[str, Any]) -> dict[str, Any]:
     """One queued turn (see `runner.run`)."""
     job_id = DBOS.workflow_id
     assert job_id is not None
-    return await _bound().run_job(request, job_id)
+    try:
+        return await _bound().run_job(request, job_id)
+    except Exception as exc:  # stored by the engine: one plain, picklable error saying what went wrong
+        raise JobFailed(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
 
 
 def tick_job_id(context: dict[str, Any], scheduled_at: datetime) -> str:

@@ -1,0 +1,224 @@
+"""`tradedesk worker` processes: background turns, jobs and schedules from the CLI, and the exchange clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner, Result
+
+import agentrecord
+from agentrecord import provider_names
+from agentrecord.providers import secret_env_vars
+from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall
+from tradedesk import services
+from tradedesk.broker import Broker, Order
+from tradedesk.calendar import NyseCalendar
+from tradedesk.cli import app
+from tradedesk.clock import SimulatedClock
+from tradedesk.market import SimulatedMarket
+from tradedesk.models import User
+
+pytestmark = pytest.mark.timeout(240)
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(sys.executable).with_name("tradedesk")
+ALICE = "alice@example.com"
+_BUY = re.compile(r"buy (\d+) ([A-Z]+)")
+runner = CliRunner()
+
+
+def model(body: dict[str, Any]) -> Step:
+    """The model's decisions: "buy N SYM" → one market order, then a sentence once the broker answered."""
+    messages = body["messages"]
+    if messages[-1]["role"] == "tool":
+        prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+        return f"Done: {prompt}."
+    found = _BUY.search(str(messages[-1].get("content") or ""))
+    quantity, symbol = (int(found.group(1)), found.group(2)) if found else (1, "AAPL")
+    return ToolCall("order_entry", {"symbol": symbol, "side": "buy", "quantity": quantity})
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """A model server, and a simulated clock inside a session (10:00 New York on a Monday) for every process."""
+    for name in provider_names():
+        for var in secret_env_vars(name):
+            monkeypatch.delenv(var, raising=False)
+    with OpenAIServer(model, keep_requests=False) as server:
+        values = {
+            "OPENAI_SECRET": "sk-test-local",
+            "OPENAI_BASE_URL": server.base_url,
+            "TRADEDESK_CLOCK_START": "2026-03-02T10:00:00-05:00",
+            "TRADEDESK_CLOCK_ANCHOR": str(time.time()),
+            "TRADEDESK_EXCHANGE_HOURS": "nyse",
+        }
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+        services.use_market(None)
+        yield values
+        services.use_market(None)
+
+
+def cli(url: str, *args: str, code: int = 0) -> Result:
+    result = runner.invoke(app, ["--db", url, *args])
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    if code:
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    return result
+
+
+def as_json(url: str, *args: str) -> Any:
+    return json.loads(cli(url, *args, "--json").stdout)
+
+
+def start_worker(url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    child = dict(os.environ, **env, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [str(SCRIPT), "--db", url, "worker", "--concurrency", "20"],
+        cwd=ROOT,
+        env=child,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+
+
+@pytest.fixture
+def url(tmp_path: Path, env: dict[str, str]) -> str:
+    db = f"sqlite:///{tmp_path}/td.db"
+    cli(db, "init")
+    cli(db, "user", "add", ALICE)
+    cli(db, "agent", "add", ALICE, "daytrader", "--provider", "openai")
+    return db
+
+
+def test_a_background_turn_runs_on_a_worker_and_the_cli_follows_it(url: str, env: dict[str, str]) -> None:
+    job_id = cli(url, "talk", ALICE, "daytrader", "buy 3 AAPL", "--background").stdout.strip()
+    dropped = as_json(url, "talk", ALICE, "daytrader", "buy 9 AAPL", "--background")
+    assert [j["status"] for j in as_json(url, "jobs", ALICE)] == ["queued", "queued"]
+    assert as_json(url, "cancel", dropped["id"])["status"] == "cancelled"
+    worker = start_worker(url, env)
+    try:
+        done = as_json(url, "job", job_id, "--wait", "--timeout", "60")
+    finally:
+        stop(worker)
+    assert done["status"] == "done" and done["text"] == "Done: buy 3 AAPL." and done["agent"] == "daytrader/1"
+    assert done["input_tokens"] > 0 and done["finished_at"] is not None
+    orders = as_json(url, "orders", ALICE)
+    assert [(o["symbol"], o["quantity"], o["status"]) for o in orders] == [("AAPL", 3, "filled")]  # not the cancelled
+    listed = {j["id"]: j["status"] for j in as_json(url, "jobs", ALICE)}
+    assert listed == {job_id: "done", dropped["id"]: "cancelled"}
+    assert "Done: buy 3 AAPL." in cli(url, "job", job_id).stdout
+
+
+def test_job_commands_refuse_what_does_not_exist_in_one_line(url: str) -> None:
+    assert "No job nope" in cli(url, "job", "nope", code=1).stderr
+    assert "No job nope" in cli(url, "cancel", "nope", code=1).stderr
+    assert (
+        "intervals are aligned" in cli(url, "schedule", "add", ALICE, "daytrader", "hi", "--every", "7s", code=1).stderr
+    )
+    assert "exactly one of" in cli(url, "schedule", "add", ALICE, "daytrader", "hi", code=1).stderr
+    assert (
+        "Unknown time zone"
+        in cli(url, "schedule", "add", ALICE, "daytrader", "hi", "--every", "1h", "--tz", "Mars/Base", code=1).stderr
+    )
+    assert "No schedule x" in cli(url, "schedule", "pause", "x", code=1).stderr
+    assert "no jobs" in cli(url, "jobs", ALICE).stdout
+
+
+def test_schedules_are_added_listed_paused_resumed_and_removed_from_the_cli(url: str) -> None:
+    made = as_json(
+        url, "schedule", "add", ALICE, "daytrader", "Check the market", "--cron", "*/15 9-16 * * 1-5", "--market-hours"
+    )
+    assert made["cron"] == "0 */15 9-16 * * 1-5" and made["tz"] == "America/New_York" and made["calendar"] == "nyse"
+    assert [s["id"] for s in as_json(url, "schedule", "list", ALICE)] == [made["id"]]
+    assert as_json(url, "schedule", "pause", made["id"])["status"] == "paused"
+    assert as_json(url, "schedule", "resume", made["id"])["status"] == "active"
+    assert as_json(url, "schedule", "remove", made["id"])["status"] == "removed"
+    assert as_json(url, "schedule", "list", ALICE) == []
+
+
+def test_workers_run_the_exchange_a_limit_order_fills_when_crossed_and_a_day_order_expires_at_the_close(
+    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Simulated time runs 30x: 15:50 New York ten real seconds from now, the close 20 real seconds later.
+    clock = SimulatedClock(datetime(2026, 3, 2, 20, 50, tzinfo=UTC), time.time() + 10, 30.0)
+    timing = {"TRADEDESK_CLOCK_START": clock.start.isoformat(), "TRADEDESK_CLOCK_ANCHOR": str(clock.anchor)}
+    timing["TRADEDESK_CLOCK_SPEED"] = "30"
+    for key, value in timing.items():
+        monkeypatch.setenv(key, value)
+    url = f"sqlite:///{tmp_path}/ex.db"
+    cli(url, "init")
+    cli(url, "user", "add", ALICE)
+    engine = agentrecord.create_engine(url)
+    worker = start_worker(url, env | timing)
+    try:
+        until_live(engine)
+        broker = Broker(SimulatedMarket(seed=0, clock=clock), calendar=NyseCalendar())
+        symbol, when, price = crossing(broker, clock(), close=datetime(2026, 3, 2, 21, 0, tzinfo=UTC))
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            user_id = session.scalar(select(User.id).where(User.email == ALICE))
+            assert user_id is not None
+            kwargs: dict[str, Any] = {"side": "buy", "order_type": "limit", "quantity": 2}
+            day = broker.place_order(session, user_id, symbol="MSFT", limit_price=Decimal("1.00"), **kwargs)
+            resting = broker.place_order(session, user_id, symbol=symbol, limit_price=price, **kwargs)
+        assert day.status == resting.status == "open"
+        until(lambda: status(engine, day.id) == "expired", 60)
+    finally:
+        stop(worker)
+    with Session(engine) as session:
+        filled = session.get(Order, resting.id)
+        assert filled is not None and filled.status == "filled", (filled and filled.status, when, price)
+        assert filled.filled_at is not None and filled.filled_at.replace(tzinfo=UTC) >= when  # not before the cross
+        assert filled.fill_price is not None and filled.fill_price <= price
+    engine.dispose()
+
+
+def crossing(broker: Broker, now: datetime, close: datetime) -> tuple[str, datetime, Decimal]:
+    """A symbol whose ask makes a strict new low two or more minutes from now, before the close."""
+    start = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    minutes = [start + timedelta(minutes=k) for k in range(int((close - start).total_seconds() // 60))]
+    for symbol in broker.market.symbols():
+        asks = [broker.market.quote(symbol, at=m).ask for m in minutes]
+        lowest = broker.market.quote(symbol, at=now).ask
+        for i, ask in enumerate(asks):
+            if i >= 2 and ask < lowest and i < len(asks) - 1:
+                return symbol, minutes[i], ask
+            lowest = min(lowest, ask)
+    raise AssertionError("no symbol crosses in the window: move the simulated start")
+
+
+def status(engine: Any, order_id: int) -> str | None:
+    with Session(engine) as session:
+        return session.scalar(select(Order.status).where(Order.id == order_id))
+
+
+def until(condition: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.25)
+
+
+def until_live(engine: Any) -> None:
+    from agentrecord.jobs.dbos import fleet
+
+    until(lambda: bool(fleet.live(engine)), 60)
+    time.sleep(1.5)  # its exchange schedule starts ticking
