@@ -47,7 +47,8 @@ STATE_VERSION = 1
 CACHED_HISTORIES = 256
 """How many agents' parsed histories a process keeps (LRU)."""
 _MESSAGE = TypeAdapter(ModelMessage, config=ConfigDict(ser_json_bytes="base64", val_json_bytes="base64"))
-_HOST = socket.gethostname()
+_HOST = os.environ.get("AGENTRECORD_HOSTNAME") or socket.gethostname()
+"""This machine's name in lease owners; AGENTRECORD_HOSTNAME overrides it (containers sharing a hostname)."""
 _LEASE_ADVICE = "If turns legitimately block this long, raise `lease_ttl` in the agent's declaration."
 
 
@@ -266,6 +267,16 @@ class Store:
                     history.insert(0, summary_message(summary))
                 self._remember(key, state.head, history)
         return Lease(owner=owner, state=state, history=history, cost=cost, stored=list(history))
+
+    def holder(self, engine: Engine, agent_id: Any) -> str | None:
+        """Who holds the agent's run lease now (`host:pid:nonce`), if anyone."""
+        with engine.connect() as conn:
+            found = conn.execute(select(self.agents.c.lease_owner).where(self.pk == agent_id)).scalar_one_or_none()
+        return None if found is None else str(found)
+
+    def break_lease(self, engine: Engine, agent_id: Any, dead_owner: str) -> None:
+        """Free a lease whose holder is known to be dead (only if that holder still has it)."""
+        self._steal_dead(engine, agent_id, dead_owner)
 
     def _steal_dead(self, engine: Engine, agent_id: Any, dead_owner: str) -> None:
         with engine.begin() as conn:

@@ -14,7 +14,7 @@ from agentrecord import jobs
 
 from . import cli_output as ui
 from . import worker as platform_worker
-from .cli import JsonOption, _agent, _agents, _database, _root, _user, app
+from .cli import JsonOption, _agent, _agents, _database, _root, _shown, _user, app
 from .models import AGENT_KINDS
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Run prompts on a clock.")
@@ -45,7 +45,7 @@ def worker(
     url = _root(ctx).url
     with _database(url):
         pass  # an initialized, up-to-date database, or the error saying to run `tradedesk init`
-    ui.err().print(f"Worker on {ui.show(url)}: running turns (concurrency {concurrency}); Ctrl-C stops.")
+    ui.err().print(f"Worker on {_shown(url)}: running turns (concurrency {concurrency}); Ctrl-C stops.", markup=False)
     platform_worker.build(url, concurrency).run()
 
 

@@ -136,6 +136,7 @@ class Job:
             "agent": self.agent,
             "prompt": self.prompt,
             "schedule": self.schedule,
+            "worker": self.worker or None,
             "created_at": _iso(self.created_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),

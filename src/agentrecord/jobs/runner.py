@@ -47,8 +47,18 @@ def resolve(path: str) -> type[AgentRecord]:
     return found
 
 
-async def run(engine: Engine, request: dict[str, Any], job_id: str, stop: Callable[[], str | None]) -> dict[str, Any]:
-    """Run the job to its end and return its result (text, usage, cost, the range of its messages)."""
+async def run(
+    engine: Engine,
+    request: dict[str, Any],
+    job_id: str,
+    stop: Callable[[], str | None],
+    dead: Callable[[str], bool] = lambda owner: False,
+) -> dict[str, Any]:
+    """Run the job to its end and return its result (text, usage, cost, the range of its messages).
+
+    `dead(owner)` says whether a lease holder is a worker known to be gone (its lease is then freed
+    rather than waited out).
+    """
     cls = resolve(str(request["agent"]))
     job = JobTurn(job_id, stop)
     with Session(engine, expire_on_commit=False) as session:
@@ -61,7 +71,7 @@ async def run(engine: Engine, request: dict[str, Any], job_id: str, stop: Callab
         while True:
             if reason := stop():
                 raise TurnStopped(target.label, reason)
-            state = target.store.load_state(engine, target.agent_id)
+            state = await asyncio.to_thread(target.store.load_state, engine, target.agent_id)
             mark = job.mark(state.extra)
             if mark is not None and mark.get("done"):
                 return _result(target.store, engine, target.agent_id, mark)
@@ -76,6 +86,10 @@ async def run(engine: Engine, request: dict[str, Any], job_id: str, stop: Callab
                     await _loop.run_async(run_turn(target, str(request["prompt"]), wait=0, job=job))
                 delay = _POLL[0]
             except (AgentBusy, ApprovalPending):  # another turn runs, or another job's calls await a decision
+                holder = await asyncio.to_thread(target.store.holder, engine, target.agent_id)
+                if holder is not None and await asyncio.to_thread(dead, holder):
+                    target.store.break_lease(engine, target.agent_id, holder)
+                    continue
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _POLL[1])
 

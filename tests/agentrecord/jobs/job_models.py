@@ -65,7 +65,7 @@ class Trader(AgentRecord, Base):
         instructions = "You trade for the owner."
         tools = [Trade]
         confirm = {Trade: "needs_approval"}
-        lease_ttl = 10.0
+        lease_ttl = 120.0  # longer than any test waits: a dead worker's lease must be freed, not waited out
 
     def needs_approval(self, args: dict[str, Any]) -> bool:
         return int(args.get("quantity", 0)) >= int(os.environ.get("JOBS_TEST_APPROVAL_AT", "1000000"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import signal
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -48,16 +49,17 @@ def test_twenty_agents_five_turns_each_run_once_in_order(jobs_db: tuple[str, Eng
 def test_a_worker_killed_mid_turn_loses_and_repeats_nothing(jobs_db: tuple[str, Engine], monkeypatch: Any) -> None:
     url, engine = jobs_db
     with fleet(url, monkeypatch, delay=0.6) as (_, workers):
-        victim, *_ = workers.start(workers_for(url))
+        procs = workers.start(workers_for(url))
         session, agents = load(engine, traders(engine, 8))
         queued = [a.enqueue(f"buy {n + 2} MSFT") for a in agents for n in range(2)]
 
-        def on_victim() -> bool:
-            mine = [j for j in (j.refresh() for j in queued) if j.status == "running" and f":{victim.pid}:" in j.worker]
-            return len(mine) >= 2 and _executed(engine) >= 1
+        def running_on() -> Counter[int]:
+            jobs_now = [j.refresh() for j in queued]
+            return Counter(int(j.worker.split(":")[1]) for j in jobs_now if j.status == "running")
 
-        until(on_victim, 60, "turns running on the victim, and tools executed, before the kill")
-        workers.kill(victim)  # kill -9 while its turns wait on the model
+        until(lambda: _executed(engine) >= 1 and bool(running_on()), 60, "turns running, and tools executed")
+        busiest = running_on().most_common(1)[0][0]
+        workers.kill(next(p for p in procs if p.pid == busiest))  # kill -9 while its turns wait on the model
         for job in queued:
             done = job.wait(120)
             assert done.status == "done", (done.status, done.error)
@@ -187,4 +189,27 @@ def test_a_failed_job_says_why_and_a_cancelled_held_job_leaves_its_calls_to_the_
         reply = held.approve(pending.call_id)
         assert reply is not None and reply.text == "Done: buy 300 AAPL."
         assert [o.quantity for o in orders_of(engine, held.id)] == [300]
+        session.close()
+
+
+def test_a_dead_worker_on_another_host_is_found_by_its_heartbeat_and_its_leases_freed(
+    sqlite_db: tuple[str, Engine], monkeypatch: Any
+) -> None:
+    url, engine = sqlite_db
+    with fleet(url, monkeypatch, delay=1.0, env={"AGENTRECORD_WORKER_DEAD_AFTER": "3"}) as (_, workers):
+        workers.env = {**workers.env, "AGENTRECORD_HOSTNAME": "another-machine"}  # no pid check can see it die
+        (victim,) = workers.start(1)
+        session, agents = load(engine, traders(engine, 3))
+        queued = [a.enqueue("buy 6 ORCL") for a in agents]
+        until(lambda: _executed(engine) >= 1, 60, "a tool to run on the other machine")
+        workers.kill(victim)  # its leases stay behind; lease_ttl is 120 s
+        workers.env = {k: v for k, v in workers.env.items() if k != "AGENTRECORD_HOSTNAME"}
+        workers.start(1)
+        started = time.monotonic()
+        for job in queued:
+            assert job.wait(60).status == "done"
+        assert time.monotonic() - started < 60  # found by the heartbeat, not by waiting out the leases
+        for agent in agents:
+            check_history(agent.messages)
+            assert len(orders_of(engine, agent.id)) == 1
         session.close()

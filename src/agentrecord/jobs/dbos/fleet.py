@@ -13,7 +13,7 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, delete, func, insert, select, update
 
 from ..backend import WorkerInfo
 
@@ -29,9 +29,10 @@ workers = Table(
     Column("started_at", DateTime, nullable=False),
     Column("beat_at", DateTime, nullable=False),
     Column("stopped_at", DateTime),
+    Column("recovered_at", DateTime),
 )
-HOST = socket.gethostname()
-DEAD_AFTER = 15.0
+HOST = os.environ.get("AGENTRECORD_HOSTNAME") or socket.gethostname()
+DEAD_AFTER = float(os.environ.get("AGENTRECORD_WORKER_DEAD_AFTER", "15"))
 """Seconds without a heartbeat after which a worker on another host counts as dead."""
 
 
@@ -66,9 +67,28 @@ def leave(engine: Engine, worker_id: str) -> None:
         conn.execute(update(workers).where(workers.c.id == worker_id).values(stopped_at=_now()))
 
 
-def forget(engine: Engine, worker_id: str) -> None:
+def retire(engine: Engine, worker_id: str) -> None:
+    """Record that the worker's jobs went back to the queue (its row stays, so its leases count as dead)."""
+    now = _now()
     with engine.begin() as conn:
-        conn.execute(delete(workers).where(workers.c.id == worker_id))
+        conn.execute(
+            update(workers)
+            .where(workers.c.id == worker_id)
+            .values(recovered_at=now, stopped_at=func.coalesce(workers.c.stopped_at, now))
+        )
+    with engine.begin() as conn:  # keep a day of history
+        conn.execute(delete(workers).where(workers.c.recovered_at < now - timedelta(days=1)))
+
+
+def gone(engine: Engine, owner: str) -> bool:
+    """True when a lease owner (`host:pid:nonce`) is the process of a worker that is dead or stopped."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if not pid.isdigit():
+        return False
+    with engine.connect() as conn:
+        rows = conn.execute(select(workers).where(workers.c.host == host, workers.c.pid == int(pid))).all()
+    return any(r.stopped_at is not None or r.recovered_at is not None for r in rows)
 
 
 def _process_gone(host: str, pid: int) -> bool:
@@ -85,7 +105,7 @@ def _process_gone(host: str, pid: int) -> bool:
 
 def _rows(engine: Engine) -> list[WorkerInfo]:
     with engine.connect() as conn:
-        rows = conn.execute(select(workers)).all()
+        rows = conn.execute(select(workers).where(workers.c.recovered_at.is_(None))).all()
     return [
         WorkerInfo(
             id=r.id,

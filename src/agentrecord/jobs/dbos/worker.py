@@ -83,7 +83,13 @@ class Worker:
             self._running[job_id] = False
         parked = False
         try:
-            return await runner.run(self.engine, request, job_id, lambda: self.stop_reason(job_id))
+            return await runner.run(
+                self.engine,
+                request,
+                job_id,
+                lambda: self.stop_reason(job_id),
+                lambda owner: fleet.gone(self.engine, owner),
+            )
         except TurnStopped as stopped:
             if stopped.reason != "shutdown":
                 raise
@@ -182,7 +188,7 @@ class Worker:
                     last_scan = time.monotonic()
                     for gone in fleet.dead(self.engine, self.id, self.dead_after):
                         DBOS._recover_pending_workflows([gone.id])
-                        fleet.forget(self.engine, gone.id)
+                        fleet.retire(self.engine, gone.id)
                         log.warning("worker %s is gone: its unfinished jobs went back to the queue", gone.id)
             except Exception:
                 log.exception("worker maintenance failed; retrying")
