@@ -128,6 +128,25 @@ def test_a_background_turn_runs_on_a_worker_and_the_cli_follows_it(url: str, env
     assert "Done: buy 3 AAPL." in cli(url, "job", job_id).stdout
 
 
+def test_an_order_held_for_approval_in_a_job_is_approved_from_the_cli_and_the_job_finishes(
+    url: str, env: dict[str, str]
+) -> None:
+    job_id = cli(url, "talk", ALICE, "daytrader", "buy 100 AAPL", "--background").stdout.strip()  # over $10,000
+    worker = start_worker(url, env)
+    try:
+        assert as_json(url, "job", job_id, "--wait", "--timeout", "60")["status"] == "waiting_approval"
+        (held,) = as_json(url, "approvals", ALICE)
+        assert held["tool"] == "order_entry" and held["args"]["quantity"] == 100
+        decided = cli(url, "approve", held["call_id"]).stdout
+        assert f"Job {job_id} resumes the turn on a worker" in decided
+        done = as_json(url, "job", job_id, "--wait", "--timeout", "60")
+    finally:
+        stop(worker)
+    assert done["status"] == "done" and done["text"] == "Done: buy 100 AAPL."
+    assert [(o["quantity"], o["status"]) for o in as_json(url, "orders", ALICE)] == [(100, "filled")]
+    assert as_json(url, "approvals", ALICE) == []
+
+
 def test_job_commands_refuse_what_does_not_exist_in_one_line(url: str) -> None:
     assert "No job nope" in cli(url, "job", "nope", code=1).stderr
     assert "No job nope" in cli(url, "cancel", "nope", code=1).stderr
