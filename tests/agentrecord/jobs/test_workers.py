@@ -213,3 +213,23 @@ def test_a_dead_worker_on_another_host_is_found_by_its_heartbeat_and_its_leases_
             check_history(agent.messages)
             assert len(orders_of(engine, agent.id)) == 1
         session.close()
+
+
+def test_old_schedule_ticks_are_swept_while_their_turns_stay_listed(
+    sqlite_db: tuple[str, Engine], monkeypatch: Any
+) -> None:
+    from dbos import DBOSClient
+
+    from agentrecord.jobs.backend import APP, TICK_WORKFLOW
+
+    url, engine = sqlite_db
+    with fleet(url, monkeypatch, env={"AGENTRECORD_KEEP_TICKS": "2"}) as (_, workers):
+        session, (agent,) = load(engine, traders(engine, 1))
+        agent.schedule("buy 1 KO", every="1s")
+        workers.start(1)
+        until(lambda: len(agent.jobs()) >= 8, 60, "eight ticks")
+        client = DBOSClient(system_database_url=url, application_name=APP)
+        ticks = client.list_workflows(name=TICK_WORKFLOW, load_input=False, load_output=False)
+        client.destroy()
+        assert len(agent.jobs()) >= 8 and len(ticks) <= 5, len(ticks)  # ticks older than 2 s are gone
+        session.close()

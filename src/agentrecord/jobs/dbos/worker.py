@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from ... import create_engine
 from ...errors import TurnStopped
 from .. import runner
-from ..backend import APP, QUEUE
+from ..backend import APP, QUEUE, TICK_WORKFLOW
 from . import fleet, workflows
 from .client import installed, system_url
 
@@ -46,7 +46,12 @@ class Task:
 
 
 class Worker:
-    """Runs queued and scheduled agent turns from `url`'s database until stopped."""
+    """Runs queued and scheduled agent turns from `url`'s database until stopped.
+
+    `concurrency` turns at once (the queue's per-worker limit, shared by all workers), `poll` seconds
+    between looks at the queue, `tasks` run on a clock once across the fleet, `dead_after` seconds of
+    silence before another host's worker counts as dead, `grace` seconds to stop turns on shutdown.
+    """
 
     def __init__(
         self,
@@ -57,6 +62,7 @@ class Worker:
         tasks: list[Task] | None = None,
         dead_after: float = fleet.DEAD_AFTER,
         grace: float = 30.0,
+        keep_ticks: float = float(os.environ.get("AGENTRECORD_KEEP_TICKS", "3600")),
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1 (got {concurrency})")
@@ -67,6 +73,8 @@ class Worker:
         self.tasks = list(tasks or [])
         self.dead_after = dead_after
         self.grace = grace
+        self.keep_ticks = keep_ticks
+        """Seconds a finished schedule tick or task run is kept before it is deleted (a tick a second adds up)."""
         self._stopping = threading.Event()
         self._running: dict[str, bool] = {}  # job id -> parked (stopped at a step boundary for shutdown)
         self._cancelled: set[str] = set()
@@ -169,11 +177,28 @@ class Worker:
         sys.stderr.flush()
         os._exit(0)  # DBOS's workflows stay PENDING on purpose: live workers hand them back to the queue
 
+    def _sweep_ticks(self) -> None:
+        """Forget finished schedule ticks and task runs older than `keep_ticks` (their turns are jobs and stay)."""
+        from dbos import DBOS
+
+        cutoff = datetime.now(UTC) - timedelta(seconds=self.keep_ticks)
+        names = [TICK_WORKFLOW, *(workflows.TASK_PREFIX + t.name for t in self.tasks)]
+        old = DBOS.list_workflows(
+            name=names,
+            status=["SUCCESS", "ERROR"],
+            end_time=cutoff.isoformat(),
+            limit=1000,
+            load_input=False,
+            load_output=False,
+        )
+        if old:
+            DBOS.delete_workflows([w.workflow_id for w in old])
+
     def _maintain(self) -> None:
         """Heartbeat, notice cancelled jobs, and hand dead workers' jobs back to the queue."""
         from dbos import DBOS
 
-        last_scan = 0.0
+        last_scan = last_sweep = 0.0
         while not self._stopping.is_set():
             try:
                 fleet.beat(self.engine, self.id, self.concurrency)
@@ -184,6 +209,9 @@ class Worker:
                         workflow_ids=running, status="CANCELLED", load_input=False, load_output=False
                     )
                     self._cancelled.update(s.workflow_id for s in found)
+                if time.monotonic() - last_sweep >= min(60.0, self.keep_ticks):
+                    last_sweep = time.monotonic()
+                    self._sweep_ticks()
                 if time.monotonic() - last_scan >= 1.0:
                     last_scan = time.monotonic()
                     for gone in fleet.dead(self.engine, self.id, self.dead_after):
