@@ -90,21 +90,30 @@ class Worker:
         with self._lock:
             self._running[job_id] = False
         parked = False
+        started = time.monotonic()
         try:
-            return await runner.run(
+            result = await runner.run(
                 self.engine,
                 request,
                 job_id,
                 lambda: self.stop_reason(job_id),
                 lambda owner: fleet.gone(self.engine, owner),
             )
+            tokens = int(result.get("input_tokens", 0)) + int(result.get("output_tokens", 0))
+            log.info("job %s done in %.1fs (%d tokens)", job_id, time.monotonic() - started, tokens)
+            return result
         except TurnStopped as stopped:
             if stopped.reason != "shutdown":
+                log.info("job %s %s", job_id, stopped.reason)
                 raise
             parked = True
             with self._lock:
                 self._running[job_id] = True
+            log.info("job %s stopped at a step boundary; the next worker to run resumes it", job_id)
             await asyncio.Event().wait()  # never set: the process exits and the job resumes elsewhere
+            raise
+        except Exception as exc:
+            log.warning("job %s failed: %s: %s", job_id, type(exc).__name__, exc)
             raise
         finally:
             if not parked:
@@ -113,7 +122,16 @@ class Worker:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def run(self) -> None:
-        """Launch, work until SIGINT/SIGTERM, stop gracefully and exit the process."""
+        """Launch, work until SIGINT/SIGTERM, stop gracefully and exit the process.
+
+        Job outcomes are logged on the `agentrecord.jobs` logger (INFO), which this sets up on stderr
+        unless the application configured logging.
+        """
+        if not log.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+            log.addHandler(handler)
+            log.setLevel(logging.INFO)
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self._stopping.set())
         self.start()
