@@ -14,16 +14,20 @@ from agentrecord import create_engine
 from agentrecord.jobs import register_calendar
 from agentrecord.jobs.dbos.worker import Task, Worker
 
-from . import exchange, models  # noqa: F401  (the agent classes a job names must import)
+from . import exchange, models, services  # noqa: F401  (models: the agent classes a job names must import)
 from .calendar import NyseCalendar
 
 CALENDAR = "nyse"
 
 
 def register() -> None:
-    """Make the NYSE session usable as a schedule calendar in this process."""
+    """Make the NYSE session usable as a schedule calendar in this process.
+
+    A tick is inside the session when the market's clock says so (the simulated one, if set), so
+    `--market-hours` schedules follow the same exchange the broker trades on.
+    """
     nyse = NyseCalendar()
-    register_calendar(CALENDAR, nyse.is_open)
+    register_calendar(CALENDAR, lambda tick: nyse.is_open(services.market().now()))
 
 
 def tick_cron() -> str:

@@ -241,3 +241,25 @@ def until_live(engine: Any) -> None:
 
     until(lambda: bool(fleet.live(engine)), 60)
     time.sleep(1.5)  # its exchange schedule starts ticking
+
+
+@pytest.mark.parametrize(("start", "runs"), [("2026-03-07T11:00:00-05:00", False), ("2026-03-02T11:00:00-05:00", True)])
+def test_a_market_hours_schedule_ticks_only_while_the_exchange_is_open(
+    url: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, start: str, runs: bool
+) -> None:
+    from dbos import DBOSClient
+
+    from agentrecord.jobs.backend import APP, TICK_WORKFLOW
+
+    monkeypatch.setenv("TRADEDESK_CLOCK_START", start)  # a Saturday, or a Monday morning, in New York
+    as_json(url, "schedule", "add", ALICE, "daytrader", "buy 1 KO", "--every", "1s", "--market-hours")
+    worker = start_worker(url, env | {"TRADEDESK_CLOCK_START": start})
+    client = DBOSClient(system_database_url=url, application_name=APP)
+    try:
+        until(lambda: len(client.list_workflows(name=TICK_WORKFLOW, status="SUCCESS")) >= 3, 60)
+        outputs = [w.output for w in client.list_workflows(name=TICK_WORKFLOW, status="SUCCESS")]
+    finally:
+        client.destroy()
+        stop(worker)
+    assert all((o != "skipped") == runs for o in outputs), outputs
+    assert bool(as_json(url, "jobs", ALICE)) == runs
