@@ -110,7 +110,7 @@ class Job:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.02
-        current = self
+        current = self.refresh()  # this handle may be stale (held, then decided)
         while current.status not in SETTLED:
             if deadline is not None and time.monotonic() >= deadline:
                 raise JobTimeout(_timeout_message(current, timeout or 0.0, _backend(self._engine)))

@@ -118,7 +118,12 @@ def test_a_job_held_for_approval_resumes_when_another_process_decides(
         assert big.wait(60).status == "done"
         assert after.wait(60).status == "done"
         assert [o.quantity for o in orders_of(engine, agent.id)] == [500, 2]
-        assert prompts(agent.messages) == ["buy 500 AMD", "buy 2 AMD"]
+        refused = agent.enqueue("buy 900 AMD").wait(60)
+        assert refused.status == "waiting_approval"
+        assert agent.deny(agent.pending_approvals[0].call_id, "too big") is None
+        assert refused.wait(60).status == "done"  # the model was told, and answered
+        assert [o.quantity for o in orders_of(engine, agent.id)] == [500, 2]  # nothing placed
+        assert prompts(agent.messages) == ["buy 500 AMD", "buy 2 AMD", "buy 900 AMD"]
         session.close()
 
 
