@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
@@ -24,6 +25,7 @@ import agentrecord
 from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall
+from tests.conftest import PG_ADMIN_URL
 from tradedesk import services
 from tradedesk.broker import Broker, Order
 from tradedesk.calendar import NyseCalendar
@@ -174,8 +176,28 @@ def test_schedules_are_added_listed_paused_resumed_and_removed_from_the_cli(url:
     assert as_json(url, "schedule", "list", ALICE) == []
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a PostgreSQL database of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/ex.db"
+        return
+    if os.environ.get("AGENTRECORD_SKIP_POSTGRES") == "1":
+        pytest.skip("AGENTRECORD_SKIP_POSTGRES=1")
+    name = f"td_ex_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def test_workers_run_the_exchange_a_limit_order_fills_when_crossed_and_a_day_order_expires_at_the_close(
-    tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    fresh_url: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Simulated time runs 30x: 15:50 New York ten real seconds from now, the close 20 real seconds later.
     clock = SimulatedClock(datetime(2026, 3, 2, 20, 50, tzinfo=UTC), time.time() + 10, 30.0)
@@ -183,13 +205,13 @@ def test_workers_run_the_exchange_a_limit_order_fills_when_crossed_and_a_day_ord
     timing["TRADEDESK_CLOCK_SPEED"] = "30"
     for key, value in timing.items():
         monkeypatch.setenv(key, value)
-    url = f"sqlite:///{tmp_path}/ex.db"
+    url = fresh_url
     cli(url, "init")
     cli(url, "user", "add", ALICE)
     engine = agentrecord.create_engine(url)
-    worker = start_worker(url, env | timing)
+    workers = [start_worker(url, env | timing) for _ in range(2 if url.startswith("sqlite") else 3)]
     try:
-        until_live(engine)
+        until_live(engine, len(workers))
         broker = Broker(SimulatedMarket(seed=0, clock=clock), calendar=NyseCalendar())
         symbol, when, price = crossing(broker, clock(), close=datetime(2026, 3, 2, 21, 0, tzinfo=UTC))
         with Session(engine, expire_on_commit=False) as session, session.begin():
@@ -201,7 +223,8 @@ def test_workers_run_the_exchange_a_limit_order_fills_when_crossed_and_a_day_ord
         assert day.status == resting.status == "open"
         until(lambda: status(engine, day.id) == "expired", 60)
     finally:
-        stop(worker)
+        for worker in workers:
+            stop(worker)
     with Session(engine) as session:
         filled = session.get(Order, resting.id)
         assert filled is not None and filled.status == "filled", (filled and filled.status, when, price)
@@ -236,10 +259,10 @@ def until(condition: Any, timeout: float) -> None:
         time.sleep(0.25)
 
 
-def until_live(engine: Any) -> None:
+def until_live(engine: Any, count: int = 1) -> None:
     from agentrecord.jobs.dbos import fleet
 
-    until(lambda: bool(fleet.live(engine)), 60)
+    until(lambda: len(fleet.live(engine)) >= count, 60)
     time.sleep(1.5)  # its exchange schedule starts ticking
 
 

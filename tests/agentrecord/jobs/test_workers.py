@@ -81,11 +81,11 @@ def _executed(engine: Engine) -> int:
 
 
 def test_a_queued_job_cancelled_never_starts_and_a_running_one_stops_at_a_step(
-    sqlite_db: tuple[str, Engine], monkeypatch: Any
+    jobs_db: tuple[str, Engine], monkeypatch: Any
 ) -> None:
-    url, engine = sqlite_db
+    url, engine = jobs_db
     with fleet(url, monkeypatch, delay=1.5) as (server, workers):
-        workers.start(1)
+        workers.start(workers_for(url))
         session, (agent,) = load(engine, traders(engine, 1))
         running, queued = agent.enqueue("buy 3 NVDA"), agent.enqueue("buy 4 NVDA")
         assert queued.cancel().status == "cancelled"
