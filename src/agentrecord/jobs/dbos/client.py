@@ -6,7 +6,6 @@ web process can queue work that worker processes run.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,7 +56,6 @@ class DBOSBackend:
             )
         self.engine = engine
         self._client = dbos.DBOSClient(system_database_url=system_url(engine), application_name=APP)
-        self._lock = threading.Lock()
 
     # -- jobs ------------------------------------------------------------------------------------
     def enqueue(self, job_id: str, partition: str, request: dict[str, Any]) -> None:
