@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..errors import AgentRecordError
 
 
@@ -29,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.modules:
             importlib.import_module(name)
         Worker(args.url, concurrency=args.concurrency).run()
-    except (AgentRecordError, ValueError, ImportError) as error:
-        print(f"Error: {error}", file=sys.stderr)
+    except (AgentRecordError, ValueError, ImportError, SQLAlchemyError) as error:
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        print(f"Error: {detail}", file=sys.stderr)
         return 1
     return 0
 

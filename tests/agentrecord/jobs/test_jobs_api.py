@@ -173,3 +173,16 @@ def test_ticks_missed_while_no_worker_ran_make_one_catch_up_run_not_a_burst(
         crossed = previous_tick(made.cron, "UTC", datetime.now(UTC)) != due  # a regular tick may have come due
         assert len(agent.jobs()) == 1 or crossed
     session.close()
+
+
+def test_a_worker_on_a_database_without_job_tables_says_so_in_one_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path}/bare.db"
+    agentrecord.create_engine(url).dispose()
+    done = subprocess.run(
+        [sys.executable, "-m", "agentrecord.jobs", "worker", url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert done.stderr.startswith("Error: ") and "agentrecord.jobs.install(engine)" in done.stderr
