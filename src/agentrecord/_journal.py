@@ -56,7 +56,7 @@ class Journal:
         state = self.lease.state
         state.extra = {**state.extra, _KEY: {**state.extra.get(_KEY, {}), call_id: entry}}
         t = self.target
-        t.store.save_state(t.engine, t.agent_id, self.lease, t.spec.lease_ttl)
+        t.store.renew(t.engine, t.agent_id, self.lease, t.spec.lease_ttl, state=True)
 
 
 def clear(extra: dict[str, Any]) -> None:

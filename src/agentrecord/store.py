@@ -47,8 +47,8 @@ STATE_VERSION = 1
 CACHED_HISTORIES = 256
 """How many agents' parsed histories a process keeps (LRU)."""
 _MESSAGE = TypeAdapter(ModelMessage, config=ConfigDict(ser_json_bytes="base64", val_json_bytes="base64"))
-_HOST = os.environ.get("AGENTRECORD_HOSTNAME") or socket.gethostname()
-"""This machine's name in lease owners; AGENTRECORD_HOSTNAME overrides it (containers sharing a hostname)."""
+HOST = os.environ.get("AGENTRECORDHOSTNAME") or socket.gethostname()
+"""This machine's name in lease owners; AGENTRECORDHOSTNAME overrides it (containers sharing a hostname)."""
 _LEASE_ADVICE = "If turns legitimately block this long, raise `lease_ttl` in the agent's declaration."
 
 
@@ -173,7 +173,7 @@ class Lease:
 
 
 def new_owner() -> str:
-    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 def _owner_is_dead(owner: str | None) -> bool:
@@ -182,10 +182,12 @@ def _owner_is_dead(owner: str | None) -> bool:
         return False
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != _HOST or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
+    return pid_text.isdigit() and process_gone(host, int(pid_text))
+
+
+def process_gone(host: str, pid: int) -> bool:
+    """True when `pid` on `host` is a process of this machine (not this one) that no longer exists."""
+    if host != HOST or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)
@@ -276,9 +278,6 @@ class Store:
 
     def break_lease(self, engine: Engine, agent_id: Any, dead_owner: str) -> None:
         """Free a lease whose holder is known to be dead (only if that holder still has it)."""
-        self._steal_dead(engine, agent_id, dead_owner)
-
-    def _steal_dead(self, engine: Engine, agent_id: Any, dead_owner: str) -> None:
         with engine.begin() as conn:
             conn.execute(
                 update(self.agents)
@@ -296,7 +295,7 @@ class Store:
             if isinstance(got, Lease):
                 return got
             if got is not None and _owner_is_dead(got):
-                self._steal_dead(engine, agent_id, got)
+                self.break_lease(engine, agent_id, got)
                 continue
             waited = time.monotonic() - start
             if waited >= wait:
@@ -304,12 +303,16 @@ class Store:
             await asyncio.sleep(min(delay, max(0.0, wait - waited)))
             delay = min(delay * 2, 0.25)
 
-    def renew(self, engine: Engine, agent_id: Any, lease: Lease, ttl: float) -> None:
+    def renew(self, engine: Engine, agent_id: Any, lease: Lease, ttl: float, *, state: bool = False) -> None:
+        """Extend the lease by `ttl`; with `state`, also write the lease's state (its head stays: no new messages)."""
+        values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=ttl)}
+        if state:
+            values["data"] = lease.state.dump()
         with engine.begin() as conn:
             ok = conn.execute(
                 update(self.agents)
                 .where(self.pk == agent_id, self.agents.c.lease_owner == lease.owner)
-                .values(lease_expires_at=utcnow() + timedelta(seconds=ttl), updated_at=self.agents.c.updated_at)
+                .values(**values, updated_at=self.agents.c.updated_at)
             ).rowcount
         if ok != 1:
             raise LeaseLost(
@@ -422,23 +425,6 @@ class Store:
         lease.history = visible
         lease.stored = list(visible)
         return self.append(engine, agent_id, lease, [], tokens=tokens, cost=cost, release=False, ttl=ttl)
-
-    def save_state(self, engine: Engine, agent_id: Any, lease: Lease, ttl: float) -> None:
-        """Write the lease's state (not the messages: its head stays) and renew the lease."""
-        with engine.begin() as conn:
-            ok = conn.execute(
-                update(self.agents)
-                .where(self.pk == agent_id, self.agents.c.lease_owner == lease.owner)
-                .values(
-                    data=lease.state.dump(),
-                    lease_expires_at=utcnow() + timedelta(seconds=ttl),
-                    updated_at=self.agents.c.updated_at,
-                )
-            ).rowcount
-        if ok != 1:
-            raise LeaseLost(
-                f"{self.label} id={agent_id}: the run lease expired and was taken by another turn. {_LEASE_ADVICE}"
-            )
 
     def load_range(self, engine: Engine, agent_id: Any, start: int, end: int) -> list[ModelMessage]:
         """The messages with sequence numbers in [start, end)."""

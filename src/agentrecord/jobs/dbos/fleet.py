@@ -10,11 +10,11 @@ queue through DBOS's own recovery (which re-enqueues them; duplicate hand-backs 
 from __future__ import annotations
 
 import os
-import socket
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, delete, func, insert, select, update
 
+from ...store import HOST, process_gone
 from ..backend import WorkerInfo
 
 TABLE = "agentrecord_workers"
@@ -31,7 +31,7 @@ workers = Table(
     Column("stopped_at", DateTime),
     Column("recovered_at", DateTime),
 )
-HOST = os.environ.get("AGENTRECORD_HOSTNAME") or socket.gethostname()
+
 DEAD_AFTER = float(os.environ.get("AGENTRECORD_WORKER_DEAD_AFTER", "15"))
 """Seconds without a heartbeat after which a worker on another host counts as dead."""
 
@@ -91,18 +91,6 @@ def gone(engine: Engine, owner: str) -> bool:
     return any(r.stopped_at is not None or r.recovered_at is not None for r in rows)
 
 
-def _process_gone(host: str, pid: int) -> bool:
-    if host != HOST or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 def _rows(engine: Engine) -> list[WorkerInfo]:
     with engine.connect() as conn:
         rows = conn.execute(select(workers).where(workers.c.recovered_at.is_(None))).all()
@@ -123,7 +111,7 @@ def _rows(engine: Engine) -> list[WorkerInfo]:
 def is_dead(worker: WorkerInfo, dead_after: float = DEAD_AFTER) -> bool:
     if worker.stopped_at is not None:
         return True
-    if _process_gone(worker.host, worker.pid):
+    if process_gone(worker.host, worker.pid):
         return True
     return _now() - worker.beat_at > timedelta(seconds=dead_after)
 
