@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.agentrecord.jobs.fleet import MODELS, trader_model  # noqa: E402
-from tests.agentrecord.jobs.job_models import Base, Owner, Trader  # noqa: E402
+from tests.agentrecord.jobs.fleet import MODELS, trader_model, traders  # noqa: E402
+from tests.agentrecord.jobs.job_models import Base, Trader  # noqa: E402
 from tests.agentrecord.openai_server import OpenAIServer  # noqa: E402
 
 import agentrecord  # noqa: E402
@@ -72,19 +72,6 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.wait(30)
 
 
-def make_agents(engine: object, count: int) -> list[int]:
-    with Session(engine) as session:  # type: ignore[call-overload]
-        agents = []
-        for _ in range(count):
-            owner = Owner()
-            session.add(owner)
-            session.flush()
-            agents.append(Trader(owner_id=owner.id, provider="openai"))
-        session.add_all(agents)
-        session.commit()
-        return [a.id for a in agents]
-
-
 def burst(engine: object, ids: list[int]) -> float:
     """Seconds from the first enqueue until every one of `ids` has a done job."""
     with Session(engine) as session:  # type: ignore[call-overload]
@@ -102,9 +89,9 @@ def run(url: str, engine: object, agents: int, workers: int) -> tuple[float, flo
     """(burst seconds, CPU ms per turn, one queued turn alone) with `workers` processes."""
     procs = start_workers(url, workers, engine)
     try:
-        burst(engine, make_agents(engine, 4))  # warm up: imports, pools, first connections
-        alone = statistics.median(burst(engine, make_agents(engine, 1)) for _ in range(3))
-        ids = make_agents(engine, agents)
+        burst(engine, traders(engine, 4))  # warm up: imports, pools, first connections
+        alone = statistics.median(burst(engine, traders(engine, 1)) for _ in range(3))
+        ids = traders(engine, agents)
         before = sum(cpu_seconds(p.pid) for p in procs)
         seconds = burst(engine, ids)
         cpu = sum(cpu_seconds(p.pid) for p in procs) - before
@@ -133,7 +120,7 @@ def main() -> None:
         engine = agentrecord.create_engine(f"sqlite:///{tempfile.mkdtemp(prefix='jobs-bench-')}/talk.db")
         Base.metadata.create_all(engine)
         with Session(engine) as session:
-            (trader,) = [session.get(Trader, i) for i in make_agents(engine, 1)]
+            (trader,) = [session.get(Trader, i) for i in traders(engine, 1)]
             assert trader is not None
             trader.talk("buy 1 AAPL")
             talk = statistics.median(_timed(lambda: trader.talk("buy 1 AAPL")) for _ in range(3))

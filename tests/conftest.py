@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -54,3 +55,20 @@ def engine(db_url: str) -> Iterator[Engine]:
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """The URL of a PostgreSQL database of its own (for code that owns a schema, like DBOS), dropped after."""
+    if os.environ.get("AGENTRECORD_SKIP_POSTGRES") == "1":
+        pytest.skip("AGENTRECORD_SKIP_POSTGRES=1")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -17,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 import agentrecord
 from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
-from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall
-from tests.conftest import PG_ADMIN_URL
+from tests.agentrecord.jobs.fleet import buyer
+from tests.agentrecord.openai_server import OpenAIServer
+from tests.conftest import fresh_pg_database
 from tradedesk import services
 from tradedesk.broker import Broker, Order
 from tradedesk.calendar import NyseCalendar
@@ -38,19 +37,11 @@ pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("tradedesk")
 ALICE = "alice@example.com"
-_BUY = re.compile(r"buy (\d+) ([A-Z]+)")
 runner = CliRunner()
 
 
-def model(body: dict[str, Any]) -> Step:
-    """The model's decisions: "buy N SYM" → one market order, then a sentence once the broker answered."""
-    messages = body["messages"]
-    if messages[-1]["role"] == "tool":
-        prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
-        return f"Done: {prompt}."
-    found = _BUY.search(str(messages[-1].get("content") or ""))
-    quantity, symbol = (int(found.group(1)), found.group(2)) if found else (1, "AAPL")
-    return ToolCall("order_entry", {"symbol": symbol, "side": "buy", "quantity": quantity})
+model = buyer("order_entry", side="buy")
+"""The day trader's model: one market buy per "buy N SYM", then a sentence once the broker answered."""
 
 
 @pytest.fixture
@@ -182,18 +173,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/ex.db"
         return
-    if os.environ.get("AGENTRECORD_SKIP_POSTGRES") == "1":
-        pytest.skip("AGENTRECORD_SKIP_POSTGRES=1")
-    name = f"td_ex_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_pg_database("td_ex") as url:
+        yield url
 
 
 def test_workers_run_the_exchange_a_limit_order_fills_when_crossed_and_a_day_order_expires_at_the_close(

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 
 import agentrecord
 from agentrecord import jobs
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import fresh_pg_database
 
 from .job_models import Base
 
@@ -24,18 +22,8 @@ def jobs_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
         url = f"sqlite:///{tmp_path}/jobs.db"
         yield from _installed(url)
         return
-    if os.environ.get("AGENTRECORD_SKIP_POSTGRES") == "1":
-        pytest.skip("AGENTRECORD_SKIP_POSTGRES=1")
-    name = f"ar_jobs_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield from _installed(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_pg_database("ar_jobs") as url:
+        yield from _installed(url)
 
 
 def _installed(url: str) -> Iterator[tuple[str, Engine]]:

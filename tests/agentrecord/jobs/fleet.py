@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from agentrecord import Usage
-from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall
+from tests.agentrecord.openai_server import OpenAIServer, Responder, Step, ToolCall
 
 from .job_models import Order, Owner, Trader
 
@@ -27,15 +27,24 @@ MODELS = "tests.agentrecord.jobs.job_models"
 _BUY = re.compile(r"buy (\d+) ([A-Z]+)")
 
 
-def trader_model(body: dict[str, Any]) -> Step:
-    """The model's decisions: "buy N SYM" → one trade call, then a sentence once the tool answered."""
-    messages = body["messages"]
-    if messages[-1]["role"] == "tool":
-        prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
-        return f"Done: {prompt}."
-    found = _BUY.search(str(messages[-1].get("content") or ""))
-    quantity, symbol = (int(found.group(1)), found.group(2)) if found else (1, "AAPL")
-    return ToolCall("trade", {"symbol": symbol, "quantity": quantity})
+def buyer(tool: str, **fixed: Any) -> Responder:
+    """A model that answers "buy N SYM" with one `tool` call (symbol, quantity and `fixed` arguments),
+    then with "Done: <prompt>." once the tool answered."""
+
+    def decide(body: dict[str, Any]) -> Step:
+        messages = body["messages"]
+        if messages[-1]["role"] == "tool":
+            prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+            return f"Done: {prompt}."
+        found = _BUY.search(str(messages[-1].get("content") or ""))
+        quantity, symbol = (int(found.group(1)), found.group(2)) if found else (1, "AAPL")
+        return ToolCall(tool, {"symbol": symbol, "quantity": quantity, **fixed})
+
+    return decide
+
+
+trader_model = buyer("trade")
+"""The job test agents' model: one trade call per "buy N SYM", then a sentence."""
 
 
 class Workers:
