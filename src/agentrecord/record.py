@@ -95,6 +95,17 @@ class AgentRecord:
         engine, agent_id = self._bound()
         return type(self)._store().load_all(engine, agent_id)
 
+    def history(self, *, before: int | None = None, limit: int = 50) -> list[tuple[int, ModelMessage]]:
+        """One page of the conversation, newest `limit` messages before sequence number `before`, oldest first.
+
+        Each item is `(seq, message)`; pass the first seq as `before` for the previous page. Reads one
+        index range, so a page costs the same however long the agent has lived.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1 (got {limit})")
+        engine, agent_id = self._bound()
+        return type(self)._store().page(engine, agent_id, before, limit)
+
     @property
     def summary(self) -> str | None:
         """The summary the model currently sees in place of older messages (None before any compaction)."""

@@ -435,6 +435,16 @@ class Store:
             ).scalars()
             return [load_message(b) for b in bodies]
 
+    def page(self, engine: Engine, agent_id: Any, before: int | None, limit: int) -> list[tuple[int, ModelMessage]]:
+        """Up to `limit` messages with seq < `before` (None: the latest), oldest first, with their seq."""
+        m = self.messages.c
+        query = select(m.seq, m.body).where(m.agent_id == agent_id)
+        if before is not None:
+            query = query.where(m.seq < before)
+        with engine.connect() as conn:
+            rows = conn.execute(query.order_by(m.seq.desc()).limit(limit)).all()
+        return [(int(seq), load_message(body)) for seq, body in reversed(rows)]
+
     def load_state(self, engine: Engine, agent_id: Any) -> State:
         """The agent's runtime state as stored now (not as the caller's instance last saw it)."""
         with engine.connect() as conn:

@@ -20,7 +20,7 @@ import pydantic_ai
 import typer
 from alembic.util import CommandError
 from sqlalchemy import Engine, exc, make_url, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 from typer.core import TyperGroup
 
 import agentrecord
@@ -28,12 +28,11 @@ from agentrecord import AgentRecordError, ProviderNotConfigured, Reply, jobs
 from agentrecord import providers as agent_providers
 
 from . import cli_output as ui
-from . import migrations, services
-from .broker import BrokerError, Order, Portfolio
+from . import desk, identity, migrations, services
+from .broker import BrokerError, Portfolio
 from .db import database_url
 from .market import UnknownSymbol
-from .models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
-from .tools import order_notional, order_view
+from .models import AGENT_KINDS, TradingAgent, User
 
 DEMO_EMAIL = "demo@tradedesk.local"
 DEMO_QUESTIONS = {
@@ -48,6 +47,7 @@ class CliError(Exception):
 
 _EXPECTED: tuple[type[BaseException], ...] = (
     CliError,
+    desk.DeskError,
     AgentRecordError,
     UnknownSymbol,
     BrokerError,
@@ -181,25 +181,15 @@ def _initialize(url: str) -> dict[str, Any]:
     return {"database": _shown(url), "revision": after.current, "previous": before, "changed": before != after.current}
 
 
-# -- lookups -------------------------------------------------------------------------------------
-
-
-def _normal_email(email: str) -> str:
-    return email.strip().lower()
+# -- lookups (the application layer does the work; these keep the CLI's names) -------------------
 
 
 def _user(session: Session, email: str) -> User:
-    user = session.scalar(select(User).where(User.email == _normal_email(email)))
-    if user is None:
-        raise CliError(f"No user {email}: add one with `tradedesk user add {email}`.")
-    return user
+    return desk.user_by_email(session, email)
 
 
 def _kind(name: str) -> type[TradingAgent]:
-    cls = AGENT_KINDS.get(name.strip().lower().replace("-", "_"))
-    if cls is None:
-        raise CliError(f"Unknown agent kind {name!r}: use {' or '.join(AGENT_KINDS)}.")
-    return cls
+    return desk.kind_of(name)
 
 
 def _agents(user: User) -> list[TradingAgent]:
@@ -207,90 +197,27 @@ def _agents(user: User) -> list[TradingAgent]:
     return [*user.daytraders, *user.stock_investors]
 
 
-def _new_agent(cls: type[TradingAgent], user: User, provider: str, model: str | None) -> TradingAgent:
-    """A new agent of kind `cls` for `user`; the model defaults to the embedded one on `local`."""
-    factory: Any = cls  # each concrete kind maps `user`; the shared base does not declare it
-    agent: TradingAgent = factory(
-        user=user, provider=provider, model=model or (LOCAL_MODEL if provider == "local" else None)
-    )
-    return agent
+def _desk(session: Session, email: str) -> desk.Desk:
+    return desk.Desk(session, _user(session, email))
 
 
 def _agent(user: User, ref: str) -> TradingAgent:
     """`daytrader/3`, or `daytrader` when the user has exactly one."""
-    kind, _, number = ref.partition("/")
-    cls = _kind(kind)
-    mine = [a for a in _agents(user) if isinstance(a, cls)]
-    if number:
-        found = next((a for a in mine if str(a.id) == number.strip()), None)
-        if found is None:
-            raise CliError(f"{user.email} has no agent {ref}: list them with `tradedesk agents {user.email}`.")
-        return found
-    if len(mine) == 1:
-        return mine[0]
-    if not mine:
-        raise CliError(f"{user.email} has no {cls.kind}: add one with `tradedesk agent add {user.email} {cls.kind}`.")
-    labels = ", ".join(a.label for a in mine)
-    raise CliError(
-        f"{user.email} has {len(mine)} agents of kind {cls.kind} ({labels}): name one, e.g. {mine[0].label}."
-    )
-
-
-def _holder(session: Session, call_id: str) -> TradingAgent:
-    """The agent holding tool call `call_id` (held calls live in the agent's `data` state, not an index)."""
-    candidates: list[TradingAgent] = []
-    for cls in AGENT_KINDS.values():
-        query = select(cls).where(cls.data.contains(call_id, autoescape=True)).order_by(cls.id)
-        candidates.extend(session.scalars(query))
-    for agent in candidates:
-        if any(p.call_id == call_id for p in agent.pending_approvals):
-            return agent
-    if candidates:
-        return candidates[0]  # it decided the call already: approve/deny say so
-    raise CliError(f"No agent is holding tool call {call_id}: list pending calls with `tradedesk approvals EMAIL`.")
-
-
-def _default_provider() -> str:
-    configured = agentrecord.configured_providers()
-    return configured[0] if configured else "local"
+    session = object_session(user)
+    assert session is not None
+    return desk.Desk(session, user).agent_by_ref(ref)
 
 
 def _agent_row(agent: TradingAgent) -> dict[str, Any]:
-    return {
-        "agent": agent.label,
-        "kind": agent.kind,
-        "id": agent.id,
-        "provider": agent.provider,
-        "model": agent.agent_model_name(),
-        "input_tokens": agent.input_tokens,
-        "output_tokens": agent.output_tokens,
-        "total_tokens": agent.total_tokens,
-        "cost": agent.cost,
-        "pending_approvals": len(agent.pending_approvals),
-    }
+    row = desk.Desk(_session_of(agent), agent.user).agent_row(agent)
+    columns = ("agent", "kind", "id", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "cost")
+    return {k: row[k] for k in (*columns, "pending_approvals")}
 
 
-def _order_row(order: Order) -> dict[str, Any]:
-    """What the agent sees of an order, with exact prices, who placed it and when."""
-    agent = f"{order.agent_kind}/{order.agent_id}" if order.agent_kind and order.agent_id else None
-    exact = {"limit_price": order.limit_price, "fill_price": order.fill_price}
-    return order_view(order) | exact | {"agent": agent, "created_at": order.created_at, "filled_at": order.filled_at}
-
-
-def _orders(session: Session, user: User) -> list[dict[str, Any]]:
-    broker = services.broker()
-    broker.work_orders(session, user.id)  # resting limit orders fill (or expire) as of now
-    rows = [_order_row(o) for o in broker.orders(session, user.id)]
-    session.commit()
-    return rows
-
-
-def _portfolio(session: Session, user: User) -> Portfolio:
-    broker = services.broker()
-    broker.work_orders(session, user.id)
-    portfolio = broker.portfolio(session, user.id)
-    session.commit()
-    return portfolio
+def _session_of(obj: object) -> Session:
+    session = object_session(obj)
+    assert session is not None
+    return session
 
 
 # -- turns ---------------------------------------------------------------------------------------
@@ -317,15 +244,12 @@ def _stream(agent: TradingAgent, prompt: str, *, echo: bool) -> Reply[Any]:
 def _decide(ctx: typer.Context, call_id: str, reason: str | None, as_json: bool) -> None:
     verb = "approved" if reason is None else "denied"
     with _session(ctx) as session:
-        agent = _holder(session, call_id)
-        owner: User = agent.user
-        label, email = agent.label, owner.email
-        held = next((p for p in agent.pending_approvals if p.call_id == call_id), None)
+        agent = desk.holder(session, call_id)
+        label, email = agent.label, agent.user.email
         with ui.err().status(f"{verb.capitalize()} {call_id}; {label} is resuming…"):
-            reply = agent.approve(call_id) if reason is None else agent.deny(call_id, reason)
+            decision = desk.decide(agent, call_id, reason)
+        held, reply, job_id, still = decision.call, decision.reply, decision.job, decision.still_pending
         result = ui.call_result(reply.messages if reply is not None else [], call_id)
-        job_id = agent.held_job if reply is None else None
-        still = [] if reply is not None or job_id else agent.pending_approvals
     if as_json:
         doc = ui.reply_json(label, reply, user=email, call_id=call_id, decision=verb, reason=reason)
         ui.print_json(doc | {"call": held, "result": result, "still_pending": still, "job": job_id})
@@ -372,22 +296,45 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @user_app.command("add")
 def user_add(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """Add a user (with a paper brokerage account)."""
-    address = _normal_email(email)
-    if "@" not in address or address.startswith("@") or address.endswith("@"):
-        raise CliError(f"Not an email address: {email!r}.")
     with _session(ctx) as session:
-        if session.scalar(select(User).where(User.email == address)) is not None:
-            raise CliError(f"User {address} already exists.")
-        user = User(email=address)
-        session.add(user)
-        session.flush()
-        services.broker().open_account(session, user.id)
+        user = desk.add_user(session, email)
         session.commit()
         doc = {"id": user.id, "email": user.email}
     if as_json:
         ui.print_json(doc)
     else:
-        typer.echo(f"Added user {address} (id {doc['id']}).")
+        typer.echo(f"Added user {doc['email']} (id {doc['id']}).")
+
+
+@user_app.command("password")
+def user_password(
+    ctx: typer.Context,
+    email: str,
+    password: Annotated[
+        str | None,
+        typer.Option(help="The new password [default: asked for, hidden]; or set TRADEDESK_PASSWORD.", hidden=True),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set a user's password for signing in on the web."""
+    secret = password or os.environ.get("TRADEDESK_PASSWORD")
+    if secret is None:
+        if not sys.stdin.isatty():
+            secret = sys.stdin.readline().rstrip("\n")
+        else:
+            secret = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    with _session(ctx) as session:
+        user = _user(session, email)
+        try:
+            identity.set_password(session, user, secret)
+        except identity.IdentityError as error:
+            raise CliError(str(error)) from None
+        session.commit()
+        doc = {"id": user.id, "email": user.email, "password": "set"}
+    if as_json:
+        ui.print_json(doc)
+    else:
+        typer.echo(f"Set the password of {doc['email']}.")
 
 
 @agent_app.command("add")
@@ -402,15 +349,13 @@ def agent_add(
     as_json: JsonOption = False,
 ) -> None:
     """Give a user a day trader or a stock investor."""
-    cls = _kind(kind)
-    name = agent_providers.canonical(provider) if provider else _default_provider()
-    if not agent_providers.is_configured(name):
-        raise ProviderNotConfigured(name, agent_providers.secret_env_vars(name)[0])
+    _kind(kind)
+    name = agent_providers.canonical(provider) if provider else desk.default_provider()
     with _session(ctx) as session:
         user = _user(session, email)
-        agent = _new_agent(cls, user, name, model)
-        session.add(agent)
-        session.commit()
+        if not desk.Desk(session, user).provider_ready(name):
+            raise ProviderNotConfigured(name, agent_providers.secret_env_vars(name)[0])
+        agent = desk.Desk(session, user).new_agent(kind, name, model)
         row = _agent_row(agent)
     if as_json:
         ui.print_json(row | {"user": user.email})
@@ -467,18 +412,7 @@ def approvals(ctx: typer.Context, email: str, as_json: JsonOption = False) -> No
     """List the tool calls waiting for a user's approval."""
     with _session(ctx) as session:
         user = _user(session, email)
-        rows = [
-            {
-                "agent": agent.label,
-                "call_id": p.call_id,
-                "tool": p.tool,
-                "args": p.args,
-                "notional": order_notional(p.args) if p.tool == "order_entry" else None,
-                "requested_at": p.requested_at,
-            }
-            for agent in _agents(user)
-            for p in agent.pending_approvals
-        ]
+        rows = desk.Desk(session, user).approvals()
     if as_json:
         ui.print_json(rows)
     elif not rows:
@@ -510,7 +444,7 @@ def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> No
     """A user's cash, positions, equity and P&L."""
     with _session(ctx) as session:
         user = _user(session, email)
-        book = _portfolio(session, user)
+        book = desk.Desk(session, user).portfolio()
     if as_json:
         ui.print_json({"user": user.email, **ui.plain(book)})
         return
@@ -533,7 +467,7 @@ def orders(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """A user's orders, newest first."""
     with _session(ctx) as session:
         user = _user(session, email)
-        rows = _orders(session, user)
+        rows = desk.Desk(session, user).orders()
     if as_json:
         ui.print_json(rows)
     elif not rows:
@@ -571,7 +505,7 @@ def demo(
         if _root(ctx).db_given
         else f"sqlite:///{Path(tempfile.mkdtemp(prefix='tradedesk-')) / 'demo.db'}"
     )
-    name = agent_providers.canonical(provider) if provider else _default_provider()
+    name = agent_providers.canonical(provider) if provider else desk.default_provider()
     if not agent_providers.is_configured(name):
         raise ProviderNotConfigured(name, agent_providers.secret_env_vars(name)[0])
     init_result = _initialize(url)
@@ -587,14 +521,11 @@ def demo(
     with _database(url) as engine, Session(engine) as session:
         user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
         if user is None:
-            user = User(email=DEMO_EMAIL)
-            session.add(user)
-            session.flush()
-            services.broker().open_account(session, user.id)
-        for cls in AGENT_KINDS.values():
+            user = desk.add_user(session, DEMO_EMAIL)
+            session.commit()
+        for kind, cls in AGENT_KINDS.items():
             if not any(isinstance(a, cls) for a in _agents(user)):
-                session.add(_new_agent(cls, user, name, None))
-        session.commit()
+                desk.Desk(session, user).new_agent(kind, name, None)
         for kind, questions in DEMO_QUESTIONS.items():
             agent = _agent(user, kind)
             for question in questions:
@@ -607,8 +538,8 @@ def demo(
                     ui.print_turn_footer(reply, email=user.email)
                 turns.append(ui.reply_json(agent.label, reply, prompt=question))
         session.expire_all()
-        order_rows = _orders(session, user)
-        book = _portfolio(session, user)
+        order_rows = desk.Desk(session, user).orders()
+        book = desk.Desk(session, user).portfolio()
         usage = [_agent_row(a) for a in _agents(user)]
     if as_json:
         doc = {"database": init_result["database"], "user": DEMO_EMAIL, "provider": name, "turns": turns}

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from . import services
+from . import equity, services
 from .accounts import Order
 from .broker import Broker
 
@@ -41,6 +41,9 @@ def tick(engine: Engine, *, broker: Broker | None = None) -> TickResult:
     counts = {"filled": 0, "expired": 0, "rejected": 0}
     for user_id in sorted(users):
         with Session(engine) as session, session.begin():
-            for order in broker.work_orders(session, user_id):
+            worked = broker.work_orders(session, user_id)
+            for order in worked:
                 counts[order.status] += 1
+            if any(order.status == "filled" for order in worked):
+                equity.snapshot(session, user_id, broker.portfolio(session, user_id), force=True)
     return TickResult(as_of=as_of, accounts=len(users), **counts)

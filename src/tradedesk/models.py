@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import ForeignKey, Numeric, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from agentrecord import AgentRecord
 
@@ -41,6 +41,8 @@ class TradingAgent(AgentRecord):
     max_position_weight: Mapped[Decimal | None] = mapped_column(Numeric(6, 4), default=Decimal("0.25"))
     max_orders_per_day: Mapped[int | None] = mapped_column(default=20)
     approval_threshold: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("10000"))
+    paused: Mapped[bool] = mapped_column(default=False)
+    """A paused agent runs no schedule and places no order (the broker refuses it)."""
 
     @property
     def limits(self) -> RiskLimits:
@@ -58,6 +60,19 @@ class TradingAgent(AgentRecord):
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.id}"
+
+    def provider_options(self) -> dict[str, Any]:
+        """The owner's own key for this provider (stored encrypted in settings) before the environment's."""
+        options = super().provider_options()
+        if object_session(self) is not None and self.user_id is not None:
+            from .identity import user_key
+
+            engine, _ = self._bound()
+            with Session(engine) as session:  # its own short read: the record's session stays idle
+                key = user_key(session, self.user_id, self.provider)
+            if key:
+                options["api_key"] = key
+        return options
 
 
 class Daytrader(TradingAgent, Base):

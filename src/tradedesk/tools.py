@@ -6,6 +6,8 @@ from dataclasses import asdict, is_dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from sqlalchemy import select
+
 from agentrecord import Tool
 
 from . import services
@@ -85,6 +87,8 @@ class OrderEntry(Tool):
         agent: Any = self.record
         broker = services.broker()
         with self.session() as session:
+            if session.scalar(select(type(agent).paused).where(type(agent).id == agent.id)):
+                return {"status": "rejected", "reason": "This agent is paused by its owner: it places no orders."}
             broker.open_account(session, agent.user_id)
             order = broker.place_order(
                 session,

@@ -20,12 +20,14 @@ from typer.testing import CliRunner, Result
 from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import services
+from tradedesk import migrations, services
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, StockInvestor
 
 from .isolated import schema_url
+
+HEAD = migrations.head()
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
 ALICE = "alice@example.com"
@@ -97,14 +99,14 @@ def talk(url: str, model: ScriptedModel, *args: str, cls: type = Daytrader) -> R
 def test_init_creates_then_is_a_no_op(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/t.db"
     assert "Created the database" in run(url, "init").stdout
-    assert "is up to date (revision 0001)" in run(url, "init").stdout
+    assert f"is up to date (revision {HEAD})" in run(url, "init").stdout
     doc = run_json(url, "init")
-    assert doc == {"database": url, "revision": "0001", "previous": "0001", "changed": False}
+    assert doc == {"database": url, "revision": HEAD, "previous": HEAD, "changed": False}
 
 
 def test_init_json_on_a_new_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/t.db"
-    assert run_json(url, "init") == {"database": url, "revision": "0001", "previous": None, "changed": True}
+    assert run_json(url, "init") == {"database": url, "revision": HEAD, "previous": None, "changed": True}
 
 
 def test_the_database_comes_from_the_environment_else_the_working_directory(
@@ -135,7 +137,7 @@ def test_database_errors_are_one_line(tmp_path: Path) -> None:
     run(newer, "init")
     with sqlite3.connect(tmp_path / "newer.db") as conn:
         conn.execute("UPDATE alembic_version SET version_num = '9999'")
-    assert "is at revision 9999, this tradedesk needs 0001" in error(newer, "agents", ALICE)
+    assert f"is at revision 9999, this tradedesk needs {HEAD}" in error(newer, "agents", ALICE)
     assert "9999" in error(newer, "init")
 
 

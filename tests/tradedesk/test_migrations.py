@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from agentrecord import create_engine
-from tradedesk import broker, migrations, models  # noqa: F401  (every table registers on Base)
+from tradedesk import broker, equity, identity, migrations, models  # noqa: F401  (every table registers on Base)
 from tradedesk.db import Base
 
 from .isolated import schema_url

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..errors import ScheduleError
@@ -82,6 +82,15 @@ def previous_tick(cron: str, tz: str, now: datetime) -> datetime:
     it = croniter(cron, now.astimezone(ZoneInfo(tz)), second_at_beginning=True)
     result: datetime = it.get_prev(datetime)
     return result
+
+
+def next_tick(cron: str, tz: str, now: datetime | None = None) -> datetime:
+    """The first tick after `now` (default: now), aware, in UTC."""
+    from croniter import croniter
+
+    start = (now or datetime.now(UTC)).astimezone(ZoneInfo(tz))
+    result: datetime = croniter(cron, start, second_at_beginning=True).get_next(datetime)
+    return result.astimezone(UTC)
 
 
 def register_calendar(name: str, is_open: Callable[[datetime], bool]) -> None:

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from agentrecord import create_engine
-from tradedesk import broker, models  # noqa: F401  (their tables, agents' `_messages` too, register on Base)
+from tradedesk import broker, equity, identity, models  # noqa: F401  (their tables register on Base)
 from tradedesk.db import Base, database_url
 
 config = context.config

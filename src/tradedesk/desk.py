@@ -1,0 +1,414 @@
+"""The application layer: everything done on behalf of one user, shared by the CLI and the web.
+
+`Desk(session, user)` scopes every operation to `user`: an agent, approval, order, schedule or job
+of anyone else is `NotFound`, exactly as one that does not exist. Errors are `DeskError`s whose
+message is the one line to show; `status` is the HTTP status the web answers with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import agentrecord
+from agentrecord import ApprovalError, Reply, jobs
+from agentrecord import providers as agent_providers
+from agentrecord.approvals import PendingApproval
+from agentrecord.jobs import Job, Schedule
+from agentrecord.jobs.backend import agent_ref
+from agentrecord.jobs.timing import next_tick
+
+from . import equity, identity, services
+from .accounts import STATUSES, Order
+from .broker import BrokerError, OrderNotFound, Portfolio
+from .models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
+from .tools import order_notional, order_view
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+class DeskError(Exception):
+    """A failure the user can act on; the message is one line saying what to do."""
+
+    status = 400
+
+
+class NotFound(DeskError):
+    status = 404
+
+
+class Conflict(DeskError):
+    status = 409
+
+
+class Invalid(DeskError):
+    status = 422
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+
+def normal_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def checked_email(email: str) -> str:
+    address = normal_email(email)
+    local, at, domain = address.partition("@")
+    if not at or not local or not domain or " " in address or len(address) > 320:
+        raise Invalid(f"Not an email address: {email!r}.")
+    return address
+
+
+def user_by_email(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == normal_email(email)))
+    if user is None:
+        raise NotFound(f"No user {email}: add one with `tradedesk user add {email}`.")
+    return user
+
+
+def add_user(session: Session, email: str, password: str | None = None) -> User:
+    """A new user with a paper brokerage account (and a password, for signing in on the web)."""
+    address = checked_email(email)
+    if password is not None:
+        try:
+            identity.check_new_password(password)
+        except identity.IdentityError as error:
+            raise Invalid(str(error)) from None
+    if session.scalar(select(User).where(User.email == address)) is not None:
+        raise Conflict(f"User {address} already exists.")
+    user = User(email=address)
+    session.add(user)
+    session.flush()
+    services.broker().open_account(session, user.id)
+    if password is not None:
+        identity.set_password(session, user, password)
+    return user
+
+
+def kind_of(name: str) -> type[TradingAgent]:
+    cls = AGENT_KINDS.get(name.strip().lower().replace("-", "_"))
+    if cls is None:
+        raise Invalid(f"Unknown agent kind {name!r}: use {' or '.join(AGENT_KINDS)}.")
+    return cls
+
+
+def default_provider() -> str:
+    configured = agentrecord.configured_providers()
+    return configured[0] if configured else "local"
+
+
+# -- views -----------------------------------------------------------------------------------------
+
+
+def order_row(order: Order) -> dict[str, Any]:
+    """An order with exact prices, who placed it and when."""
+    agent = f"{order.agent_kind}/{order.agent_id}" if order.agent_kind and order.agent_id else None
+    exact = {"limit_price": order.limit_price, "fill_price": order.fill_price}
+    return order_view(order) | exact | {"agent": agent, "created_at": order.created_at, "filled_at": order.filled_at}
+
+
+def approval_row(agent: TradingAgent, held: PendingApproval) -> dict[str, Any]:
+    notional = order_notional(held.args) if held.tool == "order_entry" else None
+    return {
+        "agent": agent.label,
+        "call_id": held.call_id,
+        "tool": held.tool,
+        "args": held.args,
+        "notional": notional,
+        "requested_at": held.requested_at,
+    }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What deciding a held call did: the resumed turn's reply, or the job that resumes it, or neither yet."""
+
+    agent: TradingAgent
+    call: PendingApproval
+    verb: str
+    reply: Reply[Any] | None
+    job: str | None
+    still_pending: list[PendingApproval]
+
+
+def holder(session: Session, call_id: str, user: User | None = None) -> TradingAgent:
+    """The agent (of `user`, when given) holding tool call `call_id`; held calls live in the agent's state."""
+    candidates: list[TradingAgent] = []
+    for cls in AGENT_KINDS.values():
+        query = select(cls).where(cls.data.contains(call_id, autoescape=True)).order_by(cls.id)
+        if user is not None:
+            query = query.where(cls.user_id == user.id)
+        candidates.extend(session.scalars(query))
+    for agent in candidates:
+        if any(p.call_id == call_id for p in agent.pending_approvals):
+            return agent
+    if candidates:
+        return candidates[0]  # it decided the call already: approve/deny say so
+    hint = "" if user is not None else ": list pending calls with `tradedesk approvals EMAIL`"
+    raise NotFound(f"No agent is holding tool call {call_id}{hint}.")
+
+
+def decide(agent: TradingAgent, call_id: str, reason: str | None) -> Decision:
+    """Approve (`reason` None) or deny a held call; the turn resumes (here, or as its job on a worker).
+
+    A call decided already is a `Conflict` (a decision is final).
+    """
+    held = next((p for p in agent.pending_approvals if p.call_id == call_id), None)
+    try:
+        reply = agent.approve(call_id) if reason is None else agent.deny(call_id, reason)
+    except ApprovalError as error:
+        raise Conflict(" ".join(str(error).split())) from None
+    assert held is not None  # the library refuses a call that is not pending
+    job_id = agent.held_job if reply is None else None
+    still = [] if reply is not None or job_id else agent.pending_approvals
+    return Decision(agent, held, "approved" if reason is None else "denied", reply, job_id, still)
+
+
+def _decimal(value: object, name: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise Invalid(f"{name} must be a number (got {value!r}).") from None
+    if not amount.is_finite() or amount < 0:
+        raise Invalid(f"{name} must be zero or more (got {value!r}).")
+    return amount
+
+
+class Desk:
+    """Operations for one signed-in user; nothing here reaches another user's rows."""
+
+    def __init__(self, session: Session, user: User) -> None:
+        self.session = session
+        self.user = user
+
+    @property
+    def engine(self) -> Any:
+        return self.session.get_bind()
+
+    # -- agents ------------------------------------------------------------------------------------
+    def agents(self) -> list[TradingAgent]:
+        """The user's agents, day traders first."""
+        return [*self.user.daytraders, *self.user.stock_investors]
+
+    def agent(self, kind: str, agent_id: int | str) -> TradingAgent:
+        cls = AGENT_KINDS.get(kind)
+        found = None
+        if cls is not None and str(agent_id).isdigit():
+            found = self.session.get(cls, int(agent_id))
+        if found is None or found.user_id != self.user.id:
+            raise NotFound(f"No agent {kind}/{agent_id}.")
+        return found
+
+    def agent_by_ref(self, ref: str) -> TradingAgent:
+        """`daytrader/3`, or `daytrader` when the user has exactly one (the CLI's way to name an agent)."""
+        kind, _, number = ref.partition("/")
+        cls = kind_of(kind)
+        mine = [a for a in self.agents() if isinstance(a, cls)]
+        email = self.user.email
+        if number:
+            found = next((a for a in mine if str(a.id) == number.strip()), None)
+            if found is None:
+                raise NotFound(f"{email} has no agent {ref}: list them with `tradedesk agents {email}`.")
+            return found
+        if len(mine) == 1:
+            return mine[0]
+        if not mine:
+            raise NotFound(f"{email} has no {cls.kind}: add one with `tradedesk agent add {email} {cls.kind}`.")
+        labels = ", ".join(a.label for a in mine)
+        raise Invalid(f"{email} has {len(mine)} agents of kind {cls.kind} ({labels}): name one, e.g. {mine[0].label}.")
+
+    def provider_ready(self, provider: str) -> bool:
+        """The provider has a key: the user's own (settings) or the server's environment."""
+        return agent_providers.is_configured(provider) or provider in identity.stored_providers(self.session, self.user)
+
+    def new_agent(self, kind: str, provider: str | None = None, model: str | None = None) -> TradingAgent:
+        """A new agent for the user; the provider defaults to the first configured one, else the embedded model."""
+        cls = kind_of(kind)
+        name = agent_providers.canonical(provider) if provider else default_provider()
+        if not self.provider_ready(name):
+            var = agent_providers.secret_env_vars(name)[0]
+            raise Invalid(f"Provider {name} has no key: add yours in settings, or set {var} on the server.")
+        if model is not None and (not model.strip() or len(model) > 200):
+            raise Invalid("A model name is 1 to 200 characters.")
+        factory: Any = cls  # each concrete kind maps `user`; the shared base does not declare it
+        agent: TradingAgent = factory(
+            user=self.user, provider=name, model=model or (LOCAL_MODEL if name == "local" else None)
+        )
+        self.session.add(agent)
+        self.session.commit()
+        return agent
+
+    def status(self, agent: TradingAgent) -> str:
+        """paused, waiting_approval, running (a turn holds its lease) or idle."""
+        if agent.paused:
+            return "paused"
+        if agent.pending_approvals:
+            return "waiting_approval"
+        expires = agent.lease_expires_at
+        if agent.lease_owner and expires is not None and expires > datetime.now(UTC).replace(tzinfo=None):
+            return "running"
+        return "idle"
+
+    def agent_row(self, agent: TradingAgent, *, schedules: bool = False) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "agent": agent.label,
+            "kind": agent.kind,
+            "id": agent.id,
+            "provider": agent.provider,
+            "model": agent.agent_model_name(),
+            "status": self.status(agent),
+            "input_tokens": agent.input_tokens,
+            "output_tokens": agent.output_tokens,
+            "total_tokens": agent.total_tokens,
+            "cost": agent.cost,
+            "pending_approvals": len(agent.pending_approvals),
+            "approval_threshold": agent.approval_threshold,
+            "max_order_notional": agent.max_order_notional,
+            "max_position_weight": agent.max_position_weight,
+            "max_orders_per_day": agent.max_orders_per_day,
+        }
+        if schedules:
+            active = [s for s in self.schedules(agent) if s.active]
+            row["next_run"] = min((next_tick(s.cron, s.tz) for s in active), default=None)
+        return row
+
+    def set_paused(self, agent: TradingAgent, paused: bool) -> TradingAgent:
+        """Pause (no scheduled run, no order) or resume an agent; its schedules follow."""
+        agent.paused = paused
+        self.session.commit()
+        for found in agent.schedules():
+            if found.active == paused:
+                found.pause() if paused else found.resume()
+        return agent
+
+    def set_limits(self, agent: TradingAgent, **limits: object) -> TradingAgent:
+        """Change risk limits and the approval threshold (blank: no limit, except the threshold)."""
+        for name in ("max_order_notional", "max_position_weight", "approval_threshold"):
+            if name in limits:
+                value = _decimal(limits[name], name)
+                if name == "approval_threshold" and value is None:
+                    raise Invalid("approval_threshold needs a value (0 holds every order for approval).")
+                setattr(agent, name, value)
+        if "max_orders_per_day" in limits:
+            raw = limits["max_orders_per_day"]
+            count = _decimal(raw, "max_orders_per_day")
+            if count is not None and count != count.to_integral_value():
+                raise Invalid(f"max_orders_per_day must be a whole number (got {raw!r}).")
+            agent.max_orders_per_day = None if count is None else int(count)
+        self.session.commit()
+        return agent
+
+    # -- turns and jobs ----------------------------------------------------------------------------
+    def enqueue(self, agent: TradingAgent, prompt: str) -> Job:
+        text = prompt.strip()
+        if not text:
+            raise Invalid("Say something: the prompt is empty.")
+        if len(text) > 20_000:
+            raise Invalid("The prompt is too long (at most 20,000 characters).")
+        if agent.pending_approvals:
+            raise Conflict(f"{agent.label} is waiting for your decision on a held call: approve or deny it first.")
+        return agent.enqueue(text)
+
+    def jobs(self, limit: int = 50) -> list[Job]:
+        return jobs.jobs_of(self.engine, list(self.agents()), limit)
+
+    def job(self, job_id: str) -> Job:
+        if not any(job_id.startswith(agent_ref(a) + ".") for a in self.agents()):
+            raise NotFound(f"No job {job_id}.")
+        try:
+            return jobs.job(self.engine, job_id)
+        except jobs.UnknownJob:
+            raise NotFound(f"No job {job_id}.") from None
+
+    # -- approvals ---------------------------------------------------------------------------------
+    def approvals(self) -> list[dict[str, Any]]:
+        return [approval_row(agent, p) for agent in self.agents() for p in agent.pending_approvals]
+
+    def decide(self, call_id: str, reason: str | None) -> Decision:
+        if reason is not None and not reason.strip():
+            reason = "The owner denied this call."
+        return decide(holder(self.session, call_id, self.user), call_id, reason)
+
+    # -- money -------------------------------------------------------------------------------------
+    def portfolio(self) -> Portfolio:
+        broker = services.broker()
+        broker.work_orders(self.session, self.user.id)  # resting orders fill (or expire) as of now
+        book = broker.portfolio(self.session, self.user.id)
+        equity.snapshot(self.session, self.user.id, book)
+        self.session.commit()
+        return book
+
+    def today_pnl(self, book: Portfolio) -> Decimal:
+        """Equity now minus equity at the first snapshot of the market's day (New York)."""
+        day_start = datetime.combine(book.as_of.astimezone(NEW_YORK).date(), time(0), NEW_YORK)
+        opening = equity.since(self.session, self.user.id, day_start)
+        return book.equity - (opening if opening is not None else book.equity)
+
+    def equity_history(self, limit: int = 500) -> list[tuple[datetime, Decimal]]:
+        return equity.history(self.session, self.user.id, limit)
+
+    def orders(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        if status is not None and status not in STATUSES:
+            raise Invalid(f"Unknown order status {status!r}: use one of {', '.join(STATUSES)}.")
+        broker = services.broker()
+        broker.work_orders(self.session, self.user.id)
+        query = select(Order).where(Order.user_id == self.user.id)
+        if status is not None:
+            query = query.where(Order.status == status)
+        rows = [order_row(o) for o in self.session.scalars(query.order_by(Order.id.desc()).limit(limit))]
+        self.session.commit()
+        return rows
+
+    def cancel_order(self, order_id: int) -> dict[str, Any]:
+        try:
+            order = services.broker().cancel_order(self.session, self.user.id, order_id)
+        except OrderNotFound:
+            raise NotFound(f"No order {order_id}.") from None
+        except BrokerError as error:
+            raise Conflict(str(error)) from None
+        self.session.commit()
+        return order_row(order)
+
+    # -- schedules ---------------------------------------------------------------------------------
+    def schedules(self, agent: TradingAgent | None = None) -> list[Schedule]:
+        return [s for a in ([agent] if agent else self.agents()) for s in a.schedules()]
+
+    def schedule(self, schedule_id: str) -> Schedule:
+        if not any(schedule_id.startswith(agent_ref(a) + ".") for a in self.agents()):
+            raise NotFound(f"No schedule {schedule_id}.")
+        try:
+            return jobs.schedule(self.engine, schedule_id)
+        except jobs.ScheduleError:
+            raise NotFound(f"No schedule {schedule_id}.") from None
+
+    def add_schedule(
+        self,
+        agent: TradingAgent,
+        prompt: str,
+        *,
+        every: str | None = None,
+        cron: str | None = None,
+        tz: str | None = None,
+        market_hours: bool = False,
+    ) -> Schedule:
+        from . import worker as platform_worker
+
+        if not prompt.strip():
+            raise Invalid("A schedule needs a prompt.")
+        platform_worker.register()
+        zone = tz or ("America/New_York" if market_hours else None)
+        calendar = platform_worker.CALENDAR if market_hours else None
+        try:
+            made = agent.schedule(prompt.strip(), every=every or None, cron=cron or None, tz=zone, calendar=calendar)
+        except jobs.ScheduleError as error:
+            raise Invalid(str(error)) from None
+        return made.pause() if agent.paused else made
