@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
+import agentrecord
 from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import migrations, services
+from tradedesk import identity, migrations, services
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, StockInvestor
@@ -445,3 +447,19 @@ def test_the_cli_on_postgresql(pg_url: str) -> None:
         assert [o["symbol"] for o in run_json(url, "orders", ALICE)] == ["AAPL"]
         assert Decimal(run_json(url, "portfolio", ALICE)["cash"]) < Decimal("100000")
         assert run_json(url, "init")["changed"] is False
+
+
+def test_user_password_sets_a_password_that_signs_in_and_refuses_a_short_one(url: str) -> None:
+    run(url, "user", "add", ALICE)
+    short = runner.invoke(app, ["--db", url, "user", "password", ALICE], input="short\n")
+    assert short.exit_code == 1 and short.stderr == "Error: A password needs at least 8 characters.\n"
+    assert run_json(url, "user", "password", ALICE, "--password", "correct horse")["password"] == "set"
+    piped = runner.invoke(app, ["--db", url, "user", "password", ALICE], input="battery staple\n")
+    assert piped.exit_code == 0 and piped.stdout == f"Set the password of {ALICE}.\n"
+    assert error(url, "user", "password", "bob@example.com").startswith("Error: No user bob@example.com")
+    engine = agentrecord.create_engine(url)
+    with Session(engine) as session:
+        assert identity.authenticate(session, ALICE, "battery staple").email == ALICE
+        with pytest.raises(identity.IdentityError, match="Wrong email or password"):
+            identity.authenticate(session, ALICE, "correct horse")
+    engine.dispose()
