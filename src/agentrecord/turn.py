@@ -19,6 +19,8 @@ from pydantic_ai import Agent as _PydanticAgent
 from pydantic_ai import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.exceptions import UsageLimitExceeded
 from pydantic_ai.messages import (
+    FunctionToolCallEvent,
+    FunctionToolResultEvent,
     ModelMessage,
     ModelRequest,
     ModelResponse,
@@ -30,6 +32,7 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
+from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -42,6 +45,11 @@ from .store import Lease, State, Store, Totals, window
 if TYPE_CHECKING:
     from .declaration import AgentSpec
     from .record import AgentRecord
+
+OnEvent = Callable[[dict[str, Any]], None]
+"""Receives what a running turn produces, as JSON-able dicts, in order: `{"kind": "text", "text"}` for each
+text delta, `{"kind": "tool_call", "tool", "args", "call_id"}` when a tool call is about to run (or is
+held), `{"kind": "tool_result", "tool", "call_id", "result", "skill"}` when it returns."""
 
 
 @dataclass
@@ -138,6 +146,49 @@ class _StepWriter:
 
     def finish(self, messages: list[ModelMessage], *, turn_done: bool) -> None:
         self._write(messages[self.saved :], release=True, turn_done=turn_done)
+
+
+async def _report(node: Any, run: Any, on_text: Callable[[str], None] | None, on_event: OnEvent | None) -> None:
+    """Stream `node` for the listeners: the model's text as it arrives, tool calls and results as they happen."""
+    streamed: Any = node  # the node's event types depend on the agent's generic parameters
+    if _PydanticAgent.is_model_request_node(node):
+        async with streamed.stream(run.ctx) as events:
+            async for event in events:
+                if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                    text = event.part.content
+                elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                    text = event.delta.content_delta
+                else:
+                    continue
+                if text and on_text is not None:
+                    on_text(text)
+                if text and on_event is not None:
+                    on_event({"kind": "text", "text": text})
+    elif on_event is not None and _PydanticAgent.is_call_tools_node(node):
+        async with streamed.stream(run.ctx) as events:
+            async for event in events:
+                if isinstance(event, FunctionToolCallEvent):
+                    call = event.part
+                    on_event(
+                        {
+                            "kind": "tool_call",
+                            "tool": call.tool_name,
+                            "args": call.args_as_dict(),
+                            "call_id": call.tool_call_id,
+                        }
+                    )
+                elif isinstance(event, FunctionToolResultEvent):
+                    part = event.part
+                    meta = part.metadata if isinstance(part.metadata, dict) else {}
+                    on_event(
+                        {
+                            "kind": "tool_result",
+                            "tool": part.tool_name,
+                            "call_id": part.tool_call_id,
+                            "result": to_jsonable_python(part.content, fallback=str),
+                            "skill": meta.get("skill") if "sha256" in meta else None,
+                        }
+                    )
 
 
 def _prepare_history(history: list[ModelMessage]) -> tuple[list[ModelMessage], list[ModelMessage]]:
@@ -253,25 +304,32 @@ async def run_turn(
     wait: float | None,
     on_text: Callable[[str], None] | None = None,
     job: JobTurn | None = None,
+    on_event: OnEvent | None = None,
 ) -> Reply[Any]:
     """Run one turn for `target` and return its reply; see the module docstring for the write protocol.
 
     As `job`, a turn that job had begun (its worker died) continues from its saved steps instead.
+    `on_text` gets each text delta, `on_event` everything the turn produces (see `OnEvent`).
     """
-    reply = await _turn(target, prompt, wait=wait, on_text=on_text, job=job)
+    reply = await _turn(target, prompt, wait=wait, on_text=on_text, job=job, on_event=on_event)
     assert reply is not None
     return reply
 
 
 async def resume_turn(
-    target: _Target, decisions: dict[str, bool | str], *, wait: float | None, job: JobTurn | None = None
+    target: _Target,
+    decisions: dict[str, bool | str],
+    *,
+    wait: float | None,
+    job: JobTurn | None = None,
+    on_event: OnEvent | None = None,
 ) -> Reply[Any] | None:
     """Record `decisions` (call id -> True, or a denial reason) for pending approvals; once every
     pending call is decided, resume the held turn and return its reply (None while others still wait).
 
     Calls held by a job's turn are only recorded here: that job resumes the turn on its worker.
     """
-    return await _turn(target, None, wait=wait, decisions=decisions, job=job)
+    return await _turn(target, None, wait=wait, decisions=decisions, job=job, on_event=on_event)
 
 
 def _continues(job: JobTurn | None, lease: Lease) -> bool:
@@ -308,6 +366,7 @@ async def _turn(
     on_text: Callable[[str], None] | None = None,
     decisions: dict[str, bool | str] | None = None,
     job: JobTurn | None = None,
+    on_event: OnEvent | None = None,
 ) -> Reply[Any] | None:
     spec = target.spec
     agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
@@ -368,18 +427,8 @@ async def _turn(
                     _check_cost(spec, target.label, run.new_messages())
                     if job is not None and (reason := job.stop()):
                         raise TurnStopped(target.label, reason)
-                    if on_text is not None and _PydanticAgent.is_model_request_node(node):
-                        async with node.stream(run.ctx) as events:
-                            async for event in events:
-                                if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
-                                    if event.part.content:
-                                        on_text(event.part.content)
-                                elif (
-                                    isinstance(event, PartDeltaEvent)
-                                    and isinstance(event.delta, TextPartDelta)
-                                    and event.delta.content_delta
-                                ):
-                                    on_text(event.delta.content_delta)
+                    if on_text is not None or on_event is not None:
+                        await _report(node, run, on_text, on_event)
         result = run.result
         assert result is not None
         new = result.new_messages()

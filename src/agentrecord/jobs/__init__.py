@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from ..errors import JobFailed, JobsNotConfigured, JobTimeout, ScheduleError, TurnStopped, UnknownJob
 from .backend import JobStatus
+from .events import JobEvent
 from .job import Job, Schedule, job, jobs_of, schedule
 from .timing import register_calendar
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Job",
+    "JobEvent",
     "JobFailed",
     "JobStatus",
     "JobTimeout",

@@ -73,6 +73,18 @@ class WorkerInfo:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class EventPage:
+    """Batches of a job's events read from one offset, and the job's engine status (None: no such job)."""
+
+    engine_status: str | None
+    batches: list[list[dict[str, Any]]]
+    closed: bool
+    """The stream ended (the job settled for good)."""
+    more: bool = False
+    """More batches were written than one page holds: read again from the next offset."""
+
+
 class Backend(Protocol):
     """The operations agentrecord's `Job` and `Schedule` need from an engine, from any process."""
 
@@ -83,6 +95,10 @@ class Backend(Protocol):
     def find(self, prefixes: list[str], limit: int) -> list[JobInfo]: ...
 
     def cancel(self, job_id: str) -> None: ...
+
+    def write_events(self, job_id: str, batch: list[dict[str, Any]], *, close: bool = False) -> None: ...
+
+    def read_events(self, job_id: str, offset: int) -> EventPage: ...
 
     def live_workers(self) -> list[WorkerInfo]: ...
 

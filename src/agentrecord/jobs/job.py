@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from .. import approvals
 from ..errors import JobTimeout, UnknownJob
 from ..reply import Reply, Usage
 from .backend import SETTLED, Backend, JobInfo, JobStatus, ScheduleInfo, backend_for
+from .events import JobEvent, afollow, follow
 
 if TYPE_CHECKING:
     from ..record import AgentRecord
@@ -122,6 +124,19 @@ class Job:
     async def wait_async(self, timeout: float | None = None) -> Job:
         """Async `wait`."""
         return await asyncio.to_thread(self.wait, timeout)
+
+    def events(self, timeout: float | None = None) -> Iterator[JobEvent]:
+        """What the job's turn produces, from its beginning and then live, from any process: text deltas,
+        tool calls, tool results, and last the job's settled status (done, failed, cancelled,
+        waiting_approval), after which the iteration ends.
+
+        Raises JobTimeout when the job waits in the queue for `timeout` seconds (no worker picked it up).
+        """
+        return follow(self._engine, self.id, timeout)
+
+    def aevents(self, timeout: float | None = None) -> AsyncIterator[JobEvent]:
+        """Async `events`."""
+        return afollow(self._engine, self.id, timeout)
 
     def cancel(self) -> Job:
         """Cancel from any process: a queued job never starts; a running turn stops at its next step."""

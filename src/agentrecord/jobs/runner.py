@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from sqlalchemy import Engine
@@ -22,6 +22,9 @@ from ..errors import AgentBusy, AgentRecordError, ApprovalPending, TurnStopped
 from ..record import AgentRecord
 from ..reply import Usage, cost_of
 from ..turn import JobTurn, resume_turn, run_turn
+
+if TYPE_CHECKING:
+    from .emitter import Emitter
 
 _POLL = (0.05, 1.0)
 """First and longest wait between two looks at a busy agent or undecided approvals (seconds)."""
@@ -53,11 +56,13 @@ async def run(
     job_id: str,
     stop: Callable[[], str | None],
     dead: Callable[[str], bool] = lambda owner: False,
+    events: Emitter | None = None,
 ) -> dict[str, Any]:
     """Run the job to its end and return its result (text, usage, cost, the range of its messages).
 
     `dead(owner)` says whether a lease holder is a worker known to be gone (its lease is then freed
-    rather than waited out).
+    rather than waited out). `events` gets what the turn produces, and a `waiting_approval` status
+    each time the turn stops on calls held for approval.
     """
     cls = resolve(str(request["agent"]))
     job = JobTurn(job_id, stop)
@@ -68,22 +73,31 @@ async def run(
         session.commit()
         target = record._target()
         delay = _POLL[0]
+        on_event = None if events is None else events.emit
+        first, held = True, False
         while True:
             if reason := stop():
                 raise TurnStopped(target.label, reason)
             state = await asyncio.to_thread(target.store.load_state, engine, target.agent_id)
             mark = job.mark(state.extra)
+            if first and mark is not None and events is not None:
+                await asyncio.to_thread(events.resumed)  # an earlier run of this job wrote events already
+            first = False
             if mark is not None and mark.get("done"):
                 return _result(target.store, engine, target.agent_id, mark)
             try:
                 if mark is not None and approvals.pending(state):
                     if approvals.undecided(state):
+                        if on_event is not None and not held:
+                            on_event({"kind": "status", "status": "waiting_approval"})
+                        held = True
                         await asyncio.sleep(delay)
                         delay = min(delay * 2, _POLL[1])
                         continue
-                    await _loop.run_async(resume_turn(target, {}, wait=0, job=job))
+                    held = False
+                    await _loop.run_async(resume_turn(target, {}, wait=0, job=job, on_event=on_event))
                 else:
-                    await _loop.run_async(run_turn(target, str(request["prompt"]), wait=0, job=job))
+                    await _loop.run_async(run_turn(target, str(request["prompt"]), wait=0, job=job, on_event=on_event))
                 delay = _POLL[0]
             except (AgentBusy, ApprovalPending):  # another turn runs, or another job's calls await a decision
                 holder = await asyncio.to_thread(target.store.holder, engine, target.agent_id)
@@ -108,6 +122,11 @@ def _result(store: Any, engine: Engine, agent_id: Any, mark: dict[str, Any]) -> 
         "start": start,
         "end": end,
     }
+
+
+def describe(exc: BaseException) -> str:
+    """What a failed job says: the error's class and its message on one line."""
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def final_text(messages: list[Any]) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Engine, inspect
 
 from ...errors import JobsNotConfigured, ScheduleError, UnknownJob
-from ..backend import APP, QUEUE, TICK_WORKFLOW, TURN_WORKFLOW, JobInfo, ScheduleInfo, WorkerInfo
-from . import fleet
+from ..backend import APP, QUEUE, TICK_WORKFLOW, TURN_WORKFLOW, EventPage, JobInfo, ScheduleInfo, WorkerInfo
+from . import fleet, streams
 
 SCHEMA = "dbos"
 
@@ -84,6 +84,12 @@ class DBOSBackend:
         if self.get(job_id) is None:
             raise UnknownJob(f"No job {job_id} in this database: list jobs with record.jobs() or `tradedesk jobs`.")
         self._client.cancel_workflow(job_id)
+
+    def write_events(self, job_id: str, batch: list[dict[str, Any]], *, close: bool = False) -> None:
+        streams.append(self._client._sys_db, job_id, batch, close=close)
+
+    def read_events(self, job_id: str, offset: int) -> EventPage:
+        return streams.read(self._client._sys_db, job_id, offset)
 
     def live_workers(self) -> list[WorkerInfo]:
         return fleet.live(self.engine)

@@ -26,7 +26,8 @@ from sqlalchemy import Engine
 from ... import create_engine
 from ...errors import TurnStopped
 from .. import runner
-from ..backend import APP, QUEUE, TICK_WORKFLOW
+from ..backend import APP, QUEUE, TICK_WORKFLOW, backend_for
+from ..emitter import Emitter
 from . import fleet, workflows
 from .client import installed, system_url
 
@@ -91,6 +92,7 @@ class Worker:
             self._running[job_id] = False
         parked = False
         started = time.monotonic()
+        events = Emitter(backend_for(self.engine), job_id)
         try:
             result = await runner.run(
                 self.engine,
@@ -98,14 +100,18 @@ class Worker:
                 job_id,
                 lambda: self.stop_reason(job_id),
                 lambda owner: fleet.gone(self.engine, owner),
+                events,
             )
+            await asyncio.to_thread(events.finish, "done")
             tokens = int(result.get("input_tokens", 0)) + int(result.get("output_tokens", 0))
             log.info("job %s done in %.1fs (%d tokens)", job_id, time.monotonic() - started, tokens)
             return result
         except TurnStopped as stopped:
             if stopped.reason != "shutdown":
+                await asyncio.to_thread(events.finish, "cancelled")
                 log.info("job %s %s", job_id, stopped.reason)
                 raise
+            await asyncio.to_thread(events.flush)  # the next run of the job appends to the same stream
             parked = True
             with self._lock:
                 self._running[job_id] = True
@@ -113,6 +119,7 @@ class Worker:
             await asyncio.Event().wait()  # never set: the process exits and the job resumes elsewhere
             raise
         except Exception as exc:
+            await asyncio.to_thread(events.finish, "failed", runner.describe(exc))
             log.warning("job %s failed: %s: %s", job_id, type(exc).__name__, exc)
             raise
         finally:

@@ -17,6 +17,7 @@ from dbos import DBOS, SetWorkflowID
 
 from ...errors import JobFailed
 from ..backend import TICK_WORKFLOW, TURN_WORKFLOW, backend_for
+from ..runner import describe
 from ..timing import calendar, previous_tick
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ async def turn(request: dict[str, Any]) -> dict[str, Any]:
     try:
         return await _bound().run_job(request, job_id)
     except Exception as exc:  # stored by the engine: one plain, picklable error saying what went wrong
-        raise JobFailed(f"{type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        raise JobFailed(describe(exc)) from None
 
 
 def tick_job_id(context: dict[str, Any], scheduled_at: datetime) -> str:

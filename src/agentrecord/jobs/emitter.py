@@ -1,0 +1,105 @@
+"""A worker's writer of one job's events: what the turn produces goes to the job's stream without holding it up.
+
+`emit` never waits on the database: events are buffered and written in batches, one batch in flight
+per job, so a quiet stream writes each event at once and a fast one (text deltas) coalesces. A
+resumed job learns what its earlier run wrote first, so tool calls and results are not written
+twice; text of a response that was cut off is not taken back (the resumed response follows it).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .backend import Backend
+
+log = logging.getLogger("agentrecord.jobs")
+TERMINAL = frozenset({"done", "failed", "cancelled"})
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _writers() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentrecord-events")
+        return _pool
+
+
+class Emitter:
+    """The events of one job run on this worker, written in order to the job's stream."""
+
+    def __init__(self, backend: Backend, job_id: str) -> None:
+        self.backend = backend
+        self.job_id = job_id
+        self._lock = threading.Lock()
+        self._buffer: list[dict[str, Any]] = []
+        self._idle = threading.Event()
+        self._idle.set()
+        self._seen: set[tuple[str, str]] = set()
+        """(kind, call id) of the tool calls and results written (or buffered): each goes out once."""
+        self._closed = False
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Queue `event` for the stream (from any thread; never blocks on the database)."""
+        with self._lock:
+            call_id = event.get("call_id")
+            if self._closed or (call_id is not None and (event["kind"], call_id) in self._seen):
+                return
+            if call_id is not None:
+                self._seen.add((event["kind"], call_id))
+            self._buffer.append(event)
+            if not self._idle.is_set():
+                return  # the batch in flight picks it up next
+            self._idle.clear()
+        _writers().submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch, self._buffer = self._buffer, []
+                if not batch:
+                    self._idle.set()
+                    return
+            try:
+                self.backend.write_events(self.job_id, batch)
+            except Exception:  # progress is best effort: the turn and its saved steps go on regardless
+                log.exception("job %s: %d event(s) could not be written to its stream", self.job_id, len(batch))
+
+    def resumed(self) -> None:
+        """Learn what an earlier run of this job wrote (it was resumed on this worker), so nothing goes twice."""
+        offset = 0
+        while True:
+            page = self.backend.read_events(self.job_id, offset)
+            offset += len(page.batches)
+            with self._lock:
+                for event in (e for batch in page.batches for e in batch):
+                    if event.get("call_id") is not None:
+                        self._seen.add((str(event.get("kind")), str(event["call_id"])))
+                    if event.get("kind") == "status" and event.get("status") in TERMINAL:
+                        self._closed = True
+                self._closed = self._closed or page.closed
+            if not page.more:
+                return
+
+    def flush(self) -> None:
+        """Wait until every event emitted so far is written."""
+        self._idle.wait()
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        """Write the job's settled status after everything emitted, and end the stream."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True  # later emits are dropped: the status is the last event
+        self.flush()
+        event: dict[str, Any] = {"kind": "status", "status": status}
+        if error is not None:
+            event["error"] = error
+        try:
+            self.backend.write_events(self.job_id, [event], close=status in TERMINAL)
+        except Exception:
+            log.exception("job %s: its %s status could not be written to its stream", self.job_id, status)
