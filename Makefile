@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo seed-demo bench bench-local bench-jobs clean
+.PHONY: test lint typecheck pytest chromium screenshots demo seed-demo serve bench bench-local bench-jobs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,14 +20,27 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src/agentrecord src/tradedesk
 
-pytest: $(STAMP)
+pytest: $(STAMP) chromium
 	$(BIN)/pytest -q
+
+# The browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# A PNG of every page, on a live server with a realistic account, into docs/screenshots/.
+screenshots: $(STAMP) chromium
+	$(BIN)/python -m tests.tradedesk.web.screenshots
 
 test: lint typecheck pytest
 
 # The platform: a demo user with a day trader and a stock investor, real questions, orders, portfolio, usage.
 demo: $(STAMP)
 	$(BIN)/tradedesk demo
+
+# The platform in a browser on tradedesk.db (created if missing): open http://127.0.0.1:8000/ and sign up.
+serve: $(STAMP)
+	test -f tradedesk.db || $(BIN)/tradedesk init
+	$(BIN)/tradedesk serve
 
 # The library alone: the seed's two agents on a SQLite file.
 seed-demo: $(STAMP)
@@ -39,6 +52,11 @@ bench: $(STAMP)
 # 200 agents x 1 queued turn on 1 and 2 worker processes, against a model answering after 250 ms.
 bench-jobs: $(STAMP)
 	$(BIN)/python benchmarks/jobs_throughput.py
+
+# 50 clients x 30 s against `tradedesk serve` on loopback, then the pages of a 3,000-message account vs an empty one.
+.PHONY: bench-web
+bench-web: $(STAMP)
+	$(BIN)/python benchmarks/web_load.py
 
 # Gemma 3 270M (Gemma terms) is only a benchmark candidate, so it is installed here, not by an extra.
 bench-local: $(STAMP)

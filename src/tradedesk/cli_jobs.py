@@ -184,3 +184,38 @@ def schedule_resume(ctx: typer.Context, schedule_id: str, as_json: JsonOption = 
 def schedule_remove(ctx: typer.Context, schedule_id: str, as_json: JsonOption = False) -> None:
     """Remove a schedule."""
     _change(ctx, schedule_id, "remove", as_json)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Serve pages only; separate `tradedesk worker` processes run turns.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(min=1, help="Turns the in-process worker runs at once.")] = 100,
+) -> None:
+    """Serve the web app (and, unless --no-worker, a worker in the same process) until Ctrl-C."""
+    import uvicorn
+
+    from .web import create_app
+
+    url = _root(ctx).url
+    with _database(url):
+        pass  # an initialized, up-to-date database, or the error saying to run `tradedesk init`
+    running = None
+    if not no_worker:
+        running = platform_worker.build(url, concurrency)
+        running.start()
+    where = f"http://{host}:{port}/"
+    ui.err().print(
+        f"tradedesk on {where} ({_shown(url)}){'' if no_worker else ', with a worker'}; Ctrl-C stops.", markup=False
+    )
+    try:
+        uvicorn.run(
+            create_app(url), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+        )
+    finally:
+        if running is not None:
+            running.shutdown()  # turns stop at a step boundary; unfinished jobs resume on the next worker

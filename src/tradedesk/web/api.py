@@ -1,0 +1,206 @@
+"""The JSON API under `/api`: the pages' operations for scripts and clients (a contract: keep the names).
+
+Auth is a bearer token (`POST /api/login` or settings) or the session cookie (with `X-CSRF-Token`
+on changes). Errors are `{"error": "..."}` with 400/422 bad input, 401 unauthenticated, 404 not
+yours, 409 decided or busy, 502/504 when the model provider fails or a turn takes too long.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from agentrecord import jobs
+
+from .. import desk, identity
+from ..cli_output import plain
+from ..models import TradingAgent
+from . import stream
+from .auth import Viewer, current, db
+
+router = APIRouter(prefix="/api", tags=["api"])
+Db = Annotated[Session, Depends(db)]
+Me = Annotated[Viewer, Depends(current)]
+TURN_TIMEOUT = 300.0
+"""Seconds a `POST .../messages` waits for its job before answering 504 (the job goes on)."""
+
+
+class Credentials(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenOut(BaseModel):
+    token: str
+
+
+class NewAgent(BaseModel):
+    kind: Literal["daytrader", "stock_investor"]
+    provider: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=200)
+
+
+class Prompt(BaseModel):
+    prompt: str = Field(min_length=1, max_length=20_000)
+
+
+class Denial(BaseModel):
+    reason: str = Field(default="The owner denied this call.", max_length=2_000)
+
+
+class NewSchedule(BaseModel):
+    prompt: str = Field(min_length=1, max_length=20_000)
+    every: str | None = Field(default=None, max_length=32)
+    cron: str | None = Field(default=None, max_length=200)
+    tz: str | None = Field(default=None, max_length=64)
+    market_hours: bool = False
+
+
+def _desk(session: Session, me: Viewer) -> desk.Desk:
+    return desk.Desk(session, me.user)
+
+
+@router.post("/signup", status_code=201, response_model=TokenOut)
+def signup(body: Credentials, session: Db) -> dict[str, str]:
+    """Create an account and return an API token for it."""
+    user = desk.add_user(session, body.email, body.password)
+    _, secret = identity.create_token(session, user, "signup")
+    session.commit()
+    return {"token": secret}
+
+
+@router.post("/login", response_model=TokenOut)
+def login(body: Credentials, session: Db) -> dict[str, str]:
+    """Exchange email and password for a new API token."""
+    user = identity.authenticate(session, body.email, body.password)
+    _, secret = identity.create_token(session, user, "login")
+    session.commit()
+    return {"token": secret}
+
+
+@router.get("/agents")
+def agents(session: Db, me: Me) -> list[dict[str, Any]]:
+    d = _desk(session, me)
+    return [plain(d.agent_row(a, schedules=True)) for a in d.agents()]
+
+
+@router.post("/agents", status_code=201)
+def new_agent(body: NewAgent, session: Db, me: Me) -> dict[str, Any]:
+    d = _desk(session, me)
+    return dict(plain(d.agent_row(d.new_agent(body.kind, body.provider, body.model))))
+
+
+@router.get("/agents/{kind}/{agent_id}")
+def agent(kind: str, agent_id: int, session: Db, me: Me) -> dict[str, Any]:
+    d = _desk(session, me)
+    return dict(plain(d.agent_row(d.agent(kind, agent_id), schedules=True)))
+
+
+@router.get("/agents/{kind}/{agent_id}/messages")
+def messages(kind: str, agent_id: int, session: Db, me: Me, before: int | None = None, limit: int = 50) -> Any:
+    """One page of the conversation, oldest first; `next_before` pages further back (null at the start)."""
+    record = _desk(session, me).agent(kind, agent_id)
+    page = record.history(before=before, limit=max(1, min(limit, 200)))
+    return {
+        "messages": [stream.message_json(seq, m) for seq, m in page],
+        "next_before": page[0][0] if page and page[0][0] > 0 else None,
+    }
+
+
+@router.post("/agents/{kind}/{agent_id}/messages")
+async def post_message(kind: str, agent_id: int, body: Prompt, request: Request, session: Db, me: Me) -> Any:
+    """Run a turn as a job; the reply as JSON, or with `Accept: text/event-stream` an SSE stream then the reply."""
+    record, job = await run_in_threadpool(start_turn, _desk(session, me), kind, agent_id, body.prompt)
+    if "text/event-stream" in request.headers.get("accept", ""):
+        events = stream.sse(job, record.label, stream.pending_of(record))
+        return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    done = await stream.settle(job, TURN_TIMEOUT)
+    held = await run_in_threadpool(stream.pending_of(record)) if done.status == "waiting_approval" else None
+    return JSONResponse(plain(stream.job_reply(done, record.label, held)))
+
+
+def start_turn(d: desk.Desk, kind: str, agent_id: int, prompt: str) -> tuple[TradingAgent, jobs.Job]:
+    """The caller's agent and the job now running its turn."""
+    record = d.agent(kind, agent_id)
+    return record, d.enqueue(record, prompt)
+
+
+@router.get("/approvals")
+def approvals(session: Db, me: Me) -> list[dict[str, Any]]:
+    return list(plain(_desk(session, me).approvals()))
+
+
+def _decision(result: desk.Decision) -> dict[str, Any]:
+    reply = result.reply
+    return dict(
+        plain(
+            {
+                "call_id": result.call.call_id,
+                "decision": result.verb,
+                "agent": result.agent.label,
+                "call": result.call,
+                "job": result.job,
+                "reply": None if reply is None else reply.text,
+                "still_pending": result.still_pending,
+            }
+        )
+    )
+
+
+@router.post("/approvals/{call_id}/approve")
+def approve(call_id: str, session: Db, me: Me) -> dict[str, Any]:
+    return _decision(_desk(session, me).decide(call_id, None))
+
+
+@router.post("/approvals/{call_id}/deny")
+def deny(call_id: str, body: Denial, session: Db, me: Me) -> dict[str, Any]:
+    return _decision(_desk(session, me).decide(call_id, body.reason))
+
+
+@router.get("/portfolio")
+def portfolio(session: Db, me: Me) -> dict[str, Any]:
+    d = _desk(session, me)
+    book = d.portfolio()
+    return dict(plain(book)) | {"today_pnl": str(d.today_pnl(book))}
+
+
+@router.get("/orders")
+def orders(session: Db, me: Me, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    return list(plain(_desk(session, me).orders(status, max(1, min(limit, 500)))))
+
+
+@router.post("/orders/{order_id}/cancel")
+def cancel_order(order_id: int, session: Db, me: Me) -> dict[str, Any]:
+    return dict(plain(_desk(session, me).cancel_order(order_id)))
+
+
+@router.get("/agents/{kind}/{agent_id}/schedules")
+def schedules(kind: str, agent_id: int, session: Db, me: Me) -> list[dict[str, Any]]:
+    d = _desk(session, me)
+    return [dict(s.to_json()) for s in d.schedules(d.agent(kind, agent_id))]
+
+
+@router.post("/agents/{kind}/{agent_id}/schedules", status_code=201)
+def add_schedule(kind: str, agent_id: int, body: NewSchedule, session: Db, me: Me) -> dict[str, Any]:
+    d = _desk(session, me)
+    made = d.add_schedule(
+        d.agent(kind, agent_id), body.prompt, every=body.every, cron=body.cron, tz=body.tz,
+        market_hours=body.market_hours,
+    )  # fmt: skip
+    return dict(made.to_json())
+
+
+@router.delete("/schedules/{schedule_id}")
+def remove_schedule(schedule_id: str, session: Db, me: Me) -> dict[str, str]:
+    _desk(session, me).schedule(schedule_id).remove()
+    return {"id": schedule_id, "status": "removed"}
+
+
+@router.get("/jobs/{job_id}")
+def job(job_id: str, session: Db, me: Me) -> dict[str, Any]:
+    return dict(_desk(session, me).job(job_id).to_json())

@@ -1,0 +1,203 @@
+"""The pages: dashboard, agent (chat, history, schedules, limits, pause), approvals, portfolio, orders, quote.
+
+Thin: each route asks the application layer (`desk.Desk`) and renders a template. Forms post with
+the CSRF token; HTMX requests get fragments, plain posts a redirect back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from sqlalchemy.orm import Session
+
+from .. import desk, services
+from ..accounts import STATUSES
+from ..market import UnknownSymbol
+from ..models import AGENT_KINDS
+from . import chart, stream
+from .account_pages import render
+from .account_pages import router as account_router
+from .api import start_turn
+from .auth import Viewer, current, db
+
+router = APIRouter(include_in_schema=False)
+router.include_router(account_router)
+Db = Annotated[Session, Depends(db)]
+Me = Annotated[Viewer, Depends(current)]
+Text = Annotated[str, Form(max_length=20_000)]
+Short = Annotated[str, Form(max_length=200)]
+PAGE = 30
+"""Messages per page of an agent's history."""
+
+
+def _back(request: Request, url: str) -> Response:
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def _page(request: Request, me: Viewer, name: str, **context: Any) -> HTMLResponse:
+    return render(request, name, {"viewer": me, **context})
+
+
+@router.get("/")
+def dashboard(request: Request, session: Db, me: Me) -> Response:
+    d = desk.Desk(session, me.user)
+    rows = [d.agent_row(a, schedules=True) for a in d.agents()]
+    book = d.portfolio()
+    history = d.equity_history()
+    return _page(
+        request, me, "dashboard.html", agents=rows, book=book, today=d.today_pnl(book),
+        pending=sum(r["pending_approvals"] for r in rows), curve=chart.equity(history),
+        kinds=list(AGENT_KINDS), default_provider=desk.default_provider(),
+    )  # fmt: skip
+
+
+@router.post("/agents")
+def new_agent(request: Request, session: Db, me: Me, kind: Short, provider: Short = "", model: Short = "") -> Response:
+    made = desk.Desk(session, me.user).new_agent(kind, provider or None, model or None)
+    return _back(request, f"/agents/{made.kind}/{made.id}")
+
+
+@router.get("/agents/{kind}/{agent_id}")
+def agent(request: Request, kind: str, agent_id: int, session: Db, me: Me, before: int | None = None) -> Response:
+    d = desk.Desk(session, me.user)
+    record = d.agent(kind, agent_id)
+    page = record.history(before=before, limit=PAGE)
+    return _page(
+        request, me, "agent.html", agent=record, row=d.agent_row(record, schedules=True),
+        messages=[stream.message_json(seq, m) for seq, m in page],
+        older=page[0][0] if page and page[0][0] > 0 else None, newest=before is None,
+        schedules=d.schedules(record), pending=record.pending_approvals, jobs=record.jobs(5),
+    )  # fmt: skip
+
+
+@router.post("/agents/{kind}/{agent_id}/messages")
+async def talk(request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text) -> Response:
+    """Start the turn as a job and answer with the exchange's fragment; the page then streams it."""
+    record, job = await run_in_threadpool(start_turn, desk.Desk(session, me.user), kind, agent_id, prompt)
+    if not request.headers.get("hx-request"):
+        return RedirectResponse(f"/agents/{kind}/{agent_id}", status_code=303)
+    events = f"/agents/{kind}/{agent_id}/jobs/{job.id}/events"
+    return _page(request, me, "_turn.html", prompt=prompt.strip(), events=events, job=job.id, label=record.label)
+
+
+@router.get("/agents/{kind}/{agent_id}/jobs/{job_id}/events")
+async def events(kind: str, agent_id: int, job_id: str, session: Db, me: Me) -> Response:
+    def find() -> tuple[Any, Any]:
+        d = desk.Desk(session, me.user)
+        record = d.agent(kind, agent_id)
+        return record, d.job(job_id)
+
+    record, job = await run_in_threadpool(find)
+    body = stream.sse(job, record.label, stream.pending_of(record))
+    return StreamingResponse(body, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/agents/{kind}/{agent_id}/pause")
+def pause(request: Request, kind: str, agent_id: int, session: Db, me: Me) -> Response:
+    d = desk.Desk(session, me.user)
+    d.set_paused(d.agent(kind, agent_id), True)
+    return _back(request, f"/agents/{kind}/{agent_id}")
+
+
+@router.post("/agents/{kind}/{agent_id}/resume")
+def resume(request: Request, kind: str, agent_id: int, session: Db, me: Me) -> Response:
+    d = desk.Desk(session, me.user)
+    d.set_paused(d.agent(kind, agent_id), False)
+    return _back(request, f"/agents/{kind}/{agent_id}")
+
+
+@router.post("/agents/{kind}/{agent_id}/limits")
+def limits(
+    request: Request, kind: str, agent_id: int, session: Db, me: Me,
+    approval_threshold: Short = "", max_order_notional: Short = "", max_position_weight: Short = "",
+    max_orders_per_day: Short = "",
+) -> Response:  # fmt: skip
+    d = desk.Desk(session, me.user)
+    d.set_limits(
+        d.agent(kind, agent_id), approval_threshold=approval_threshold, max_order_notional=max_order_notional,
+        max_position_weight=max_position_weight, max_orders_per_day=max_orders_per_day,
+    )  # fmt: skip
+    return _back(request, f"/agents/{kind}/{agent_id}")
+
+
+@router.post("/agents/{kind}/{agent_id}/schedules")
+def add_schedule(
+    request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text, every: Short = "",
+    cron: Short = "", tz: Short = "", market_hours: Short = "",
+) -> Response:  # fmt: skip
+    d = desk.Desk(session, me.user)
+    d.add_schedule(
+        d.agent(kind, agent_id), prompt, every=every or None, cron=cron or None, tz=tz or None,
+        market_hours=bool(market_hours),
+    )  # fmt: skip
+    return _back(request, f"/agents/{kind}/{agent_id}")
+
+
+@router.post("/schedules/{schedule_id}/{action}")
+def change_schedule(request: Request, schedule_id: str, action: str, session: Db, me: Me) -> Response:
+    d = desk.Desk(session, me.user)
+    found = d.schedule(schedule_id)
+    if action not in ("pause", "resume", "remove"):
+        raise desk.NotFound(f"No action {action!r} on schedules.")
+    if action == "remove":
+        found.remove()
+    else:
+        found.pause() if action == "pause" else found.resume()
+    return _back(request, request.headers.get("hx-current-url") or "/")
+
+
+@router.get("/approvals")
+def approvals(request: Request, session: Db, me: Me) -> Response:
+    return _page(request, me, "approvals.html", approvals=desk.Desk(session, me.user).approvals())
+
+
+@router.post("/approvals/{call_id}/{verdict}")
+def decide(request: Request, call_id: str, verdict: str, session: Db, me: Me, reason: Short = "") -> Response:
+    if verdict not in ("approve", "deny"):
+        raise desk.NotFound(f"No decision {verdict!r}: approve or deny.")
+    result = desk.Desk(session, me.user).decide(call_id, None if verdict == "approve" else reason)
+    if request.headers.get("hx-request"):
+        return _page(request, me, "_decided.html", result=result)
+    return RedirectResponse("/approvals", status_code=303)
+
+
+@router.get("/portfolio")
+def portfolio(request: Request, session: Db, me: Me) -> Response:
+    d = desk.Desk(session, me.user)
+    book = d.portfolio()
+    return _page(
+        request, me, "portfolio.html", book=book, today=d.today_pnl(book), curve=chart.equity(d.equity_history())
+    )
+
+
+@router.get("/orders")
+def orders(request: Request, session: Db, me: Me, status: str = "") -> Response:
+    rows = desk.Desk(session, me.user).orders(status or None, limit=200)
+    return _page(request, me, "orders.html", orders=rows, status=status, statuses=STATUSES)
+
+
+@router.post("/orders/{order_id}/cancel")
+def cancel_order(request: Request, order_id: int, session: Db, me: Me) -> Response:
+    desk.Desk(session, me.user).cancel_order(order_id)
+    return _back(request, "/orders")
+
+
+@router.get("/quote")
+def quote(request: Request, me: Me, symbol: str = "") -> Response:
+    market = services.market()
+    found, bars, error = None, [], None
+    if symbol.strip():
+        try:
+            found = market.quote(symbol.strip().upper()[:16])
+            bars = market.bars(found.symbol, count=48)
+        except UnknownSymbol as problem:
+            error = str(problem)
+    return _page(
+        request, me, "quote.html", symbol=symbol.strip().upper(), quote=found, candles=chart.candles(bars),
+        error=error, symbols=market.symbols(),
+    )  # fmt: skip
