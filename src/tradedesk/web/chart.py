@@ -25,14 +25,13 @@ def _y(value: float, low: float, high: float) -> float:
     return PAD + (HEIGHT - 2 * PAD) * (1 - (value - low) / (high - low))
 
 
-def _frame(body: str, label: str, low: float, high: float) -> Markup:
-    axis = (
-        f'<text x="4" y="{PAD - 8}" class="axis">{high:,.2f}</text>'
-        f'<text x="4" y="{HEIGHT - 8}" class="axis">{low:,.2f}</text>'
-    )
+def _frame(body: str, label: str, low: float, high: float, start: str = "", end: str = "") -> Markup:
+    """The SVG (stretched to the page's width) with its labels in HTML beside it, so text never stretches."""
+    times = f'<span class="start">{escape(start)}</span><span class="end">{escape(end)}</span>' if start else ""
     return Markup(
+        f'<figure class="chart-wrap"><span class="hi">{high:,.2f}</span><span class="lo">{low:,.2f}</span>'
         f'<svg class="chart" role="img" aria-label="{escape(label)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-        f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">{axis}{body}</svg>'
+        f'preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg">{body}</svg>{times}</figure>'
     )
 
 
@@ -48,7 +47,7 @@ def equity(history: Sequence[tuple[datetime, Decimal]]) -> Markup | None:
     line = f'<polyline class="line {"up" if rising else "down"}" fill="none" points="{points}"/>'
     first, last = history[0][0], history[-1][0]
     label = f"Equity from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC: {values[0]:,.2f} to {values[-1]:,.2f}"
-    return _frame(line, label, low, high)
+    return _frame(line, label, low, high, f"{first:%b %d %H:%M}", f"{last:%b %d %H:%M} UTC")
 
 
 def candles(bars: Sequence[Bar]) -> Markup | None:
@@ -70,4 +69,4 @@ def candles(bars: Sequence[Bar]) -> Markup | None:
             f'height="{max(bottom - top, 1):.1f}"/>'
         )
     label = f"{len(bars)} bars from {bars[0].time:%H:%M} to {bars[-1].time:%H:%M} UTC"
-    return _frame("".join(body), label, low, high)
+    return _frame("".join(body), label, low, high, f"{bars[0].time:%H:%M}", f"{bars[-1].time:%H:%M} UTC")
