@@ -31,6 +31,8 @@ from .models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
 from .tools import order_notional, order_view
 
 NEW_YORK = ZoneInfo("America/New_York")
+MAX_ID = 2**63 - 1
+"""The largest id a database row can have (SQLite's INTEGER): a larger one in a URL is simply not found."""
 
 
 class DeskError(Exception):
@@ -202,7 +204,7 @@ class Desk:
     def agent(self, kind: str, agent_id: int | str) -> TradingAgent:
         cls = AGENT_KINDS.get(kind)
         found = None
-        if cls is not None and str(agent_id).isdigit():
+        if cls is not None and str(agent_id).isdigit() and int(agent_id) <= MAX_ID:
             found = self.session.get(cls, int(agent_id))
         if found is None or found.user_id != self.user.id:
             raise NotFound(f"No agent {kind}/{agent_id}.")
@@ -349,7 +351,7 @@ class Desk:
 
     def today_pnl(self, book: Portfolio) -> Decimal:
         """Equity now minus equity at the first snapshot of the market's day (New York)."""
-        day_start = datetime.combine(book.as_of.astimezone(NEW_YORK).date(), time(0), NEW_YORK)
+        day_start = datetime.combine(book.as_of.astimezone(NEW_YORK).date(), time(0), NEW_YORK).astimezone(UTC)
         opening = equity.since(self.session, self.user.id, day_start)
         return book.equity - (opening if opening is not None else book.equity)
 
@@ -369,6 +371,8 @@ class Desk:
         return rows
 
     def cancel_order(self, order_id: int) -> dict[str, Any]:
+        if not 0 < order_id <= MAX_ID:
+            raise NotFound(f"No order {order_id}.")
         try:
             order = services.broker().cancel_order(self.session, self.user.id, order_id)
         except OrderNotFound:

@@ -238,7 +238,7 @@ def tokens(session: Session, user: User) -> list[ApiToken]:
 
 def revoke_token(session: Session, user: User, token_id: int) -> bool:
     """Revoke one of `user`'s tokens; False if it is not theirs (or already revoked)."""
-    row = session.get(ApiToken, token_id)
+    row = session.get(ApiToken, token_id) if 0 < token_id < 2**63 else None  # SQLite's INTEGER range
     if row is None or row.user_id != user.id or row.revoked_at is not None:
         return False
     row.revoked_at = now()

@@ -105,7 +105,8 @@ def agent(kind: str, agent_id: int, session: Db, me: Me) -> dict[str, Any]:
 def messages(kind: str, agent_id: int, session: Db, me: Me, before: int | None = None, limit: int = 50) -> Any:
     """One page of the conversation, oldest first; `next_before` pages further back (null at the start)."""
     record = _desk(session, me).agent(kind, agent_id)
-    page = record.history(before=before, limit=max(1, min(limit, 200)))
+    start = None if before is None else max(0, min(before, desk.MAX_ID))
+    page = record.history(before=start, limit=max(1, min(limit, 200)))
     return {
         "messages": [stream.message_json(seq, m) for seq, m in page],
         "next_before": page[0][0] if page and page[0][0] > 0 else None,

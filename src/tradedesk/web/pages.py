@@ -66,7 +66,7 @@ def new_agent(request: Request, session: Db, me: Me, kind: Short, provider: Shor
 def agent(request: Request, kind: str, agent_id: int, session: Db, me: Me, before: int | None = None) -> Response:
     d = desk.Desk(session, me.user)
     record = d.agent(kind, agent_id)
-    page = record.history(before=before, limit=PAGE)
+    page = record.history(before=None if before is None else max(0, min(before, desk.MAX_ID)), limit=PAGE)
     return _page(
         request, me, "agent.html", agent=record, row=d.agent_row(record, schedules=True),
         messages=[stream.message_json(seq, m) for seq, m in page],
