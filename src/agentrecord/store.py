@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -259,11 +260,15 @@ class Store:
             history = self._cached(key, state)
             if history is None:  # only what the model will see: the summary and the rows after it
                 start, summary = window(state)
-                bodies = conn.execute(
-                    select(self.messages.c.body)
-                    .where(self.messages.c.agent_id == agent_id, self.messages.c.seq >= start)
-                    .order_by(self.messages.c.seq)
-                ).scalars()
+                bodies: Iterable[str] = (  # a new agent (or one just compacted to nothing) has no rows to read
+                    conn.execute(
+                        select(self.messages.c.body)
+                        .where(self.messages.c.agent_id == agent_id, self.messages.c.seq >= start)
+                        .order_by(self.messages.c.seq)
+                    ).scalars()
+                    if state.messages > start
+                    else []
+                )
                 history = [load_message(b) for b in bodies]
                 if summary is not None:
                     history.insert(0, summary_message(summary))

@@ -1,15 +1,17 @@
 """A worker's writer of one job's events: what the turn produces goes to the job's stream without holding it up.
 
-`emit` never waits on the database: events are buffered and written in batches, one batch in flight
-per job, so a quiet stream writes each event at once and a fast one (text deltas) coalesces. A
-resumed job learns what its earlier run wrote first, so tool calls and results are not written
-twice; text of a response that was cut off is not taken back (the resumed response follows it).
+`emit` never waits on the database. Events wait up to `LINGER` seconds in the job's buffer and go out
+as one batch (one row), one batch in flight per job, so a tool call and its quick result, or a burst
+of text deltas, cost one write; the settled status goes out with whatever is still buffered. A
+resumed job learns what its earlier run wrote first, so tool calls and results are not written twice;
+text of a response that was cut off is not taken back (the resumed response follows it).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,16 +19,46 @@ from .backend import Backend
 
 log = logging.getLogger("agentrecord.jobs")
 TERMINAL = frozenset({"done", "failed", "cancelled"})
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+LINGER = 0.03
+"""Seconds an event waits for company before its batch is written."""
 
 
-def _writers() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentrecord-events")
-        return _pool
+class _Flusher:
+    """One thread per process that hands lingering batches to a few writer threads."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentrecord-events")
+        self.due: set[Emitter] = set()
+        self.wake = threading.Condition()
+        threading.Thread(target=self._run, name="agentrecord-events", daemon=True).start()
+
+    def schedule(self, emitter: Emitter) -> None:
+        with self.wake:
+            self.due.add(emitter)
+            self.wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.wake:
+                while not self.due:
+                    self.wake.wait()
+            time.sleep(LINGER)
+            with self.wake:
+                due, self.due = self.due, set()
+            for emitter in due:
+                self.pool.submit(emitter._drain)
+
+
+_flusher: _Flusher | None = None
+_flusher_lock = threading.Lock()
+
+
+def _schedule(emitter: Emitter) -> None:
+    global _flusher
+    with _flusher_lock:
+        if _flusher is None:
+            _flusher = _Flusher()
+    _flusher.schedule(emitter)
 
 
 class Emitter:
@@ -37,7 +69,7 @@ class Emitter:
         self.job_id = job_id
         self._lock = threading.Lock()
         self._buffer: list[dict[str, Any]] = []
-        self._idle = threading.Event()
+        self._idle = threading.Event()  # no batch is scheduled or being written
         self._idle.set()
         self._seen: set[tuple[str, str]] = set()
         """(kind, call id) of the tool calls and results written (or buffered): each goes out once."""
@@ -53,9 +85,9 @@ class Emitter:
                 self._seen.add((event["kind"], call_id))
             self._buffer.append(event)
             if not self._idle.is_set():
-                return  # the batch in flight picks it up next
+                return  # a batch is scheduled or in flight: it takes this one too, or the next does
             self._idle.clear()
-        _writers().submit(self._drain)
+        _schedule(self)
 
     def _drain(self) -> None:
         while True:
@@ -64,10 +96,13 @@ class Emitter:
                 if not batch:
                     self._idle.set()
                     return
-            try:
-                self.backend.write_events(self.job_id, batch)
-            except Exception:  # progress is best effort: the turn and its saved steps go on regardless
-                log.exception("job %s: %d event(s) could not be written to its stream", self.job_id, len(batch))
+            self._write(batch, close=False)
+
+    def _write(self, batch: list[dict[str, Any]], *, close: bool) -> None:
+        try:
+            self.backend.write_events(self.job_id, batch, close=close)
+        except Exception:  # progress is best effort: the turn and its saved steps go on regardless
+            log.exception("job %s: %d event(s) could not be written to its stream", self.job_id, len(batch))
 
     def resumed(self) -> None:
         """Learn what an earlier run of this job wrote (it was resumed on this worker), so nothing goes twice."""
@@ -90,16 +125,14 @@ class Emitter:
         self._idle.wait()
 
     def finish(self, status: str, error: str | None = None) -> None:
-        """Write the job's settled status after everything emitted, and end the stream."""
+        """Write the job's settled status after everything emitted, and end the stream (one write if it can)."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True  # later emits are dropped: the status is the last event
-        self.flush()
+            batch, self._buffer = self._buffer, []  # what still lingers goes out with the status
+        self.flush()  # a batch already being written goes first
         event: dict[str, Any] = {"kind": "status", "status": status}
         if error is not None:
             event["error"] = error
-        try:
-            self.backend.write_events(self.job_id, [event], close=status in TERMINAL)
-        except Exception:
-            log.exception("job %s: its %s status could not be written to its stream", self.job_id, status)
+        self._write([*batch, event], close=status in TERMINAL)

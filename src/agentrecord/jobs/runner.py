@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from .. import _loop, approvals
 from ..errors import AgentBusy, AgentRecordError, ApprovalPending, TurnStopped
 from ..record import AgentRecord
-from ..reply import Usage, cost_of
+from ..reply import Reply, Usage, cost_of
+from ..store import State
 from ..turn import JobTurn, resume_turn, run_turn
 
 if TYPE_CHECKING:
@@ -97,7 +98,9 @@ async def run(
                     held = False
                     await _loop.run_async(resume_turn(target, {}, wait=0, job=job, on_event=on_event))
                 else:
-                    await _loop.run_async(run_turn(target, str(request["prompt"]), wait=0, job=job, on_event=on_event))
+                    turn = run_turn(target, str(request["prompt"]), wait=0, job=job, on_event=on_event)
+                    if (finished := _finished_by(await _loop.run_async(turn), record.data, job)) is not None:
+                        return finished
                 delay = _POLL[0]
             except (AgentBusy, ApprovalPending):  # another turn runs, or another job's calls await a decision
                 holder = await asyncio.to_thread(target.store.holder, engine, target.agent_id)
@@ -110,7 +113,19 @@ async def run(
 
 def _result(store: Any, engine: Engine, agent_id: Any, mark: dict[str, Any]) -> dict[str, Any]:
     start, end = int(mark["start"]), int(mark.get("end", mark["start"]))
-    messages = store.load_range(engine, agent_id, start, end)
+    return _result_of(store.load_range(engine, agent_id, start, end), start, end)
+
+
+def _finished_by(reply: Reply[Any], data: str | None, job: JobTurn) -> dict[str, Any] | None:
+    """The result of a job whose whole turn just ran here, from the turn itself (no second read of its messages)."""
+    mark = job.mark(State.parse(data, "").extra)
+    if mark is None or not mark.get("done"):
+        return None
+    start, end = int(mark["start"]), int(mark.get("end", mark["start"]))
+    return _result_of(reply.messages, start, end) if len(reply.messages) == end - start else None
+
+
+def _result_of(messages: list[Any], start: int, end: int) -> dict[str, Any]:
     usage = Usage.of(messages)
     cost = cost_of(messages)
     return {

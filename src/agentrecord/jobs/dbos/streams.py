@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos._serialization import WorkflowSerializationFormat, deserialize_value
-from dbos._sys_db import SystemDatabase, is_serialized_stream_closed_sentinel
+from dbos._serialization import DBOSPortableJSON, WorkflowSerializationFormat, deserialize_value, serialize_value
+from dbos._sys_db import (
+    SystemDatabase,
+    _dbos_streams_channel,
+    _serialized_stream_closed_sentinel,
+    is_serialized_stream_closed_sentinel,
+)
 
 from ..backend import EventPage
 
@@ -21,11 +26,16 @@ _PAGE = 100
 
 
 def append(sys_db: SystemDatabase, job_id: str, batch: list[dict[str, Any]], *, close: bool) -> None:
-    """Append one batch of events to the job's stream; with `close`, end the stream after it."""
+    """Append one batch of events to the job's stream, and with `close` DBOS's end marker, in one transaction."""
+    values = []
     if batch:
-        sys_db.write_stream_from_step(job_id, 0, KEY, batch, serialization_type=WorkflowSerializationFormat.PORTABLE)
+        values.append(serialize_value(batch, WorkflowSerializationFormat.PORTABLE, sys_db.serializer))
     if close:
-        sys_db.close_stream_from_step(job_id, 0, KEY)
+        values.append((_serialized_stream_closed_sentinel, DBOSPortableJSON.name()))
+    with sys_db.engine.begin() as conn:
+        for value, serialization in values:  # each at the next free offset (DBOS's own statement)
+            conn.execute(sys_db._stream_insert_stmt(job_id, 0, KEY, value, serialization))
+    sys_db._signal_notification(_dbos_streams_channel, f"{job_id}::{KEY}")
 
 
 def read(sys_db: SystemDatabase, job_id: str, offset: int) -> EventPage:

@@ -230,10 +230,7 @@ class Worker:
                 with self._lock:
                     running = [j for j, parked in self._running.items() if not parked]
                 if running:
-                    found = DBOS.list_workflows(
-                        workflow_ids=running, status="CANCELLED", load_input=False, load_output=False
-                    )
-                    self._cancelled.update(s.workflow_id for s in found)
+                    self._cancelled.update(_cancelled_among(running))
                 if time.monotonic() - last_sweep >= min(60.0, self.keep_ticks):
                     last_sweep = time.monotonic()
                     self._sweep_ticks()
@@ -246,3 +243,19 @@ class Worker:
             except Exception:
                 log.exception("worker maintenance failed; retrying")
             self._stopping.wait(0.25)
+
+
+def _cancelled_among(job_ids: list[str]) -> set[str]:
+    """The cancelled ones among `job_ids`: one indexed query on DBOS's status table, four times a second.
+
+    `DBOS.list_workflows` answers the same but builds a full status object per job; with a hundred
+    running jobs that was most of a worker's housekeeping CPU.
+    """
+    from dbos._dbos import _get_dbos_instance
+    from sqlalchemy import select
+
+    sys_db = _get_dbos_instance()._sys_db
+    status = sys_db.tables.workflow_status
+    query = select(status.c.workflow_uuid).where(status.c.workflow_uuid.in_(job_ids), status.c.status == "CANCELLED")
+    with sys_db.engine.connect() as conn:
+        return {str(row[0]) for row in conn.execute(query)}
