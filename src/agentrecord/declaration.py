@@ -47,6 +47,11 @@ _OPTIONS: dict[str, str] = {
     "loop_guard": "answer the Nth identical tool call of a turn with a note instead of running it (default 3; 0 = off)",
     "busy_timeout": "seconds a turn waits for another turn on the same agent (default 30; 0 = fail at once)",
     "lease_ttl": "seconds a run lease lives without renewal (default 300)",
+    "request_timeout": "seconds one model request may take, retries and streaming included (default 60, or "
+    "AGENTRECORD_REQUEST_TIMEOUT); past it the turn stops with ProviderTimeout",
+    "turn_timeout": "seconds a whole turn may take (default: no limit); past it the turn stops with ProviderTimeout",
+    "request_retries": "retries of a request that met a 429, a 5xx or a connection error, with exponential backoff "
+    "and jitter honouring Retry-After (default 2, or AGENTRECORD_REQUEST_RETRIES)",
     "model_settings": "pydantic-ai model settings (temperature, max_tokens, ...)",
     "compaction": "summarize older messages past a threshold: Compaction(messages=40, keep=8, model=None, ...), "
     "True for the defaults, or a message count (default: off)",
@@ -71,6 +76,11 @@ class AgentSpec:
     loop_guard: int = DEFAULT_THRESHOLD
     busy_timeout: float = 30.0
     lease_ttl: float = 300.0
+    request_timeout: float | None = None
+    """None: AGENTRECORD_REQUEST_TIMEOUT, else 60 s (read when a turn starts)."""
+    turn_timeout: float | None = None
+    request_retries: int | None = None
+    """None: AGENTRECORD_REQUEST_RETRIES, else 2."""
     model_settings: dict[str, Any] = field(default_factory=dict)
     compaction: Compaction | None = None
     _agent: _PydanticAgent[Any, Any] | None = None
@@ -188,6 +198,17 @@ def parse(cls: type) -> AgentSpec:
             if not isinstance(value, int | float) or value < 0:
                 raise DeclarationError(f"{owner}.Agent.{key} must be a number of seconds >= 0, got {value!r}.")
             setattr(spec, key, float(value))
+    for key in ("request_timeout", "turn_timeout"):
+        if values.get(key) is not None:
+            value = values[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise DeclarationError(f"{owner}.Agent.{key} must be a number of seconds > 0, got {value!r}.")
+            setattr(spec, key, float(value))
+    if values.get("request_retries") is not None:
+        value = values["request_retries"]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+            raise DeclarationError(f"{owner}.Agent.request_retries must be an integer from 0 to 10, got {value!r}.")
+        spec.request_retries = value
     if "model_settings" in values:
         spec.model_settings = dict(_expect(owner, "model_settings", values["model_settings"], dict))
     spec.compaction = parse_compaction(owner, values.get("compaction"))

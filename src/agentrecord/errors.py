@@ -121,3 +121,24 @@ class TurnStopped(AgentRecordError):
 
 class JobFailed(AgentRecordError):
     """A job's turn raised; the message names the error and says what it said (`Job.error` holds it)."""
+
+
+class ProviderError(AgentRecordError):
+    """The provider failed the turn: an error status, an unusable or cut-off response, or no connection.
+
+    The message names the provider, the status (when there was one) and what to do; the turn's completed
+    steps are saved, its lease is released, and the next turn works.
+    """
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None) -> None:
+        self.provider = provider
+        self.status = status
+        super().__init__(message)
+
+
+class ProviderTimeout(ProviderError, TimeoutError):
+    """The provider did not answer within `request_timeout` (or the turn passed its `turn_timeout`)."""
+
+
+class BudgetExceeded(AgentRecordError):
+    """A spend budget (daily tokens or USD, per user or per agent) is used up; what the turn did is saved."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic_ai import Agent as _PydanticAgent
 from pydantic_ai import DeferredToolRequests, DeferredToolResults
-from pydantic_ai.exceptions import UsageLimitExceeded
+from pydantic_ai.exceptions import ModelAPIError, UsageLimitExceeded
 from pydantic_ai.messages import (
     FunctionToolCallEvent,
     FunctionToolResultEvent,
@@ -36,7 +36,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import _journal, approvals, compaction
+from . import _journal, approvals, compaction, faults
 from .compaction import Summary
 from .errors import ApprovalPending, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
@@ -297,6 +297,17 @@ def _limit_error(exc: UsageLimitExceeded, spec: AgentSpec, label: str) -> Except
     )
 
 
+def _fault(error: Exception, target: _Target, run: Any) -> Exception | None:
+    """The ProviderError/ProviderTimeout standing for a failure from the model's side (None: not one)."""
+    spec, model = target.spec, target.model
+    provider = str(getattr(model, "system", None) or target.record.provider)
+    if isinstance(error, TimeoutError) and not isinstance(error, ModelAPIError) and spec.turn_timeout is not None:
+        return faults.turn_timeout_error(spec, target.label, provider)
+    timeout, tries = faults.request_timeout(spec), faults.retries(spec) + 1
+    cut = faults.cut_off(run.new_messages() if run is not None else [])
+    return faults.translate(error, provider, model.model_name, timeout=timeout, tries=tries, cut=cut)
+
+
 async def run_turn(
     target: _Target,
     prompt: str,
@@ -414,14 +425,20 @@ async def _turn(
     mode: Literal["sequential", "parallel"] = "sequential" if spec.concurrency == "call" else "parallel"
     try:
         with _PydanticAgent.parallel_tool_call_execution_mode(mode):
-            async with agent.iter(
-                prompt,
-                message_history=run_history,
-                model=model,
-                deps=deps,
-                usage_limits=UsageLimits(request_limit=spec.max_requests, total_tokens_limit=spec.max_tokens_per_turn),
-                deferred_tool_results=deferred,
-            ) as run:
+            async with (
+                asyncio.timeout(spec.turn_timeout),
+                agent.iter(
+                    prompt,
+                    message_history=run_history,
+                    model=model,
+                    deps=deps,
+                    model_settings=faults.model_settings(spec),
+                    usage_limits=UsageLimits(
+                        request_limit=spec.max_requests, total_tokens_limit=spec.max_tokens_per_turn
+                    ),
+                    deferred_tool_results=deferred,
+                ) as run,
+            ):
                 async for node in run:
                     writer.progress(run.new_messages())
                     _check_cost(spec, target.label, run.new_messages())
@@ -437,13 +454,18 @@ async def _turn(
         done = True
     except UsageLimitExceeded as exc:
         raise _limit_error(exc, spec, target.label) from exc
+    except Exception as exc:
+        fault = _fault(exc, target, run)
+        if fault is None:
+            raise
+        raise fault from None  # its message says it all, redacted; the cause may quote a key
     finally:
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await heartbeat
         if not done:
             try:
-                writer.finish(run.new_messages() if run is not None else [], turn_done=False)
+                writer.finish(faults.complete(run.new_messages()) if run is not None else [], turn_done=False)
             finally:
                 target.store.release(target.engine, target.agent_id, lease)
         _apply_totals(target.record, writer.totals)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,7 +48,28 @@ class ToolCall:
     completion_tokens: int | None = None
 
 
-Step = str | Text | ToolCall
+@dataclass(frozen=True)
+class Fault:
+    """A misbehaving response, for fault-injection tests. `kind`:
+
+    - `status`: HTTP `status` with a JSON error body (and `Retry-After: retry_after` when given); `echo_key` puts the
+      request's Authorization header in the error message, as careless servers do
+    - `reset`: the connection is reset (RST) before any response
+    - `not_json`: 200 with an HTML body (streamed requests too)
+    - `cut`: a streamed response cut halfway (the connection closes without the stream's end)
+    - `hang`: the request is accepted and never answered (until the server stops)
+    - `drip`: a 200 whose body arrives one byte every `interval` seconds, never finishing within `duration`
+    """
+
+    kind: str
+    status: int = 500
+    retry_after: float | None = None
+    interval: float = 0.2
+    duration: float = 30.0
+    echo_key: bool = False
+
+
+Step = str | Text | ToolCall | Fault
 Responder = Callable[[dict[str, Any]], Step]
 """Decides each response from the request body, for servers that answer indefinitely (benchmarks)."""
 
@@ -98,10 +120,69 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         model = str(body.get("model") or "test-model")
+        if isinstance(step, Fault):
+            self._fault(owner, step, model, body)
+            return
         if body.get("stream"):
             self._stream(owner, step, model, body)
         else:
             self._send_json(200, owner._completion(step, model))
+
+    def _fault(self, owner: OpenAIServer, fault: Fault, model: str, body: dict[str, Any]) -> None:
+        if fault.kind == "status":
+            message = f"injected failure {fault.status}"
+            if fault.echo_key:
+                message += f" (you sent {self.headers.get('Authorization')})"
+            body_bytes = json.dumps({"error": {"message": message, "type": "server_error"}}).encode()
+            self.send_response(fault.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body_bytes)))
+            if fault.retry_after is not None:
+                self.send_header("Retry-After", f"{fault.retry_after:g}")
+            self.end_headers()
+            self.wfile.write(body_bytes)
+            self.wfile.flush()
+        elif fault.kind == "reset":
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+            self.connection.close()
+        elif fault.kind == "not_json":
+            page = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream" if body.get("stream") else "application/json")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+            self.wfile.flush()
+        elif fault.kind == "cut":
+            events = owner._stream_events("This answer is cut off halfway through, never finished.", model, True)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in events[: len(events) // 2]:
+                data = f"data: {event}\n\n".encode()
+                self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+        elif fault.kind == "hang":
+            owner._stopping.wait(fault.duration)
+            self.close_connection = True
+        elif fault.kind == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            deadline = time.monotonic() + fault.duration
+            with contextlib.suppress(OSError):
+                while time.monotonic() < deadline and not owner._stopping.is_set():
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    owner._stopping.wait(fault.interval)
+            self.close_connection = True
+        else:  # pragma: no cover - a typo in a test
+            raise ValueError(f"unknown fault {fault.kind!r}")
 
     def _stream(self, owner: OpenAIServer, step: Step, model: str, body: dict[str, Any]) -> None:
         self.send_response(200)
@@ -171,6 +252,7 @@ class OpenAIServer:
         self.usages: list[tuple[int, int]] = []
         """(prompt_tokens, completion_tokens) reported for each served response, in order."""
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._sockets: list[socket.socket] = []
         self._served = 0
         self._calls = 0
@@ -190,6 +272,7 @@ class OpenAIServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()  # hanging and dripping handlers give up
         httpd.shutdown()
         httpd.server_close()
         with self._lock:
@@ -257,7 +340,7 @@ class OpenAIServer:
             self._calls += 1
             return f"call_{self._calls}_{len(self.requests)}"
 
-    def _completion(self, step: Step, model: str) -> dict[str, Any]:
+    def _completion(self, step: str | Text | ToolCall, model: str) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": None}
         if isinstance(step, ToolCall):
             message["tool_calls"] = [

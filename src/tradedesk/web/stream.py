@@ -62,6 +62,8 @@ def message_json(seq: int, message: ModelMessage) -> dict[str, Any]:
 
 def job_reply(job: jobs.Job, label: str, pending: list[Any] | None = None) -> dict[str, Any]:
     """A settled job as the API's reply document; a failed job raises TurnFailed."""
+    if job.status == "failed" and (job.error or "").startswith("ProviderTimeout"):
+        raise TurnTimedOut(f"The turn failed: {job.error}")  # 504: the provider did not answer in time
     if job.status == "failed":
         raise TurnFailed(f"The turn failed: {job.error or 'no reason recorded'}")
     doc = reply_json(label, job.reply, job=job.id, status=job.status)
