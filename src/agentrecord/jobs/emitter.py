@@ -1,6 +1,6 @@
 """A worker's writer of one job's events: what the turn produces goes to the job's stream without holding it up.
 
-`emit` never waits on the database. Events wait up to `LINGER` seconds in the job's buffer and go out
+`emit` never waits on the database. Events wait up to `LINGER` seconds (0.1) in the job's buffer and go out
 as one batch (one row), one batch in flight per job, so a tool call and its quick result, or a burst
 of text deltas, cost one write; the settled status goes out with whatever is still buffered. A
 resumed job learns what its earlier run wrote first, so tool calls and results are not written twice;
@@ -9,6 +9,7 @@ text of a response that was cut off is not taken back (the resumed response foll
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
@@ -19,34 +20,36 @@ from .backend import Backend
 
 log = logging.getLogger("agentrecord.jobs")
 TERMINAL = frozenset({"done", "failed", "cancelled"})
-LINGER = 0.03
+LINGER = 0.1
 """Seconds an event waits for company before its batch is written."""
 
 
 class _Flusher:
-    """One thread per process that hands lingering batches to a few writer threads."""
+    """One thread per process that hands each job's batch, `LINGER` after its first event, to a few writer threads."""
 
     def __init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="agentrecord-events")
-        self.due: set[Emitter] = set()
+        self.due: list[tuple[float, int, Emitter]] = []  # a heap by due time
         self.wake = threading.Condition()
         threading.Thread(target=self._run, name="agentrecord-events", daemon=True).start()
 
     def schedule(self, emitter: Emitter) -> None:
         with self.wake:
-            self.due.add(emitter)
+            heapq.heappush(self.due, (time.monotonic() + LINGER, id(emitter), emitter))
             self.wake.notify()
 
     def _run(self) -> None:
         while True:
             with self.wake:
-                while not self.due:
+                if not self.due:
                     self.wake.wait()
-            time.sleep(LINGER)
-            with self.wake:
-                due, self.due = self.due, set()
-            for emitter in due:
-                self.pool.submit(emitter._drain)
+                    continue
+                wait = self.due[0][0] - time.monotonic()
+                if wait > 0:
+                    self.wake.wait(wait)
+                    continue
+                emitter = heapq.heappop(self.due)[2]
+            self.pool.submit(emitter._drain)
 
 
 _flusher: _Flusher | None = None
@@ -90,13 +93,15 @@ class Emitter:
         _schedule(self)
 
     def _drain(self) -> None:
-        while True:
-            with self._lock:
-                batch, self._buffer = self._buffer, []
-                if not batch:
-                    self._idle.set()
-                    return
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+        if batch:
             self._write(batch, close=False)
+        with self._lock:
+            if not self._buffer:
+                self._idle.set()
+                return
+        _schedule(self)  # what came meanwhile lingers too, rather than going out a delta at a time
 
     def _write(self, batch: list[dict[str, Any]], *, close: bool) -> None:
         try:

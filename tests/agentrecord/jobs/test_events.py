@@ -104,7 +104,8 @@ def test_a_resumed_job_appends_to_its_stream_without_repeating_tool_events(
         assert job.refresh().status == "done"
         counts = Counter((e.kind, e.call_id) for e in events if e.call_id)
         assert sorted(k for k, _ in counts) == ["tool_call", "tool_result"] and set(counts.values()) == {1}
-        assert text_of(events) == "Done: buy 2 MSFT." and events[-1].status == "done"
+        # an answer cut off mid-stream (a slow machine lets the kill land late) stays; the whole answer follows
+        assert text_of(events).endswith("Done: buy 2 MSFT.") and events[-1].status == "done"
         assert _executed(engine) == 1  # the call answered from its journal on the new worker
         session.close()
 
