@@ -128,7 +128,9 @@ async def post_message(kind: str, agent_id: int, body: Prompt, request: Request,
 def start_turn(d: desk.Desk, kind: str, agent_id: int, prompt: str) -> tuple[TradingAgent, jobs.Job]:
     """The caller's agent and the job now running its turn."""
     record = d.agent(kind, agent_id)
-    return record, d.enqueue(record, prompt)
+    job = d.enqueue(record, prompt)
+    d.session.commit()  # end the read transaction: waiting for the reply must not hold a pooled connection
+    return record, job
 
 
 @router.get("/approvals")

@@ -8,11 +8,14 @@ a traceback.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -108,12 +111,27 @@ def error_response(request: Request, status: int, message: str, headers: dict[st
     )
 
 
+THREADS = 16
+"""Sync routes running at once (anyio's thread limiter; 40 by default). A route can hold two pooled connections at
+once (the request's session, and agentrecord's own short read of a state or a history page), so the engine's pool
+allows two per thread and some for job polling: with fewer, busy threads can hold every connection while each
+waits for a second one (the pool's 30 s timeout, then 500s; seen at 50 concurrent clients with the default pool)."""
+
+
+@asynccontextmanager
+async def _threads(app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = THREADS
+    yield
+
+
 def create_app(target: str | Engine | None = None) -> FastAPI:
     """The platform's web app on `target` (a database URL or engine; default TRADEDESK_DATABASE_URL / tradedesk.db)."""
     from ..db import database_url
 
-    engine = target if isinstance(target, Engine) else agentrecord.create_engine(database_url(target))
+    pool = {"pool_size": THREADS, "max_overflow": THREADS + 8}
+    engine = target if isinstance(target, Engine) else agentrecord.create_engine(database_url(target), **pool)
     app = FastAPI(
+        lifespan=_threads,
         title="tradedesk",
         summary="Personal AI trading agents on a paper brokerage.",
         version="0.1.0",

@@ -94,7 +94,14 @@ async def _form_token(request: Request) -> str | None:
 async def current(request: Request, session: Session = Depends(db)) -> Viewer:  # noqa: B008 (FastAPI's idiom)
     """FastAPI dependency: the signed-in user; the form is read here (async) and the rest runs off the loop."""
     form_token = await _form_token(request)
-    return await run_in_threadpool(resolve, request, session, form_token)
+    return await run_in_threadpool(_resolved, request, session, form_token)
+
+
+def _resolved(request: Request, session: Session, form_token: str | None) -> Viewer:
+    """`resolve`, then end its read transaction: between here and the route the request holds no pooled connection."""
+    viewer = resolve(request, session, form_token)
+    session.commit()
+    return viewer
 
 
 def resolve(request: Request, session: Session, form_token: str | None) -> Viewer:
