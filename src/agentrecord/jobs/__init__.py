@@ -7,6 +7,7 @@ many. `install(engine)` creates its tables once.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
@@ -44,8 +45,8 @@ __all__ = [
 def install(target: str | Engine) -> None:
     """Create or migrate the job tables in the database (DBOS's, and the workers' heartbeats). Idempotent."""
     from .. import create_engine
-    from .backend import APP, QUEUE
-    from .dbos import fleet
+    from .backend import APP, QUEUE, TURN_WORKFLOW
+    from .dbos import fleet, index
     from .dbos.client import _import_dbos, system_url
 
     dbos = _import_dbos()
@@ -55,6 +56,8 @@ def install(target: str | Engine) -> None:
         fleet.metadata.create_all(engine)
         client = dbos.DBOSClient(system_database_url=system_url(engine), application_name=APP)
         try:
+            turns = client.list_workflows(name=TURN_WORKFLOW, load_input=False, load_output=False)
+            index.backfill(engine, [(t.workflow_id, _created(t.created_at)) for t in turns])
             if client.retrieve_queue(QUEUE) is None:
                 client.register_queue(QUEUE, partition_concurrency=1, worker_concurrency=100, polling_interval_sec=0.2)
         finally:
@@ -62,6 +65,10 @@ def install(target: str | Engine) -> None:
     finally:
         if isinstance(target, str):
             engine.dispose()
+
+
+def _created(ms: int | None) -> datetime:
+    return datetime.now(UTC) if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def __getattr__(name: str) -> Any:

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 import agentrecord
 from agentrecord import jobs
 from agentrecord.errors import AgentRecordError
 from agentrecord.jobs.backend import backend_for
+from agentrecord.jobs.dbos import index
 from agentrecord.jobs.dbos.fleet import live as fleet_live
 from agentrecord.jobs.timing import cron_of, previous_tick
 
@@ -39,6 +40,25 @@ def test_the_same_key_twice_makes_one_job(sqlite_db: tuple[str, Engine]) -> None
     assert first.id == again.id != other.id
     assert [j.id for j in agent.jobs()] == [other.id, first.id]
     assert first.status == "queued" and first.prompt == "buy 1 AAPL" and first.reply is None
+    session.close()
+
+
+def test_an_agents_jobs_come_from_the_job_index_which_install_backfills(sqlite_db: tuple[str, Engine]) -> None:
+    url, engine = sqlite_db
+    session, agent = one(engine)
+    (other_id,) = traders(engine, 1)
+    other = session.get(Trader, other_id)
+    assert other is not None
+    first, second = agent.enqueue("buy 1 AAPL"), agent.enqueue("buy 2 AAPL")
+    other.enqueue("buy 3 AAPL")
+    assert [j.id for j in agent.jobs()] == [second.id, first.id]
+    assert [j.id for j in agent.jobs(limit=1)] == [second.id]
+    with engine.begin() as conn:  # a database whose jobs predate the index
+        conn.execute(delete(index.jobs))
+    assert agent.jobs() == []
+    jobs.install(url)
+    assert [j.id for j in agent.jobs()] == [second.id, first.id]
+    assert len(other.jobs()) == 1
     session.close()
 
 

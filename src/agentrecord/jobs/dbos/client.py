@@ -13,7 +13,7 @@ from sqlalchemy import Engine, inspect
 
 from ...errors import JobsNotConfigured, ScheduleError, UnknownJob
 from ..backend import APP, QUEUE, TICK_WORKFLOW, TURN_WORKFLOW, EventPage, JobInfo, ScheduleInfo, WorkerInfo
-from . import fleet, streams
+from . import fleet, index, streams
 
 SCHEMA = "dbos"
 
@@ -27,7 +27,9 @@ def installed(engine: Engine) -> bool:
     """True when DBOS's tables and ours exist in `engine`'s database."""
     schema = None if engine.dialect.name == "sqlite" else SCHEMA
     found = inspect(engine)
-    return found.has_table("workflow_status", schema=schema) and found.has_table(fleet.TABLE)
+    return all(
+        (found.has_table("workflow_status", schema=schema), found.has_table(fleet.TABLE), found.has_table(index.TABLE))
+    )
 
 
 def _import_dbos() -> Any:
@@ -66,6 +68,7 @@ class DBOSBackend:
             "queue_partition_key": partition,
             "application_name": APP,
         }
+        index.add(self.engine, job_id)  # first: a job is never in the queue without being findable by its agent
         self._client.enqueue(options, request)
 
     def get(self, job_id: str) -> JobInfo | None:
@@ -75,10 +78,12 @@ class DBOSBackend:
     def find(self, prefixes: list[str], limit: int) -> list[JobInfo]:
         if not prefixes:
             return []
-        found = self._client.list_workflows(
-            workflow_id_prefix=prefixes, limit=limit, sort_desc=True, name=TURN_WORKFLOW
-        )
-        return [_info(s) for s in found]
+        ids = index.latest(self.engine, [p.rstrip(".") for p in prefixes], limit)
+        if not ids:
+            return []
+        order = {job_id: n for n, job_id in enumerate(ids)}
+        found = self._client.list_workflows(workflow_ids=ids)  # an indexed job never enqueued is left out
+        return sorted((_info(s) for s in found), key=lambda info: order[info.id])
 
     def cancel(self, job_id: str) -> None:
         if self.get(job_id) is None:
