@@ -122,8 +122,17 @@ class Job:
         return current
 
     async def wait_async(self, timeout: float | None = None) -> Job:
-        """Async `wait`."""
-        return await asyncio.to_thread(self.wait, timeout)
+        """Async `wait`: sleeps on the event loop between looks, so many waits hold no thread."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.02
+        current = await asyncio.to_thread(self.refresh)
+        while current.status not in SETTLED:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise JobTimeout(_timeout_message(current, timeout or 0.0, _backend(self._engine)))
+            await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 0.5)
+            current = await asyncio.to_thread(current.refresh)
+        return current
 
     def events(self, timeout: float | None = None) -> Iterator[JobEvent]:
         """What the job's turn produces, from its beginning and then live, from any process: text deltas,

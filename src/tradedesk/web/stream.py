@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -74,24 +73,11 @@ def job_reply(job: jobs.Job, label: str, pending: list[Any] | None = None) -> di
 
 
 async def settle(job: jobs.Job, timeout: float) -> jobs.Job:
-    """The job once done, failed, cancelled or held for approval (TurnTimedOut after `timeout` seconds).
-
-    Polls on the event loop, each look a short thread call: `Job.wait_async` holds a thread of asyncio's
-    default executor (6 on 2 CPUs) for the whole wait, so concurrent POSTs queued behind each other.
-    """
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    current = await asyncio.to_thread(job.refresh)
+    """The job once done, failed, cancelled or held for approval (TurnTimedOut after `timeout` seconds)."""
     try:
-        while current.status not in SETTLED:
-            if time.monotonic() >= deadline:
-                await asyncio.to_thread(current.wait, 0)  # raises JobTimeout saying whether any worker runs
-            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-            delay = min(delay * 1.5, 0.5)
-            current = await asyncio.to_thread(current.refresh)
+        return await job.wait_async(timeout)
     except jobs.JobTimeout as error:
         raise TurnTimedOut(str(error)) from None
-    return current
 
 
 def _event(name: str, data: Any) -> str:
