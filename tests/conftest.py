@@ -72,3 +72,20 @@ def fresh_pg_database(prefix: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "battery: a case of the bad-input battery (tests/tradedesk/test_bad_input.py)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Report how many bad-input cases ran (and passed), when the battery was part of the run."""
+    ran = [
+        r
+        for kind in ("passed", "failed")
+        for r in terminalreporter.stats.get(kind, [])
+        if getattr(r, "when", "") == "call" and "test_bad_input[" in r.nodeid
+    ]
+    if ran:
+        passed = sum(r.passed for r in ran)
+        terminalreporter.write_line(f"bad-input battery: {len(ran)} cases run, {passed} passed")

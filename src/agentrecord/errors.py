@@ -142,3 +142,7 @@ class ProviderTimeout(ProviderError, TimeoutError):
 
 class BudgetExceeded(AgentRecordError):
     """A spend budget (daily tokens or USD, per user or per agent) is used up; what the turn did is saved."""
+
+
+class InvalidPrompt(AgentRecordError, ValueError):
+    """A prompt that cannot be sent: not valid UTF-8 text (e.g. lone surrogates from undecodable bytes)."""

@@ -66,8 +66,14 @@ def retries(spec: AgentSpec) -> int:
     return int(raw) if raw.isdigit() and int(raw) <= 10 else DEFAULT_RETRIES
 
 
-def model_settings(spec: AgentSpec) -> ModelSettings:
-    """The per-turn model settings that bound a request: its deadline and its retry count."""
+def model_settings(spec: AgentSpec, *, in_process: bool = False) -> ModelSettings:
+    """The per-turn model settings that bound a request: its deadline and its retry count.
+
+    An in-process model (the embedded `local` one: no network to hang on, and a first request that loads it)
+    gets a deadline only when its class sets `request_timeout`.
+    """
+    if in_process and spec.request_timeout is None:
+        return {"max_retries": retries(spec)}
     return {"request_timeout": request_timeout(spec), "max_retries": retries(spec)}
 
 

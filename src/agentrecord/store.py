@@ -127,13 +127,16 @@ class State:
                 f"{where}: the data column holds state schema version {version!r}; this agentrecord reads "
                 f"version {STATE_VERSION}. Upgrade agentrecord, or migrate the row."
             )
-        return cls(
-            messages=int(doc.get("messages", 0)),
-            requests=int(doc.get("requests", 0)),
-            turns=int(doc.get("turns", 0)),
-            head=str(doc.get("head", "")),
-            extra=dict(doc.get("extra", {})),
-        )
+        try:
+            return cls(
+                messages=int(doc.get("messages", 0)),
+                requests=int(doc.get("requests", 0)),
+                turns=int(doc.get("turns", 0)),
+                head=str(doc.get("head", "")),
+                extra=dict(doc.get("extra", {})),
+            )
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise StateVersionError(f"{where}: the data column holds corrupt agentrecord state ({exc}).") from None
 
     def dump(self) -> str:
         doc: dict[str, Any] = {

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
 
 from pydantic_ai import ModelRetry, RunContext
 from pydantic_ai import Tool as _PydanticTool
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -205,13 +206,24 @@ def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "th
         log.warning("tool %s raised %s", name, type(exc).__name__, exc_info=exc)
         return ModelRetry(f"Tool {name} failed: {type(exc).__name__}: {exc}")
 
+    def serializable(result: Any) -> Any:
+        """The result, if it can be stored and sent; else the model is told (instead of the turn failing later)."""
+        try:
+            to_jsonable_python(result)
+        except (PydanticSerializationError, ValueError, TypeError) as exc:
+            raise ModelRetry(
+                f"Tool {name} failed: it returned a {type(result).__name__} that cannot be serialized ({exc}). "
+                "This is a bug in the tool, not in your arguments."
+            ) from None
+        return result
+
     wrapper: Callable[..., Any]
     if inspect.iscoroutinefunction(target):
 
         async def async_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
             try:
                 with bind(ctx) as instance:
-                    return await instance._bound_call()(**kwargs)
+                    return serializable(await instance._bound_call()(**kwargs))
             except ModelRetry:
                 raise
             except Exception as exc:
@@ -231,7 +243,7 @@ def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "th
         def sync_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
             try:
                 with bind(ctx) as instance:
-                    return instance._bound_call()(**kwargs)
+                    return serializable(instance._bound_call()(**kwargs))
             except ModelRetry:
                 raise
             except Exception as exc:

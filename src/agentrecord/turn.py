@@ -38,7 +38,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from . import _journal, approvals, compaction, faults
 from .compaction import Summary
-from .errors import ApprovalPending, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
+from .errors import ApprovalPending, InvalidPrompt, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
 from .store import Lease, State, Store, Totals, window
 
@@ -308,6 +308,19 @@ def _fault(error: Exception, target: _Target, run: Any) -> Exception | None:
     return faults.translate(error, provider, model.model_name, timeout=timeout, tries=tries, cut=cut)
 
 
+def check_prompt(label: str, prompt: str) -> None:
+    """Refuse, before anything is written, a prompt that is not text or not valid UTF-8."""
+    if not isinstance(prompt, str):
+        raise InvalidPrompt(f"{label}: a prompt is text (str), got {type(prompt).__name__}.")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidPrompt(
+            f"{label}: the prompt is not valid UTF-8 text (character {exc.start} cannot be encoded); "
+            "decode the input as UTF-8 first."
+        ) from None
+
+
 async def run_turn(
     target: _Target,
     prompt: str,
@@ -322,6 +335,7 @@ async def run_turn(
     As `job`, a turn that job had begun (its worker died) continues from its saved steps instead.
     `on_text` gets each text delta, `on_event` everything the turn produces (see `OnEvent`).
     """
+    check_prompt(target.label, prompt)
     reply = await _turn(target, prompt, wait=wait, on_text=on_text, job=job, on_event=on_event)
     assert reply is not None
     return reply
@@ -432,7 +446,9 @@ async def _turn(
                     message_history=run_history,
                     model=model,
                     deps=deps,
-                    model_settings=faults.model_settings(spec),
+                    model_settings=faults.model_settings(
+                        spec, in_process=getattr(target.model, "system", "") == "local"
+                    ),
                     usage_limits=UsageLimits(
                         request_limit=spec.max_requests, total_tokens_limit=spec.max_tokens_per_turn
                     ),

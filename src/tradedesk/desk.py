@@ -173,6 +173,14 @@ def decide(agent: TradingAgent, call_id: str, reason: str | None) -> Decision:
     return Decision(agent, held, "approved" if reason is None else "denied", reply, job_id, still)
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _decimal(value: object, name: str) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -316,6 +324,8 @@ class Desk:
             raise Invalid("Say something: the prompt is empty.")
         if len(text) > 20_000:
             raise Invalid("The prompt is too long (at most 20,000 characters).")
+        if not _utf8(text):
+            raise Invalid("The prompt is not valid UTF-8 text: decode the input as UTF-8 and send it again.")
         if agent.pending_approvals:
             raise Conflict(f"{agent.label} is waiting for your decision on a held call: approve or deny it first.")
         return agent.enqueue(text)
