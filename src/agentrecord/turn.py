@@ -36,9 +36,9 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import _journal, approvals, compaction, faults
+from . import _journal, approvals, budgets, compaction, faults
 from .compaction import Summary
-from .errors import ApprovalPending, InvalidPrompt, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
+from .errors import ApprovalPending, BudgetExceeded, InvalidPrompt, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
 from .store import Lease, State, Store, Totals, window
 
@@ -416,6 +416,7 @@ async def _turn(
         from . import _encoding  # imports the OpenAI SDK: only once a turn runs
 
         model, run_history, finished = await _encoding.plan(target.model, history, prompt)
+        meter = budgets.Meter.of(target.record, target.engine, target.store.agents.metadata, target.label)
     except BaseException:
         target.store.release(target.engine, target.agent_id, lease)
         raise
@@ -435,9 +436,11 @@ async def _turn(
     heartbeat = asyncio.ensure_future(_heartbeat(target, lease))
     run = None
     done = False
+    unsent: list[ModelMessage] = []
     # "call" runs one response's tool calls one after another; the other modes run them concurrently.
     mode: Literal["sequential", "parallel"] = "sequential" if spec.concurrency == "call" else "parallel"
     try:
+        meter.start()  # a spent budget stops the turn here, before its first request
         with _PydanticAgent.parallel_tool_call_execution_mode(mode):
             async with (
                 asyncio.timeout(spec.turn_timeout),
@@ -457,6 +460,11 @@ async def _turn(
             ):
                 async for node in run:
                     writer.progress(run.new_messages())
+                    try:
+                        meter.step(node, run.new_messages())
+                    except BudgetExceeded:  # stopped before this request: keep the tool results it would send
+                        unsent = [node.request] if isinstance(getattr(node, "request", None), ModelRequest) else []
+                        raise
                     _check_cost(spec, target.label, run.new_messages())
                     if job is not None and (reason := job.stop()):
                         raise TurnStopped(target.label, reason)
@@ -479,9 +487,11 @@ async def _turn(
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await heartbeat
+        meter.close(faults.complete(run.new_messages()) if run is not None else [])
         if not done:
             try:
-                writer.finish(faults.complete(run.new_messages()) if run is not None else [], turn_done=False)
+                saved = faults.complete(run.new_messages()) if run is not None else []
+                writer.finish([*saved, *unsent], turn_done=False)
             finally:
                 target.store.release(target.engine, target.agent_id, lease)
         _apply_totals(target.record, writer.totals)

@@ -211,7 +211,7 @@ def _agent(user: User, ref: str) -> TradingAgent:
 def _agent_row(agent: TradingAgent) -> dict[str, Any]:
     row = desk.Desk(_session_of(agent), agent.user).agent_row(agent)
     columns = ("agent", "kind", "id", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "cost")
-    return {k: row[k] for k in (*columns, "pending_approvals")}
+    return {k: row[k] for k in (*columns, "today_tokens", "today_usd", "pending_approvals")}
 
 
 def _session_of(obj: object) -> Session:
@@ -375,7 +375,8 @@ def agents(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
         typer.echo(f"{user.email} has no agents: add one with `tradedesk agent add {user.email} daytrader`.")
     else:
         columns = ["agent", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "cost"]
-        ui.out().print(ui.table(f"Agents of {user.email}", rows, [*columns, "pending_approvals"]))
+        today = ["today_tokens", "today_usd"]  # spent since 00:00 UTC, what the daily budgets count
+        ui.out().print(ui.table(f"Agents of {user.email}", rows, [*columns, *today, "pending_approvals"]))
 
 
 @app.command()
@@ -563,3 +564,4 @@ if __name__ == "__main__":  # `python -m tradedesk.cli`: run the imported module
     _registered_main()
 else:
     from .cli_jobs import job_view  # registers the worker, job and schedule commands
+    from .cli_safety import budget as budget  # registers halt, resume and budget

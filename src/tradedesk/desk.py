@@ -285,7 +285,11 @@ class Desk:
             "max_order_notional": agent.max_order_notional,
             "max_position_weight": agent.max_position_weight,
             "max_orders_per_day": agent.max_orders_per_day,
+            "max_daily_loss": agent.max_daily_loss,
         }
+        budget = self.budget_row(agent)
+        row.update(today_tokens=budget["today_tokens"], today_usd=budget["today_usd"])
+        row.update(daily_tokens=agent.daily_tokens, daily_usd=agent.daily_usd)
         if schedules:
             active = [s for s in self.schedules(agent) if s.active]
             row["next_run"] = min((next_tick(s.cron, s.tz) for s in active), default=None)
@@ -302,7 +306,7 @@ class Desk:
 
     def set_limits(self, agent: TradingAgent, **limits: object) -> TradingAgent:
         """Change risk limits and the approval threshold (blank: no limit, except the threshold)."""
-        for name in ("max_order_notional", "max_position_weight", "approval_threshold"):
+        for name in ("max_order_notional", "max_position_weight", "approval_threshold", "max_daily_loss"):
             if name in limits:
                 value = _decimal(limits[name], name)
                 if name == "approval_threshold" and value is None:
@@ -328,7 +332,52 @@ class Desk:
             raise Invalid("The prompt is not valid UTF-8 text: decode the input as UTF-8 and send it again.")
         if agent.pending_approvals:
             raise Conflict(f"{agent.label} is waiting for your decision on a held call: approve or deny it first.")
+        if self.user.halted:
+            raise Conflict(f"Your agents are halted: resume them first (`tradedesk resume {self.user.email}`).")
         return agent.enqueue(text)
+
+    # -- safety: the kill switch and budgets --------------------------------------------------------
+    def set_halted(self, halted: bool) -> list[str]:
+        """Halt (no order, no scheduled run, across every process) or resume all of the user's agents."""
+        from . import halt
+
+        return halt.set_halted(self.session, self.user, halted)
+
+    def set_budget(
+        self, agent: TradingAgent | None, *, daily_usd: object = None, daily_tokens: object = None
+    ) -> dict[str, Any]:
+        """Set the user's (or one agent's) daily budgets; blank leaves one unchanged, "none" removes it."""
+        target: Any = agent if agent is not None else self.user
+        for name, value in (("daily_usd", daily_usd), ("daily_tokens", daily_tokens)):
+            if value is None:
+                continue
+            if str(value).strip().lower() in ("none", "off"):
+                setattr(target, name, None)
+                continue
+            amount = _decimal(value, name)
+            if amount is None:
+                continue
+            if name == "daily_tokens" and amount != amount.to_integral_value():
+                raise Invalid(f"daily_tokens must be a whole number (got {value!r}).")
+            setattr(target, name, int(amount) if name == "daily_tokens" else amount)
+        self.session.commit()
+        return self.budget_row(agent)
+
+    def budget_row(self, agent: TradingAgent | None) -> dict[str, Any]:
+        from agentrecord.budgets import spent_today
+
+        from .models import SPEND
+
+        scope = agent.label if agent is not None else f"user:{self.user.id}"
+        tokens, usd = spent_today(self.engine, SPEND, scope)
+        target: Any = agent if agent is not None else self.user
+        return {
+            "scope": agent.label if agent is not None else self.user.email,
+            "daily_usd": target.daily_usd,
+            "daily_tokens": target.daily_tokens,
+            "today_usd": usd,
+            "today_tokens": tokens,
+        }
 
     def jobs(self, limit: int = 50) -> list[Job]:
         return jobs.jobs_of(self.engine, list(self.agents()), limit)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy import BigInteger, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from agentrecord import AgentRecord
+from agentrecord.budgets import Budget, spend_table
 
 from .broker import RiskLimits
 from .db import Base
@@ -23,6 +24,11 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     daytraders: Mapped[list[Daytrader]] = relationship(back_populates="user", cascade="all, delete-orphan")
     stock_investors: Mapped[list[StockInvestor]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    halted: Mapped[bool] = mapped_column(default=False)
+    """The kill switch (`tradedesk halt`): none of the user's agents places an order or runs a schedule."""
+    daily_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), default=None)
+    daily_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The user's daily budgets, across all their agents (None: no limit)."""
 
     @property
     def agents(self) -> list[AgentRecord]:
@@ -43,6 +49,11 @@ class TradingAgent(AgentRecord):
     approval_threshold: Mapped[Decimal] = mapped_column(Numeric(18, 2), default=Decimal("10000"))
     paused: Mapped[bool] = mapped_column(default=False)
     """A paused agent runs no schedule and places no order (the broker refuses it)."""
+    max_daily_loss: Mapped[Decimal | None] = mapped_column(Numeric(18, 2), default=None)
+    """When the account's P&L today is below minus this, the agent's new buy orders are refused."""
+    daily_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), default=None)
+    daily_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The agent's own daily budgets (None: no limit)."""
 
     @property
     def limits(self) -> RiskLimits:
@@ -60,6 +71,21 @@ class TradingAgent(AgentRecord):
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.id}"
+
+    def budgets(self) -> list[Budget]:
+        """The owner's daily budget and the agent's own, read fresh (another process may have changed them)."""
+        engine, _ = self._bound()
+        with Session(engine) as session:  # its own short read: the record's session stays idle
+            user = session.get(User, self.user_id)
+            me = session.get(type(self), self.id)
+            assert user is not None and me is not None
+            email = user.email
+            hint = f"Raise it with `tradedesk budget {email} {self.label} --daily-usd ... --daily-tokens ...`."
+            user_hint = hint.replace(f" {self.label}", "")
+            return [
+                Budget(f"user:{user.id}", f"{email}'s daily budget", user.daily_tokens, user.daily_usd, user_hint),
+                Budget(self.label, f"{self.label}'s daily budget", me.daily_tokens, me.daily_usd, hint),
+            ]
 
     def provider_options(self) -> dict[str, Any]:
         """The owner's own key for this provider (stored encrypted in settings) before the environment's."""
@@ -108,5 +134,8 @@ class StockInvestor(TradingAgent, Base):
         concurrency = "thread"
         confirm = {OrderEntry: "order_needs_approval"}
 
+
+SPEND = spend_table(Base.metadata)
+"""Spending per budget scope (`user:ID`, `daytrader/ID`) and UTC day, kept by agentrecord's budgets."""
 
 AGENT_KINDS: dict[str, type[TradingAgent]] = {"daytrader": Daytrader, "stock_investor": StockInvestor}

@@ -6,11 +6,9 @@ from dataclasses import asdict, is_dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import select
-
 from agentrecord import Tool
 
-from . import services
+from . import halt, services
 
 
 def _plain(value: Any) -> Any:
@@ -87,8 +85,8 @@ class OrderEntry(Tool):
         agent: Any = self.record
         broker = services.broker()
         with self.session() as session:
-            if session.scalar(select(type(agent).paused).where(type(agent).id == agent.id)):
-                return {"status": "rejected", "reason": "This agent is paused by its owner: it places no orders."}
+            if (reason := halt.refusal(session, agent, side)) is not None:  # paused, halted, past its daily loss
+                return {"status": "rejected", "reason": reason}
             broker.open_account(session, agent.user_id)
             order = broker.place_order(
                 session,
