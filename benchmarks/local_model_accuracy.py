@@ -1,112 +1,337 @@
-"""How well each embedded model and prompt format picks tools on the trading evaluation set, and how fast.
+"""How well the embedded model decides, fills arguments and answers, on the trading and general evaluation sets.
 
-Run:  .venv/bin/python benchmarks/local_model_accuracy.py            (every model and format, ~15 min)
-      .venv/bin/python benchmarks/local_model_accuracy.py --quick    (first 8 cases, default config)
-      .venv/bin/python benchmarks/local_model_accuracy.py --models smollm2-135m --formats channel
+Run:  .venv/bin/python benchmarks/local_model_accuracy.py                   (default vs alternatives, both sets)
+      .venv/bin/python benchmarks/local_model_accuracy.py --configs default  (the default alone)
+      .venv/bin/python benchmarks/local_model_accuracy.py --quick            (a few cases of each kind)
+      .venv/bin/python benchmarks/local_model_accuracy.py --set general --verbose
 
-Each case of tests/agentrecord/local_eval_set.py is one full agent turn (pydantic-ai Agent on
-agentrecord's LocalModel, the seed's day-trader or investor instructions and tools, which return
-canned data): the model decides, the tool runs, the model answers. Scored on the turn's first tool
-call (or none):
-  tool   = the expected tool was called first (or no tool, for small talk)
-  args   = tool right and every key argument right (symbols and sides ignore case)
-  median = median wall time of a whole turn on this machine (both models run in the same process,
-           interleaved per case, so they see the same machine load)
+Trading set (tests/agentrecord/local_eval_set.py): every case is a real turn of tradedesk's own agents
+(`tradedesk.models.Daytrader` / `StockInvestor`: their instructions, tools and skills) on persisted
+records in a SQLite file, over the simulated market frozen at a weekday morning. Single requests get a
+fresh agent each; each conversation runs its 10 turns in order on one agent. General set
+(tests/agentrecord/local_general_eval_set.py): a pydantic-ai Agent with the case's app tools.
+
+Scores, per configuration:
+  tool      the first tool called is the expected one (or none, for small talk, concepts and tools that fit nothing)
+  args      tool right and every key argument right
+  declined  (general set) irrelevant-tool requests answered without a call
+  faithful  replies whose every number appears in the turn's tool results or the user's message
+  quoted    (trading) number-quoting requests whose reply quotes a number of the tool's result
+  degenerate  replies with a sentence three times or more
+  crashes   turns that raised
+  unasked   orders placed when the request did not ask to buy or sell
+  median    median wall time of a whole turn (configurations interleaved per case: same machine load)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
+import re
 import shlex
 import statistics
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic_ai import Agent
-from pydantic_ai.messages import ModelResponse, ToolCallPart
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart, ToolReturnPart
+from sqlalchemy.orm import Session
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "agentrecord"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+if "--src" in sys.argv:  # measure another checkout's agentrecord and tradedesk (e.g. the code before a change)
+    sys.path.insert(0, sys.argv[sys.argv.index("--src") + 1])
 
-from local_eval_set import CASES, INSTRUCTIONS, TOOLS, Case
+try:
+    from agentrecord.local import LocalModel
+except ImportError:  # before the embedded model moved into agentrecord.local
+    from agentrecord.local_model import LocalModel  # type: ignore[no-redef]
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+from tests.agentrecord import local_general_eval_set as general  # noqa: E402
+from tests.agentrecord.local_eval_set import CONVERSATIONS, SINGLES, Case  # noqa: E402
 
-from agentrecord._tool_prompt import FORMATS
-from agentrecord.local_model import LocalModel
+from agentrecord.testing import scripted  # noqa: E402
 
-MODELS = ("smollm2-135m", "gemma3-270m")
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "channel": {"routing": "channel"},
+    "context-2": {"context_turns": 2},
+    "free-strings": {"copy_strings": False},
+    "json": {"prompt_format": "json", "tool_hint": True},
+}
+"""The default and the alternatives tried: LocalModel keyword arguments."""
 
 
 @dataclass
 class Score:
+    n: int = 0
     tool: int = 0
     args: int = 0
+    irrelevant: int = 0
+    declined: int = 0
+    replies: int = 0
+    faithful: int = 0
+    quoting: int = 0
+    quoted: int = 0
+    degenerate: int = 0
+    crashes: int = 0
+    unasked: int = 0
     times: list[float] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
 
 
-def first_call(messages: list[Any]) -> tuple[str | None, dict[str, Any]]:
-    for message in messages:
-        if isinstance(message, ModelResponse):
-            for part in message.parts:
-                if isinstance(part, ToolCallPart):
-                    return part.tool_name, part.args_as_dict()
-    return None, {}
+@dataclass
+class Turn:
+    calls: list[tuple[str, dict[str, Any]]]
+    results: list[str]
+    text: str
+    seconds: float
+    error: str | None = None
 
 
-def run_case(model: LocalModel, case: Case, score: Score) -> None:
-    agent = Agent(model, instructions=INSTRUCTIONS[case.kind], tools=TOOLS[case.kind])
-    start = time.perf_counter()
-    result = agent.run_sync(case.prompt)
-    score.times.append(time.perf_counter() - start)
-    tool, args = first_call(result.all_messages())
-    if tool == case.tool:
-        score.tool += 1
-        if case.args_match(args):
-            score.args += 1
-            return
-    score.misses.append(f"{case.prompt!r} -> {tool} {json.dumps(args)}")
+def turn_of(messages: list[ModelMessage], text: str, seconds: float) -> Turn:
+    calls = [
+        (p.tool_name, p.args_as_dict())
+        for m in messages
+        if isinstance(m, ModelResponse)
+        for p in m.parts
+        if isinstance(p, ToolCallPart)
+    ]
+    results = [
+        p.model_response_str()
+        for m in messages
+        if not isinstance(m, ModelResponse)
+        for p in m.parts
+        if isinstance(p, ToolReturnPart)
+    ]
+    return Turn(calls, results, text, seconds)
+
+
+def unfaithful(text: str, sources: list[str]) -> list[str]:
+    """Numbers of `text` that no source contains (compared by value)."""
+    known = {float(n) for s in sources for n in NUMBER.findall(s)}
+    return [n for n in NUMBER.findall(text) if float(n) not in known]
+
+
+def degenerate(text: str) -> bool:
+    sentences = [re.sub(r"\W+", " ", s).strip().lower() for s in re.split(r"(?<=[.!?])\s+", text)]
+    sentences = [s for s in sentences if s]
+    return any(sentences.count(s) >= 3 for s in set(sentences))
+
+
+def score(
+    s: Score,
+    prompt: str,
+    want_tool: str | None,
+    args_match: Callable[[dict[str, Any]], bool],
+    t: Turn,
+    *,
+    quotes: bool = False,
+    irrelevant: bool = False,
+) -> None:
+    s.n += 1
+    s.times.append(t.seconds)
+    if t.error is not None:
+        s.crashes += 1
+        s.misses.append(f"CRASH {prompt!r}: {t.error}")
+        return
+    tool, args = t.calls[0] if t.calls else (None, {})
+    ok = tool == want_tool
+    if ok:
+        s.tool += 1
+        if args_match(args):
+            s.args += 1
+        else:
+            s.misses.append(f"ARGS {prompt!r} -> {tool} {args}")
+    else:
+        s.misses.append(f"TOOL {prompt!r} -> {tool} {args} (want {want_tool})")
+    if irrelevant:
+        s.irrelevant += 1
+        s.declined += tool is None
+    if want_tool != "order_entry" and any(name == "order_entry" for name, _ in t.calls):
+        s.unasked += 1
+        s.misses.append(f"UNASKED ORDER {prompt!r} -> {t.calls}")
+    if t.text:
+        s.replies += 1
+        bad = unfaithful(t.text, [*t.results, prompt])
+        if bad:
+            s.misses.append(f"NUMBERS {prompt!r}: {bad} in {t.text!r}")
+        else:
+            s.faithful += 1
+        if degenerate(t.text):
+            s.degenerate += 1
+            s.misses.append(f"DEGENERATE {prompt!r}: {t.text!r}")
+    if quotes:
+        s.quoting += 1
+        in_results = {float(n) for r in t.results for n in NUMBER.findall(r)}
+        if any(float(n) in in_results for n in NUMBER.findall(t.text)):
+            s.quoted += 1
+
+
+# -- trading: tradedesk's agents on a SQLite file ---------------------------------------------------
+
+
+class Desk:
+    def __init__(self) -> None:
+        import agentrecord
+        from tradedesk import migrations, services
+        from tradedesk.market import SimulatedMarket
+
+        services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
+        os.environ.setdefault("TRADEDESK_EXCHANGE_HOURS", "always")
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='local-eval-')}/eval.db"
+        migrations.upgrade(url)
+        self.engine = agentrecord.create_engine(url)
+        self.users = 0
+
+    def agent(self, kind: str) -> tuple[type[Any], int]:
+        from tradedesk import desk
+        from tradedesk.models import AGENT_KINDS
+
+        with Session(self.engine) as session:
+            self.users += 1
+            user = desk.add_user(session, f"eval{self.users}@example.com")
+            session.commit()
+            agent = desk.Desk(session, user).new_agent(kind, "local", None)
+            agent.approval_threshold = Decimal("1000000000")
+            agent.max_order_notional = Decimal("1000000000")
+            agent.max_position_weight = None
+            agent.max_orders_per_day = None
+            session.commit()
+            return AGENT_KINDS[kind], agent.id
+
+    def talk(self, model: LocalModel, cls: type[Any], agent_id: int, prompt: str) -> Turn:
+        start = time.perf_counter()
+        with scripted(cls, model), Session(self.engine) as session:
+            record = session.get(cls, agent_id)
+            try:
+                reply = record.talk(prompt)
+            except Exception as exc:  # counted as a crash
+                return Turn([], [], "", time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            return turn_of(reply.messages, reply.text, time.perf_counter() - start)
+
+
+def run_trading(
+    models: dict[str, LocalModel], singles: list[Case], conversations: list[Any], scores: dict[str, Score]
+) -> None:
+    desk = Desk()
+    total = len(singles) + sum(len(c.turns) for c in conversations)
+    done = 0
+    for case in singles:
+        for name, model in models.items():
+            cls, agent_id = desk.agent(case.kind)
+            t = desk.talk(model, cls, agent_id, case.prompt)
+            score(scores[name], case.prompt, case.tool, case.args_match, t, quotes=case.quotes)
+        done += 1
+        print(f"  trading {done}/{total}", end="\r", flush=True, file=sys.stderr)
+    for conversation in conversations:
+        agents = {name: desk.agent(conversation.kind) for name in models}
+        for case in conversation.turns:
+            for name, model in models.items():
+                cls, agent_id = agents[name]
+                t = desk.talk(model, cls, agent_id, case.prompt)
+                score(
+                    scores[name],
+                    f"[{conversation.name}] {case.prompt}",
+                    case.tool,
+                    case.args_match,
+                    t,
+                    quotes=case.quotes,
+                )
+            done += 1
+            print(f"  trading {done}/{total}", end="\r", flush=True, file=sys.stderr)
+
+
+def run_general(models: dict[str, LocalModel], cases: list[general.GeneralCase], scores: dict[str, Score]) -> None:
+    for i, case in enumerate(cases, 1):
+        for name, model in models.items():
+            agent = Agent(model, instructions=general.INSTRUCTIONS, tools=general.APPS[case.app])
+            start = time.perf_counter()
+            try:
+                result = agent.run_sync(case.prompt)
+                t = turn_of(result.all_messages(), str(result.output), time.perf_counter() - start)
+            except Exception as exc:
+                t = Turn([], [], "", time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
+            score(
+                scores[name], f"[{case.app}] {case.prompt}", case.tool, case.args_match, t, irrelevant=case.tool is None
+            )
+        print(f"  general {i}/{len(cases)}", end="\r", flush=True, file=sys.stderr)
+
+
+def pct(a: int, b: int) -> str:
+    return f"{a}/{b} ({100 * a / b:.0f}%)" if b else "-"
+
+
+def table(title: str, scores: dict[str, Score], general_set: bool) -> None:
+    print(f"\n{title}\n")
+    extra = "declined" if general_set else "quoted"
+    print(f"| config | tool | args | {extra} | faithful numbers | degenerate | crashes | unasked orders | median (s) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, s in scores.items():
+        third = pct(s.declined, s.irrelevant) if general_set else pct(s.quoted, s.quoting)
+        median = statistics.median(s.times) if s.times else 0.0
+        print(
+            f"| {name} | {pct(s.tool, s.n)} | {pct(s.args, s.n)} | {third} | {pct(s.faithful, s.replies)} "
+            f"| {s.degenerate} | {s.crashes} | {s.unasked} | {median:.2f} |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="*", default=list(MODELS))
-    hinted = [f"{f}+hint" for f in FORMATS if f != "channel"]
-    parser.add_argument("--formats", nargs="*", default=hinted + list(FORMATS))
-    parser.add_argument("--quick", action="store_true", help="first 8 cases, smollm2-135m with the channel format")
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--set", choices=["trading", "general", "both"], default="both")
+    parser.add_argument("--quick", action="store_true", help="a few cases of each kind")
+    parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--verbose", action="store_true", help="print each miss")
+    parser.add_argument("--src", help="import agentrecord and tradedesk from this src directory instead")
     opts = parser.parse_args()
-    cases = CASES
+    singles, conversations, cases = SINGLES, CONVERSATIONS, general.CASES
     if opts.quick:
-        cases, opts.models, opts.formats = CASES[:8], ["smollm2-135m"], ["channel"]
-    configs = [(m, f) for f in opts.formats for m in opts.models]
-    models = {
-        (m, f): LocalModel(m, prompt_format=f.removesuffix("+hint"), tool_hint=f.endswith("+hint")) for m, f in configs
-    }
-    scores = {key: Score() for key in configs}
+        singles, conversations, cases = SINGLES[::8], CONVERSATIONS[:1], general.CASES[::6]
+    models = {name: LocalModel(opts.model, **CONFIGS[name]) for name in opts.configs}
     print(f"$ {shlex.join(['python', *sys.argv])}")
-    print(f"{len(cases)} cases; configs: {', '.join(f'{m}/{f}' for m, f in configs)}", flush=True)
-    for key in configs:  # warm up: load each model once outside the timing
-        run_case(models[key], cases[0], Score())
-    for i, case in enumerate(cases, 1):
-        for key in configs:
-            run_case(models[key], case, scores[key])
-        print(f"  {i}/{len(cases)}", end="\r", flush=True, file=sys.stderr)
-    print("\n| model | format | tool selection | arguments | median turn (s) |")
-    print("|---|---|---|---|---|")
-    n = len(cases)
-    for (m, f), s in scores.items():
-        print(
-            f"| {m} | {f} | {s.tool}/{n} ({100 * s.tool / n:.0f}%) | {s.args}/{n} ({100 * s.args / n:.0f}%) "
-            f"| {statistics.median(s.times):.2f} |"
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
+    warm = Agent(models[opts.configs[0]], tools=general.APPS["math"])
+    warm.run_sync("Add 1 and 2.")
+    trading = {name: Score() for name in models}
+    general_scores = {name: Score() for name in models}
+    started = time.perf_counter()
+    if opts.set in ("trading", "both"):
+        run_trading(models, singles, conversations, trading)
+    if opts.set in ("general", "both"):
+        run_general(models, cases, general_scores)
+    print(
+        f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {time.perf_counter() - started:.0f} s"
+    )
+    if opts.set in ("trading", "both"):
+        n_conv = sum(len(c.turns) for c in conversations)
+        table(
+            f"Trading set: {len(singles)} single requests + {len(conversations)} conversations ({n_conv} turns)",
+            trading,
+            False,
+        )
+    if opts.set in ("general", "both"):
+        table(
+            f"General set: {len(cases)} cases ({sum(c.tool is None for c in cases)} with no fitting tool)",
+            general_scores,
+            True,
         )
     if opts.verbose:
-        for (m, f), s in scores.items():
-            print(f"\n{m}/{f} misses:")
-            for miss in s.misses:
-                print("  ", miss)
+        for title, scores in (("trading", trading), ("general", general_scores)):
+            for name, s in scores.items():
+                if s.misses:
+                    print(f"\n{title} / {name} misses:")
+                    for miss in s.misses:
+                        print("  ", miss)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ class _Spec:
     key_optional: bool = False
     http_client: str | None = "httpx2"
     """Which pooled client to hand the provider: "httpx2", "httpx" or None (the SDK pools its own)."""
+    default_model: str | None = None
+    """The model used when neither the record nor its class names one (`local`: the packaged default)."""
 
 
 def _load(path: tuple[str, str]) -> Any:
@@ -159,7 +161,15 @@ _SPECS: dict[str, _Spec] = {
             key_optional=True,  # AWS credentials may come from the usual AWS chain instead
             http_client=None,
         ),
-        _Spec("local", (), ("agentrecord.local_model", "LocalModel"), None, key_optional=True, http_client=None),
+        _Spec(
+            "local",
+            (),
+            ("agentrecord.local", "LocalModel"),
+            None,
+            key_optional=True,
+            http_client=None,
+            default_model="smollm2-135m",
+        ),
     ]
 }
 _ALIASES = {
@@ -189,6 +199,11 @@ def _prefixes(name: str) -> list[str]:
     raw = name.strip().upper().replace("-", "_").replace(".", "")
     canon = canonical(name).upper()
     return [canon] if raw == canon else [canon, raw]
+
+
+def default_model(name: str) -> str | None:
+    """The model a provider uses when none is named: the packaged default for `local`, else None."""
+    return _SPECS[canonical(name)].default_model
 
 
 def secret_env_vars(name: str) -> list[str]:

@@ -66,8 +66,8 @@ class AgentRecord:
         return providers.default_options(self.provider)
 
     def agent_model_name(self) -> str:
-        """The model this record talks to: its `model` column, else the class's declared model."""
-        name = self.model or self.agent_spec().model
+        """The model this record talks to: its `model` column, else the class's, else the provider's default."""
+        name = self.model or self.agent_spec().model or providers.default_model(self.provider)
         if not name:
             raise DeclarationError(
                 f"{type(self).__name__} has no model: set `model` in its `class Agent:` or on the record."

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
 
 from agentrecord import Tool
 
 from . import halt, services
+from .tickers import TICKERS
+
+Symbol = Annotated[str, Field(json_schema_extra={"enum": list(TICKERS)})]
+"""A ticker symbol, declared to the model as one of the market's listed tickers (the market still checks it)."""
 
 
 def _plain(value: Any) -> Any:
@@ -59,14 +65,14 @@ def order_view(order: Any) -> dict[str, Any]:
 class QuoteFeed(Tool):
     """Get the latest quote for a stock ticker symbol (e.g. AAPL): bid, ask, last price and volume."""
 
-    def call(self, symbol: str) -> dict[str, Any]:
+    def call(self, symbol: Symbol) -> dict[str, Any]:
         return dict(_plain(services.market().quote(symbol.strip().upper())))
 
 
 class FundamentalsFeed(Tool):
     """Get a company's fundamentals by ticker: P/E, revenue growth, margins, debt/equity, dividend yield."""
 
-    def call(self, symbol: str) -> dict[str, Any]:
+    def call(self, symbol: Symbol) -> dict[str, Any]:
         return dict(_plain(services.market().fundamentals(symbol.strip().upper())))
 
 
@@ -75,7 +81,7 @@ class OrderEntry(Tool):
 
     def call(
         self,
-        symbol: str,
+        symbol: Symbol,
         side: Literal["buy", "sell"],
         quantity: int,
         order_type: Literal["market", "limit"] = "market",

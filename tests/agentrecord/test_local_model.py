@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
-import json
 import subprocess
 import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel
@@ -18,9 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agentrecord import AgentRecordError
-from agentrecord._llama import MODELS, LocalModelNotFound, model_path
-from agentrecord.local_model import LocalModel
-from tests.agentrecord.local_eval_set import CASES, TOOLS
+from agentrecord.local import MODELS, LocalModel, LocalModelNotFound, model_path
 from tests.agentrecord.seed import Daytrader, User
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +84,7 @@ def test_streamed_turn_yields_chunks_and_counts_the_same_tokens_as_a_plain_turn(
         expected = plain.talk("What's the last price of AAPL?")
         stream = streamed.stream("What's the last price of AAPL?")
         chunks = list(stream)
-    assert len(chunks) >= 2
+    assert chunks  # one chunk per clause or sentence, each shown once complete
     assert stream.reply is not None and "".join(chunks) == stream.reply.text == expected.text
     # greedy decoding is deterministic: the streamed turn reports the engine's counts, not an estimate
     assert stream.reply.usage == expected.usage
@@ -126,13 +123,22 @@ def test_threads_share_one_loaded_model_and_each_gets_its_own_answer(engine: Eng
     assert model.engine is LocalModel("smollm2-135m").engine  # one engine (one loaded model) per process
 
 
+def order_entry(symbol: str, side: Literal["buy", "sell"], quantity: int) -> dict[str, object]:
+    """Place a market order to buy or sell shares of a stock for the user."""
+    return {"status": "filled", "symbol": symbol, "side": side, "quantity": quantity}
+
+
+def quote_feed(symbol: str) -> dict[str, object]:
+    """Get the latest quote (bid, ask, last price) for a stock ticker symbol such as AAPL."""
+    return {"symbol": symbol, "bid": 189.95, "ask": 190.05, "last": 190.0}
+
+
 def test_tool_arguments_always_match_the_tool_schema() -> None:
     # constrained decoding: whatever the model picks, the arguments parse and have the schema's types
     model = LocalModel("smollm2-135m")
-    orders = [c for c in CASES if c.tool == "order_entry"][:4]
-    for case in orders:
-        agent = Agent(model, instructions="You are a day trader.", tools=TOOLS["daytrader"])
-        messages = agent.run_sync(case.prompt).all_messages()
+    for prompt in ("Buy 10 shares of AAPL.", "Sell 5 shares of TSLA.", "Purchase 3 shares of AMZN for me."):
+        agent = Agent(model, instructions="You are a day trader.", tools=[quote_feed, order_entry])
+        messages = agent.run_sync(prompt).all_messages()
         for call in tool_calls(messages):
             args = call.args_as_dict()
             if call.tool_name == "order_entry":
@@ -189,19 +195,6 @@ def test_provider_local_without_the_extra_names_the_extra_to_install() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "AgentRecordError" in out.stdout and "pip install 'agentrecord[local]'" in out.stdout
-
-
-def test_evaluation_set_is_large_varied_and_consistent_with_its_tools() -> None:
-    assert len(CASES) >= 40
-    categories = {c.category for c in CASES}
-    assert {"quote", "order", "positions", "portfolio", "fundamentals", "small talk"} <= categories
-    for case in CASES:
-        if case.tool is None:
-            assert case.args == {}
-            continue
-        tool = next(t for t in TOOLS[case.kind] if t.__name__ == case.tool)
-        assert set(case.args) <= set(inspect.signature(tool).parameters), case
-        assert case.args_match(json.loads(json.dumps(case.args)))
 
 
 def test_packaged_models_are_registered_with_their_pip_names() -> None:

@@ -18,16 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# llama.cpp's OpenMP workers spin while they wait for each other. On a machine whose cores are shared
+# (tests, a web server, other agents) a spinning worker keeps losing its core, and every barrier waits
+# a scheduler slice: a 20-token evaluation took 5.6 s instead of 0.36 s at load average 7 on 2 cores.
+# Passive workers sleep instead. libgomp reads this once, when llama.cpp's library is loaded below.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from llama_cpp import Llama
 from llama_cpp import llama_cpp as _c
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
 
-from .errors import AgentRecordError
+from ..errors import AgentRecordError
 
 DEFAULT_MODEL = "smollm2-135m"
 _SCORER_CTX = 1024
 _SCORED_TOKENS = 256
+_PREFIX_TOKENS = 384
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,7 @@ class Engine:
         self._scorer: Llama | None = None
         self._formatter: Jinja2ChatFormatter | None = None
         self._grammars: dict[str, LlamaGrammar] = {}
+        self._scored_head: list[int] | None = None
 
     def _load(self) -> Llama:
         if self._llama is None:
@@ -132,9 +141,14 @@ class Engine:
         return self._llama
 
     def score(self, prefix: str, options: list[str], target: str) -> tuple[list[float], int]:
-        """Log-likelihood of `target` after `prefix + option`, for each option; and the tokens evaluated.
+        """Log-likelihood of `target` after `prefix + option`, for each option; and the tokens evaluated."""
+        return self.score_pairs(prefix, [(option, target) for option in options])
 
-        Runs on a second, small context that keeps every position's logits; the prefix is evaluated once.
+    def score_pairs(self, prefix: str, pairs: list[tuple[str, str]]) -> tuple[list[float], int]:
+        """Log-likelihood of each `target` after `prefix + middle`, for each (middle, target); and the tokens evaluated.
+
+        Runs on a second, small context that keeps every position's logits; the prefix is evaluated
+        once. What does not fit is cut, never refused: the prefix keeps its end, a middle its start.
         """
         with self.lock:
             if self._scorer is None:
@@ -147,16 +161,19 @@ class Engine:
                         verbose=False,
                     )
             llama = self._scorer
-            head = list(llama.tokenize(prefix.encode("utf-8"), add_bos=True, special=False))
-            want = list(llama.tokenize(target.encode("utf-8"), add_bos=False, special=False))[-_SCORED_TOKENS:]
-            llama.reset()  # type: ignore[no-untyped-call]
-            llama.eval(head)
+            bos = [llama.token_bos()] if llama.token_bos() != -1 else []
+            head = list(llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False))[-_PREFIX_TOKENS:]
+            head = bos + head
+            if self._scored_head != head:
+                llama.reset()  # type: ignore[no-untyped-call]
+                llama.eval(head)
+                self._scored_head = head
             evaluated = len(head)
             result: list[float] = []
-            for option in options:
-                middle = list(llama.tokenize(option.encode("utf-8"), add_bos=False, special=False))
-                if len(head) + len(middle) + len(want) > _SCORER_CTX:
-                    raise ContextOverflow(f"A tool description is too long to score ({len(middle)} tokens).")
+            for middle_text, target in pairs:
+                want = list(llama.tokenize(target.encode("utf-8"), add_bos=False, special=False))[-_SCORED_TOKENS:]
+                middle = list(llama.tokenize(middle_text.encode("utf-8"), add_bos=False, special=False))
+                middle = middle[: max(1, _SCORER_CTX - len(head) - len(want))]
                 llama.n_tokens = len(head)
                 llama.eval(middle + want)
                 evaluated += len(middle) + len(want)
@@ -205,8 +222,17 @@ class Engine:
         temperature: float,
         on_text: Callable[[str], None] | None = None,
         cancelled: threading.Event | None = None,
+        stop: Callable[[str], bool] | None = None,
+        allow: Callable[[str, bool], bool] | None = None,
     ) -> Generation:
-        """Generate a reply to `messages` (constrained by a GBNF `grammar` if given)."""
+        """Generate a reply to `messages` (constrained by a GBNF `grammar` if given).
+
+        `stop`, given the text so far after each piece, ends the generation when it returns True.
+        `allow(text, final)` is a lazy constraint: each step takes the likeliest token whose text it
+        allows (`final`: the generation would end there), looking past the first only when refused,
+        so it costs a check per token where a grammar over a permissive language costs a pass over
+        the whole vocabulary.
+        """
         with self.lock:
             llama = self._load()
             prompt = self.fit(messages, max_tokens)
@@ -216,6 +242,8 @@ class Engine:
             sampler: dict[str, Any] = {"temp": temperature, "repeat_penalty": 1.0}
             if grammar is not None:
                 sampler["grammar"] = self._grammar(grammar)
+            if allow is not None:
+                sampler["logits_processor"] = [self._constraint(llama, len(prompt), allow)]
             for token in llama.generate(prompt, **sampler):
                 if _c.llama_vocab_is_eog(llama._model.vocab, token):
                     break
@@ -225,6 +253,8 @@ class Engine:
                     parts.append(piece)
                     if on_text is not None:
                         on_text(piece)
+                    if stop is not None and stop("".join(parts)):
+                        break
                 if count >= max_tokens or (cancelled is not None and cancelled.is_set()):
                     break
             tail = decoder.decode(b"", final=True)
@@ -233,6 +263,32 @@ class Engine:
                 if on_text is not None:
                     on_text(tail)
             return Generation("".join(parts), len(prompt), count)
+
+    def _constraint(self, llama: Llama, start: int, allow: Callable[[str, bool], bool]) -> Callable[[Any, Any], Any]:
+        pieces: dict[int, str] = {}
+
+        def piece(token: int) -> str:
+            found = pieces.get(token)
+            if found is None:
+                found = pieces[token] = llama.detokenize([token], special=False).decode("utf-8", errors="ignore")
+            return found
+
+        def process(input_ids: Any, scores: Any) -> Any:
+            text = "".join(piece(int(t)) for t in input_ids[start:])
+            for _ in range(64):
+                best = int(np.argmax(scores))
+                if _c.llama_vocab_is_eog(llama._model.vocab, best):
+                    if allow(text, True):
+                        return scores
+                elif allow(text + piece(best), False):
+                    return scores
+                scores[best] = -np.inf
+            eog = llama.token_eos()
+            scores[:] = -np.inf
+            scores[eog] = 0.0  # nothing allowed among the likeliest: end here
+            return scores
+
+        return process
 
 
 _engines: dict[tuple[Path, int, int | None], Engine] = {}

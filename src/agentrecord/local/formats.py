@@ -190,7 +190,10 @@ class ChannelFormat(PromptFormat):
     """
 
     name: FormatName = "channel"
-    REPLY = "Talk with the user: greetings, thanks, or a general question answered in words, without data."
+    REPLY = (
+        "Talk with the user: greetings, thanks, or explaining what a term or concept means, in words, "
+        "without looking anything up."
+    )
 
     def options(self, tools: list[ToolDefinition], allow_text: bool) -> list[tuple[str | None, str]]:
         """(tool name or None for words, the text the user's message is scored after)."""

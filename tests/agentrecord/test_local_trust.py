@@ -1,0 +1,260 @@
+"""The embedded model users can trust: no crash, no invented numbers, no babble, sound after many turns.
+
+Real llama.cpp inference on the packaged SmolLM2-135M, on a persisted agent whose class names no model
+(provider "local" alone picks the packaged default). The pure parts (grammars, argument planning, the
+answer gate) are tested without the model at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import pytest
+from llama_cpp.llama_grammar import LlamaGrammar
+from pydantic import Field
+from pydantic_ai.messages import ModelResponse, ToolCallPart, ToolReturnPart
+from pydantic_ai.tools import Tool as PydanticTool
+from sqlalchemy import Engine, ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from agentrecord import AgentRecord, Tool, create_engine
+from agentrecord.local import arguments
+from agentrecord.local.grammar import ArgumentsGrammar, Bounds, NumbersFrom
+from agentrecord.local.model import _SentenceGate
+from tests.agentrecord import local_general_eval_set as general
+
+LISTED = ["AAPL", "MSFT", "NVDA", "TSLA", "KO", "JNJ", "AMZN", "GOOGL", "META", "JPM"]
+Symbol = Annotated[str, Field(json_schema_extra={"enum": LISTED})]
+NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Owner(Base):
+    __tablename__ = "trust_owners"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class QuoteFeed(Tool):
+    """Get the latest quote for a stock ticker symbol (e.g. AAPL): bid, ask, last price and volume."""
+
+    def call(self, symbol: Symbol) -> dict[str, Any]:
+        last = {"AAPL": 231.42, "MSFT": 418.07, "NVDA": 148.92, "TSLA": 251.3, "KO": 64.18}.get(symbol, 156.7)
+        return {"symbol": symbol, "bid": round(last - 0.02, 2), "ask": round(last + 0.02, 2), "last": last}
+
+
+class FundamentalsFeed(Tool):
+    """Get a company's fundamentals by ticker: P/E, revenue growth, margins, debt/equity, dividend yield."""
+
+    def call(self, symbol: Symbol) -> dict[str, Any]:
+        return {"symbol": symbol, "pe_ratio": 33.29, "revenue_growth": 0.15, "dividend_yield": 0.0078}
+
+
+class OrderEntry(Tool):
+    """Place an order to buy or sell shares for the user: market or limit, day or good-till-cancelled."""
+
+    def call(self, symbol: Symbol, side: Literal["buy", "sell"], quantity: int) -> dict[str, Any]:
+        if side == "sell":
+            return {"status": "rejected", "reason": f"Not allowed to sell {quantity} {symbol}: only 0 held."}
+        return {"status": "filled", "symbol": symbol, "side": side, "quantity": quantity, "price": 190.05}
+
+
+class PositionBook(Tool):
+    """List the user's open positions: quantity, average cost, last price, market value, unrealized P&L."""
+
+    def call(self) -> list[dict[str, Any]]:
+        return [{"symbol": "AAPL", "quantity": 10, "average_cost": 180.0}]
+
+
+class Trader(AgentRecord, Base):
+    """An agent class that names no model: provider "local" runs the packaged default."""
+
+    __tablename__ = "trust_traders"
+    owner_id: Mapped[int] = mapped_column(ForeignKey("trust_owners.id"))
+
+    class Agent:
+        instructions = "You are a day trader. You can watch the market and place trades for the user."
+        tools = [QuoteFeed, FundamentalsFeed, OrderEntry, PositionBook]
+
+
+@pytest.fixture(scope="module")
+def trust_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('trust')}/agents.db")
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def new_trader(engine: Engine) -> int:
+    with Session(engine) as session:
+        owner = Owner()
+        trader = Trader(owner_id=0, provider="local")  # no model: neither here nor on the class
+        session.add(owner)
+        session.flush()
+        trader.owner_id = owner.id
+        session.add(trader)
+        session.commit()
+        return trader.id
+
+
+def talk(engine: Engine, trader_id: int, prompt: str) -> tuple[str, list[ToolCallPart], list[str]]:
+    with Session(engine) as session:
+        trader = session.get(Trader, trader_id)
+        assert trader is not None
+        reply = trader.talk(prompt)
+    calls = [p for m in reply.messages if isinstance(m, ModelResponse) for p in m.parts if isinstance(p, ToolCallPart)]
+    results = [
+        p.model_response_str()
+        for m in reply.messages
+        if not isinstance(m, ModelResponse)
+        for p in m.parts
+        if isinstance(p, ToolReturnPart)
+    ]
+    return reply.text, calls, results
+
+
+def invented(text: str, sources: list[str]) -> list[str]:
+    known = {float(n) for s in sources for n in NUMBER.findall(s)}
+    return [n for n in NUMBER.findall(text) if float(n) not in known]
+
+
+def sentences(text: str) -> list[str]:
+    return [re.sub(r"\W+", " ", s).strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+def test_a_record_with_no_model_name_talks_on_the_packaged_default(trust_engine: Engine) -> None:
+    trader_id = new_trader(trust_engine)
+    with Session(trust_engine) as session:
+        trader = session.get(Trader, trader_id)
+        assert trader is not None and trader.model is None and Trader.agent_spec().model is None
+        assert trader.agent_model_name() == "smollm2-135m"
+        reply = trader.talk("Hello!")
+    assert reply.text.strip()
+    assert reply.messages[-1].model_name == "smollm2-135m"  # type: ignore[union-attr]
+
+
+def test_the_nvda_question_that_crashed_is_answered_from_the_quote(trust_engine: Engine) -> None:
+    # it ended the turn with "arguments for quote_feed were cut off: '{ "symbol": "NVDA trading at 1.25000…'"
+    text, calls, results = talk(trust_engine, new_trader(trust_engine), "How much is NVDA trading at?")
+    assert [(c.tool_name, c.args_as_dict()) for c in calls] == [("quote_feed", {"symbol": "NVDA"})]
+    assert text and invented(text, [*results, "How much is NVDA trading at?"]) == []
+    assert "148.9" in text  # it quotes the tool's numbers (bid 148.9, last 148.92 or ask 148.94)
+
+
+def test_every_number_in_an_answer_comes_from_the_tool_or_the_question(trust_engine: Engine) -> None:
+    # the model once wrote "The P/E ratio of MSFT is 1.00" when the tool said 33.29
+    trader_id = new_trader(trust_engine)
+    for prompt in ("What is the P/E ratio of MSFT?", "Buy 7 shares of KO."):
+        text, calls, results = talk(trust_engine, trader_id, prompt)
+        assert calls and results, prompt
+        assert NUMBER.search(text), (prompt, text)
+        assert invented(text, [*results, prompt]) == [], (prompt, text)
+
+
+def test_ten_turns_on_one_agent_stay_short_and_never_repeat(trust_engine: Engine) -> None:
+    # babble used to repeat a sentence to the token cap and carry over into later turns about other symbols
+    trader_id = new_trader(trust_engine)
+    turns = [
+        "Hi!",
+        "Sell 5 shares of TSLA.",
+        "What is AAPL trading at?",
+        "What is MSFT trading at?",
+        "Buy 3 shares of NVDA.",
+        "What is a limit order?",
+        "Show my positions.",
+        "What is the price of KO?",
+        "What is JNJ trading at?",
+        "Thanks, that's all.",
+    ]
+    replies: list[str] = []
+    for prompt in turns:
+        text, calls, results = talk(trust_engine, trader_id, prompt)
+        said = sentences(text)
+        assert text and len(said) == len(set(said)) and len(said) <= 2, (prompt, text)
+        assert invented(text, [*results, prompt]) == [], (prompt, text)
+        replies.append(text)
+        if "trading at" in prompt or "price of" in prompt:
+            symbol = next(w.strip("?") for w in prompt.split() if w.strip("?") in LISTED)
+            assert [c.args_as_dict().get("symbol") for c in calls] == [symbol], (prompt, calls)
+            assert "TSLA" not in text or symbol == "TSLA", text  # no carry-over of the rejected TSLA sale
+        if prompt in ("Hi!", "What is a limit order?", "Thanks, that's all."):
+            assert [c.tool_name for c in calls] != ["order_entry"], (prompt, calls)
+    later = [s for r in replies[3:] for s in sentences(r)]
+    assert not any(s in later for s in sentences(replies[1])), replies  # the rejection is not copied on
+
+
+# -- the parts without the model -------------------------------------------------------------------
+
+
+def schema_of(fn: Any) -> dict[str, Any]:
+    return dict(PydanticTool(fn).tool_def.parameters_json_schema)
+
+
+@pytest.mark.parametrize("bounds", [Bounds(), Bounds().tight()])
+def test_every_general_schema_compiles_to_a_bounded_grammar(bounds: Bounds) -> None:
+    for tools in general.APPS.values():
+        for fn in tools:
+            schema = schema_of(fn)
+            text = ArgumentsGrammar(schema, bounds).compile(list(schema["properties"]))
+            LlamaGrammar.from_string(text, verbose=False)
+            assert "*" not in text.replace("[^", "") and "+" not in text, (fn.__name__, text)  # nothing unbounded
+
+
+def test_arguments_are_copied_from_the_request() -> None:
+    plan = arguments.plan(schema_of(OrderEntry().call), "Please sell 12 shares of KO now.")
+    assert plan.fixed == {"symbol": "KO", "side": "sell", "quantity": 12} and plan.unsupported == []
+    plan = arguments.plan(schema_of(OrderEntry().call), "What is a limit order?")
+    assert set(plan.unsupported) == {"symbol", "quantity"} and plan.unchosen == ["side"]
+    flight = arguments.plan(schema_of(general.book_flight), "Book a flight from SFO to ORD for 2 passengers.")
+    assert flight.choose["origin"] == ["SFO", "ORD"] and flight.shared == [["origin", "destination"]]
+    assert flight.fixed == {} and flight.choose["passengers"][:1] == [2]
+    table = arguments.plan(schema_of(general.book_table), "Book a table at Luigi's for 4 people on 2025-06-14.")
+    assert table.fixed == {"date": "2025-06-14", "party_size": 4}  # the date's digits are not party sizes
+
+
+def test_answers_may_only_write_numbers_of_the_context() -> None:
+    allow = NumbersFrom(["33.29", "190.0", "190"])
+    assert allow("The P/E ratio is 33.29.", True)
+    assert allow("The P/E ratio is 33.2", False)  # on its way to 33.29
+    assert not allow("The P/E ratio is 1.00", True)
+    assert not allow("The price is 1900", False) and not allow("It is ⅛ of it", False)
+    assert not allow("line one\nline two", False)
+
+
+def test_the_answer_gate_stops_at_a_repeated_sentence_and_streams_what_it_returns() -> None:
+    chunks: list[str] = []
+    gate = _SentenceGate(2, chunks.append)
+    babble = "The reason is not allowed to sell 5 TSLA: only 0 held. " * 8
+    for i in range(0, len(babble), 3):
+        gate.push(babble[i : i + 3])
+    text = gate.finish(cut=True)
+    assert text == "The reason is not allowed to sell 5 TSLA: only 0 held." == "".join(chunks)
+    runon = _SentenceGate(2, None)
+    runon.push("The id is 1, the symbol is SPY, the reason is none, the fill is 5, the reason is none, the")
+    assert runon.finish(cut=True) == "The id is 1, the symbol is SPY, the reason is none, the fill is 5."
+    sums = _SentenceGate(2, None)
+    sums.push("The bid is 148.9. So the total is 148.9 + 148.9 + 148.92 = 148.9 + 148.9 + 148.92 = 148.9 + 14")
+    assert sums.finish(cut=True) == "The bid is 148.9."
+
+
+def test_eval_sets_are_large_and_varied() -> None:
+    from tests.agentrecord.local_eval_set import CASES, CONVERSATIONS, TOOL_ARGUMENTS, TOOLS
+
+    assert len(CASES) >= 120 and len(general.CASES) >= 40
+    assert len(CONVERSATIONS) >= 6 and all(len(c.turns) >= 10 for c in CONVERSATIONS)
+    kinds = {c.category for c in CASES}
+    assert {"quote", "order", "positions", "portfolio", "fundamentals", "small talk", "concept", "skill"} <= kinds
+    assert sum(c.quotes for c in CASES) >= 20
+    for case in CASES:
+        assert case.tool is None or case.tool in TOOLS[case.kind], case
+        assert set(case.args) <= set(TOOL_ARGUMENTS.get(case.tool or "", ())), case
+        assert case.args_match(json.loads(json.dumps(case.args)))
+    for gcase in general.CASES:
+        names = [fn.__name__ for fn in general.APPS[gcase.app]]
+        assert gcase.tool is None or gcase.tool in names, gcase
+    assert sum(c.tool is None for c in general.CASES) >= 10
