@@ -466,7 +466,8 @@ async def _turn(
                     try:
                         meter.step(node, run.new_messages())
                     except BudgetExceeded:  # stopped before this request: keep the tool results it would send
-                        unsent = [node.request] if isinstance(getattr(node, "request", None), ModelRequest) else []
+                        pending = getattr(node, "request", None)
+                        unsent = [pending] if isinstance(pending, ModelRequest) else []
                         raise
                     _check_cost(spec, target.label, run.new_messages())
                     if job is not None and (reason := job.stop()):
