@@ -233,6 +233,8 @@ def run_trading(
             score(scores[name], case.prompt, case.tool, case.args_match, t, quotes=case.quotes)
         done += 1
         print(f"  trading {done}/{total}", end="\r", flush=True, file=sys.stderr)
+    if singles:
+        table(f"Trading singles ({len(singles)}), so far", scores, False)
     for conversation in conversations:
         agents = {name: desk.agent(conversation.kind) for name in models}
         for case in conversation.turns:
@@ -272,7 +274,7 @@ def pct(a: int, b: int) -> str:
 
 
 def table(title: str, scores: dict[str, Score], general_set: bool) -> None:
-    print(f"\n{title}\n")
+    print(f"\n{title}\n", flush=True)
     extra = "declined" if general_set else "quoted"
     print(f"| config | tool | args | {extra} | faithful numbers | degenerate | crashes | unasked orders | median (s) |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -290,11 +292,14 @@ def main() -> None:
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--set", choices=["trading", "general", "both"], default="both")
     parser.add_argument("--quick", action="store_true", help="a few cases of each kind")
+    parser.add_argument("--singles-only", action="store_true", help="the trading set's single requests only")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--verbose", action="store_true", help="print each miss")
     parser.add_argument("--src", help="import agentrecord and tradedesk from this src directory instead")
     opts = parser.parse_args()
     singles, conversations, cases = SINGLES, CONVERSATIONS, general.CASES
+    if opts.singles_only:
+        conversations = []
     if opts.quick:
         singles, conversations, cases = SINGLES[::8], CONVERSATIONS[:1], general.CASES[::6]
     models = {name: LocalModel(opts.model, **CONFIGS[name]) for name in opts.configs}
@@ -307,24 +312,18 @@ def main() -> None:
     started = time.perf_counter()
     if opts.set in ("trading", "both"):
         run_trading(models, singles, conversations, trading)
+        n_conv = sum(len(c.turns) for c in conversations)
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        title = f"Trading set: {len(singles)} single requests + {len(conversations)} conversations ({n_conv} turns)"
+        table(f"{title}; load average now {load}", trading, False)
     if opts.set in ("general", "both"):
         run_general(models, cases, general_scores)
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        title = f"General set: {len(cases)} cases ({sum(c.tool is None for c in cases)} with no fitting tool)"
+        table(f"{title}; load average now {load}", general_scores, True)
     print(
         f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {time.perf_counter() - started:.0f} s"
     )
-    if opts.set in ("trading", "both"):
-        n_conv = sum(len(c.turns) for c in conversations)
-        table(
-            f"Trading set: {len(singles)} single requests + {len(conversations)} conversations ({n_conv} turns)",
-            trading,
-            False,
-        )
-    if opts.set in ("general", "both"):
-        table(
-            f"General set: {len(cases)} cases ({sum(c.tool is None for c in cases)} with no fitting tool)",
-            general_scores,
-            True,
-        )
     if opts.verbose:
         for title, scores in (("trading", trading), ("general", general_scores)):
             for name, s in scores.items():

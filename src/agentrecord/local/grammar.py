@@ -268,7 +268,10 @@ def _rename(body: str, names: dict[str, str]) -> str:
     out, i = [], 0
     for m in re.finditer(r'"(?:[^"\\]|\\.)*"|\[(?:[^\]\\]|\\.)*\]', body):
         out.append(outside(body[i : m.start()]))
-        out.append(m.group(0))
+        found = m.group(0)
+        if found.startswith('"'):  # a regex escape copied into a literal ("\.") is not a GBNF escape
+            found = re.sub(r'\\([^"\\nrtxu])', r"\1", found)
+        out.append(found)
         i = m.end()
     out.append(outside(body[i:]))
     return "".join(out)
