@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from agentrecord import AgentRecord, Tool, create_engine
 from agentrecord.local import LocalModel, arguments
 from agentrecord.local.grammar import ArgumentsGrammar, Bounds, NumbersFrom
-from agentrecord.local.model import _SentenceGate
+from agentrecord.local.model import _facts, _SentenceGate
 from tests.agentrecord import local_general_eval_set as general
 
 LISTED = ["AAPL", "MSFT", "NVDA", "TSLA", "KO", "JNJ", "AMZN", "GOOGL", "META", "JPM"]
@@ -217,6 +217,13 @@ def test_arguments_are_copied_from_the_request() -> None:
     assert flight.fixed == {} and flight.choose["passengers"][:1] == [2]
     table = arguments.plan(schema_of(general.book_table), "Book a table at Luigi's for 4 people on 2025-06-14.")
     assert table.fixed == {"date": "2025-06-14", "party_size": 4}  # the date's digits are not party sizes
+    thanks = arguments.plan(schema_of(general.stock_price), "Thanks for your help!")
+    assert thanks.unsupported == ["ticker"]  # "for" is not the ticker FOR
+
+
+def test_list_results_are_shown_without_item_numbers_the_tool_did_not_write() -> None:
+    rows = json.dumps([{"symbol": "AAPL", "quantity": 10}, {"symbol": "KO", "quantity": 3}])
+    assert NUMBER.findall(_facts("position_book", rows, "What am I holding?")) == ["10", "3"]
 
 
 def test_answers_may_only_write_numbers_of_the_context() -> None:

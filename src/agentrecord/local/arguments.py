@@ -139,7 +139,9 @@ def _number_value(written: str, schema: dict[str, Any]) -> int | float:
 
 
 def pattern_matches(text: str, pattern: str) -> list[str]:
-    """Words and short runs of words of `text` that match `pattern` in full (else their upper case)."""
+    """Words and short runs of words of `text` that match `pattern` in full, as written.
+
+    Not upper-cased: "Thanks for your help!" would name the ticker FOR."""
     try:
         regex = re.compile(pattern)
     except re.error:
@@ -150,10 +152,6 @@ def pattern_matches(text: str, pattern: str) -> list[str]:
     for word in candidates:
         if word and regex.fullmatch(word) and word not in found:
             found.append(word)
-    if not found:  # "jfk to lax": the codes in upper case, when the request has none as written
-        for word in candidates:
-            if word and word.upper() != word and regex.fullmatch(word.upper()) and word.upper() not in found:
-                found.append(word.upper())
     return found
 
 

@@ -615,8 +615,8 @@ def _flatten(value: Any, path: str, out: list[tuple[str, str]]) -> None:
         for k, v in value.items():
             _flatten(v, f"{path} {k}".strip(), out)
     elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        for i, v in enumerate(value, 1):
-            _flatten(v, f"{path} {i}".strip() if len(value) > 1 else path, out)
+        for v in value:  # no item numbers: the answer may only quote numbers the tool wrote
+            _flatten(v, path, out)
     elif isinstance(value, list):
         out.append((path, ", ".join(str(v) for v in value) if value else "none"))
     elif value is None:
