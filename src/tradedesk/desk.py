@@ -257,11 +257,11 @@ class Desk:
         self.session.commit()
         return agent
 
-    def status(self, agent: TradingAgent) -> str:
-        """paused, waiting_approval, running (a turn holds its lease) or idle."""
+    def status(self, agent: TradingAgent, held: int | None = None) -> str:
+        """paused, waiting_approval, running (a turn holds its lease) or idle; `held`: its held calls, if read."""
         if agent.paused:
             return "paused"
-        if agent.pending_approvals:
+        if held if held is not None else agent.pending_approvals:
             return "waiting_approval"
         expires = agent.lease_expires_at
         if agent.lease_owner and expires is not None and expires > datetime.now(UTC).replace(tzinfo=None):
@@ -269,18 +269,19 @@ class Desk:
         return "idle"
 
     def agent_row(self, agent: TradingAgent, *, schedules: bool = False) -> dict[str, Any]:
+        held = len(agent.pending_approvals)  # one read of the agent's state, for the status and the count
         row: dict[str, Any] = {
             "agent": agent.label,
             "kind": agent.kind,
             "id": agent.id,
             "provider": agent.provider,
             "model": agent.agent_model_name(),
-            "status": self.status(agent),
+            "status": self.status(agent, held),
             "input_tokens": agent.input_tokens,
             "output_tokens": agent.output_tokens,
             "total_tokens": agent.total_tokens,
             "cost": agent.cost,
-            "pending_approvals": len(agent.pending_approvals),
+            "pending_approvals": held,
             "approval_threshold": agent.approval_threshold,
             "max_order_notional": agent.max_order_notional,
             "max_position_weight": agent.max_position_weight,
