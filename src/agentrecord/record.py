@@ -184,18 +184,20 @@ class AgentRecord:
         await task
 
     # -- jobs ----------------------------------------------------------------------------------
-    def enqueue(self, prompt: str, *, key: str | None = None) -> Job:
+    def enqueue(self, prompt: str, *, key: str | None = None, stream: bool = False) -> Job:
         """Queue one turn for a worker to run (`agentrecord.jobs`); the same `key` twice makes one job.
 
-        This agent's jobs run one at a time in the order they were enqueued.
+        This agent's jobs run one at a time in the order they were enqueued. `stream=True` streams the
+        model's text to the job's events as it is written (for a live view); otherwise each response's
+        text is one event, and the worker makes the cheaper non-streaming request.
         """
         from .jobs import agent_jobs
 
-        return agent_jobs.enqueue(self, prompt, key)
+        return agent_jobs.enqueue(self, prompt, key, stream=stream)
 
-    async def aenqueue(self, prompt: str, *, key: str | None = None) -> Job:
+    async def aenqueue(self, prompt: str, *, key: str | None = None, stream: bool = False) -> Job:
         """Async `enqueue`."""
-        return await asyncio.to_thread(self.enqueue, prompt, key=key)
+        return await asyncio.to_thread(self.enqueue, prompt, key=key, stream=stream)
 
     def schedule(
         self,

@@ -79,6 +79,9 @@ class JobTurn:
     id: str
     stop: Callable[[], str | None] = field(default=lambda: None)
     """Checked at every step boundary: a reason ("cancelled", "shutdown") stops the turn there."""
+    stream: bool = True
+    """Whether `on_event` gets the model's text as it streams, or one text event per response (the
+    cheaper non-streaming request, for jobs nobody watches live)."""
 
     def mark(self, extra: dict[str, Any]) -> dict[str, Any] | None:
         """This job's mark in an agent's state, if the agent's latest job turn is this one."""
@@ -148,10 +151,17 @@ class _StepWriter:
         self._write(messages[self.saved :], release=True, turn_done=turn_done)
 
 
-async def _report(node: Any, run: Any, on_text: Callable[[str], None] | None, on_event: OnEvent | None) -> None:
-    """Stream `node` for the listeners: the model's text as it arrives, tool calls and results as they happen."""
+async def _report(
+    node: Any, run: Any, on_text: Callable[[str], None] | None, on_event: OnEvent | None, *, deltas: bool = True
+) -> None:
+    """Stream `node` for the listeners: the model's text as it arrives, tool calls and results as they happen.
+
+    Without `deltas` (and `on_text`) the request is not streamed: `on_event` gets each response's text whole.
+    """
     streamed: Any = node  # the node's event types depend on the agent's generic parameters
     if _PydanticAgent.is_model_request_node(node):
+        if on_text is None and not deltas:
+            return
         async with streamed.stream(run.ctx) as events:
             async for event in events:
                 if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
@@ -162,9 +172,11 @@ async def _report(node: Any, run: Any, on_text: Callable[[str], None] | None, on
                     continue
                 if text and on_text is not None:
                     on_text(text)
-                if text and on_event is not None:
+                if text and on_event is not None and deltas:
                     on_event({"kind": "text", "text": text})
     elif on_event is not None and _PydanticAgent.is_call_tools_node(node):
+        if not deltas and (text := "".join(p.content for p in node.model_response.parts if isinstance(p, TextPart))):
+            on_event({"kind": "text", "text": text})
         async with streamed.stream(run.ctx) as events:
             async for event in events:
                 if isinstance(event, FunctionToolCallEvent):
@@ -473,7 +485,7 @@ async def _turn(
                     if job is not None and (reason := job.stop()):
                         raise TurnStopped(target.label, reason)
                     if on_text is not None or on_event is not None:
-                        await _report(node, run, on_text, on_event)
+                        await _report(node, run, on_text, on_event, deltas=job is None or job.stream)
         result = run.result
         assert result is not None
         new = result.new_messages()

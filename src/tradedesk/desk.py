@@ -323,7 +323,8 @@ class Desk:
         return agent
 
     # -- turns and jobs ----------------------------------------------------------------------------
-    def enqueue(self, agent: TradingAgent, prompt: str) -> Job:
+    def enqueue(self, agent: TradingAgent, prompt: str, *, stream: bool = False) -> Job:
+        """Queue a turn of the user's agent after checking the prompt and the agent can take it."""
         text = prompt.strip()
         if not text:
             raise Invalid("Say something: the prompt is empty.")
@@ -335,7 +336,7 @@ class Desk:
             raise Conflict(f"{agent.label} is waiting for your decision on a held call: approve or deny it first.")
         if self.user.halted:
             raise Conflict(f"Your agents are halted: resume them first (`tradedesk resume {self.user.email}`).")
-        return agent.enqueue(text)
+        return agent.enqueue(text, stream=stream)
 
     # -- safety: the kill switch and budgets --------------------------------------------------------
     def set_halted(self, halted: bool) -> list[str]:

@@ -204,6 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 512  # the default backlog of 5 drops a burst's connections (each retried after 1 s)
     owner: OpenAIServer
 
     def get_request(self) -> tuple[socket.socket, Any]:

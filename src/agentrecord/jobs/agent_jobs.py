@@ -20,12 +20,14 @@ def _prompt(prompt: object) -> str:
     return prompt
 
 
-def enqueue(record: AgentRecord, prompt: str, key: str | None = None) -> Job:
-    """Queue one turn of `record`; the same `key` twice makes one job."""
+def enqueue(record: AgentRecord, prompt: str, key: str | None = None, *, stream: bool = False) -> Job:
+    """Queue one turn of `record`; the same `key` twice makes one job. `stream` asks for text events as
+    the model writes (a live chat); without it the request is not streamed and each response's text is one event."""
     engine, _ = record._bound()
     ref = agent_ref(record)
     job_id = new_job_id(ref, key)
-    backend_for(engine).enqueue(job_id, ref, request_of(record, _prompt(prompt)))
+    request = request_of(record, _prompt(prompt)) | ({"stream": True} if stream else {})
+    backend_for(engine).enqueue(job_id, ref, request)
     return job(engine, job_id)
 
 

@@ -18,6 +18,9 @@ from ..reply import Reply, Usage
 from .backend import SETTLED, Backend, JobInfo, JobStatus, ScheduleInfo, backend_for
 from .events import JobEvent, afollow, follow
 
+_WAIT_CAP = 0.1
+"""Longest pause between two looks at a job being waited for: a settled job is seen within 0.1 s."""
+
 if TYPE_CHECKING:
     from ..record import AgentRecord
 
@@ -117,7 +120,7 @@ class Job:
             if deadline is not None and time.monotonic() >= deadline:
                 raise JobTimeout(_timeout_message(current, timeout or 0.0, _backend(self._engine)))
             time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, _WAIT_CAP)
             current = current.refresh()
         return current
 
@@ -130,7 +133,7 @@ class Job:
             if deadline is not None and time.monotonic() >= deadline:
                 raise JobTimeout(_timeout_message(current, timeout or 0.0, _backend(self._engine)))
             await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, _WAIT_CAP)
             current = await asyncio.to_thread(current.refresh)
         return current
 

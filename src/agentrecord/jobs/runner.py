@@ -66,7 +66,7 @@ async def run(
     each time the turn stops on calls held for approval.
     """
     cls = resolve(str(request["agent"]))
-    job = JobTurn(job_id, stop)
+    job = JobTurn(job_id, stop, stream=bool(request.get("stream")))
     with Session(engine, expire_on_commit=False) as session:
         record = session.get(cls, request["id"])
         if record is None:

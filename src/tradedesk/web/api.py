@@ -116,8 +116,9 @@ def messages(kind: str, agent_id: int, session: Db, me: Me, before: int | None =
 @router.post("/agents/{kind}/{agent_id}/messages")
 async def post_message(kind: str, agent_id: int, body: Prompt, request: Request, session: Db, me: Me) -> Any:
     """Run a turn as a job; the reply as JSON, or with `Accept: text/event-stream` an SSE stream then the reply."""
-    record, job = await run_in_threadpool(start_turn, _desk(session, me), kind, agent_id, body.prompt)
-    if "text/event-stream" in request.headers.get("accept", ""):
+    live = "text/event-stream" in request.headers.get("accept", "")
+    record, job = await run_in_threadpool(start_turn, _desk(session, me), kind, agent_id, body.prompt, live)
+    if live:
         events = stream.sse(job, record.label, stream.pending_of(record))
         return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     done = await stream.settle(job, TURN_TIMEOUT)
@@ -125,10 +126,12 @@ async def post_message(kind: str, agent_id: int, body: Prompt, request: Request,
     return JSONResponse(plain(stream.job_reply(done, record.label, held)))
 
 
-def start_turn(d: desk.Desk, kind: str, agent_id: int, prompt: str) -> tuple[TradingAgent, jobs.Job]:
-    """The caller's agent and the job now running its turn."""
+def start_turn(
+    d: desk.Desk, kind: str, agent_id: int, prompt: str, live: bool = False
+) -> tuple[TradingAgent, jobs.Job]:
+    """The caller's agent and the job now running its turn (`live`: its text streams as the model writes)."""
     record = d.agent(kind, agent_id)
-    job = d.enqueue(record, prompt)
+    job = d.enqueue(record, prompt, stream=live)
     d.session.commit()  # end the read transaction: waiting for the reply must not hold a pooled connection
     return record, job
 

@@ -78,8 +78,9 @@ def agent(request: Request, kind: str, agent_id: int, session: Db, me: Me, befor
 @router.post("/agents/{kind}/{agent_id}/messages")
 async def talk(request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text) -> Response:
     """Start the turn as a job and answer with the exchange's fragment; the page then streams it."""
-    record, job = await run_in_threadpool(start_turn, desk.Desk(session, me.user), kind, agent_id, prompt)
-    if not request.headers.get("hx-request"):
+    live = bool(request.headers.get("hx-request"))  # the page then follows the turn's events as they come
+    record, job = await run_in_threadpool(start_turn, desk.Desk(session, me.user), kind, agent_id, prompt, live)
+    if not live:
         return RedirectResponse(f"/agents/{kind}/{agent_id}", status_code=303)
     events = f"/agents/{kind}/{agent_id}/jobs/{job.id}/events"
     return _page(request, me, "_turn.html", prompt=prompt.strip(), events=events, job=job.id, label=record.label)

@@ -38,7 +38,7 @@ def test_events_stream_the_turn_live_from_another_process_and_replay_to_a_late_r
     with fleet(url, monkeypatch, delay=1.0) as (_, workers):
         workers.start(1)
         session, agent = agent_of(engine)
-        job = agent.enqueue("buy 3 AAPL")
+        job = agent.enqueue("buy 3 AAPL", stream=True)
         live: list[JobEvent] = []
         status_at_first_event = None
         for event in job.events(timeout=60):
@@ -59,6 +59,21 @@ def test_events_stream_the_turn_live_from_another_process_and_replay_to_a_late_r
         assert stored == [call.call_id]
         assert list(job.events()) == live  # a late reader gets everything from the beginning
         assert asyncio.run(_collect(job)) == live
+        session.close()
+
+
+def test_a_job_not_asked_to_stream_gives_each_response_text_as_one_event(
+    jobs_db: tuple[str, Engine], monkeypatch: Any
+) -> None:
+    url, engine = jobs_db
+    with fleet(url, monkeypatch) as (_, workers):
+        workers.start(1)
+        session, agent = agent_of(engine)
+        job = agent.enqueue("buy 4 NVDA")
+        events = list(job.events(timeout=60))
+        assert [e.kind for e in events] == ["tool_call", "tool_result", "text", "status"]
+        assert events[2].text == job.refresh().reply.text == "Done: buy 4 NVDA."  # type: ignore[union-attr]
+        assert events[-1].status == "done"
         session.close()
 
 
