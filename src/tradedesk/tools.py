@@ -15,6 +15,9 @@ from .tickers import TICKERS
 
 Symbol = Annotated[str, Field(json_schema_extra={"enum": list(TICKERS)})]
 """A ticker symbol, declared to the model as one of the market's listed tickers (the market still checks it)."""
+_SIDE_WORDS = {"buy": ["long", "add", "purchase", "acquire"], "sell": ["trim", "unload"]}
+Side = Annotated[Literal["buy", "sell"], Field(json_schema_extra={"x-synonyms": _SIDE_WORDS})]
+"""An order's side, with the words a request may use for it (read by the embedded model; other models ignore it)."""
 
 
 def _plain(value: Any) -> Any:
@@ -82,7 +85,7 @@ class OrderEntry(Tool):
     def call(
         self,
         symbol: Symbol,
-        side: Literal["buy", "sell"],
+        side: Side,
         quantity: int,
         order_type: Literal["market", "limit"] = "market",
         limit_price: float | None = None,

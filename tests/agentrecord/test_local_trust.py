@@ -221,6 +221,26 @@ def test_arguments_are_copied_from_the_request() -> None:
     assert thanks.unsupported == ["ticker"]  # "for" is not the ticker FOR
 
 
+def test_a_synonym_the_schema_declares_names_an_enum_value() -> None:
+    side = {"enum": ["buy", "sell"], "x-synonyms": {"buy": ["long", "add"], "sell": ["trim"]}}
+    schema = {"type": "object", "properties": {"side": side, "quantity": {"type": "integer"}}, "required": ["side"]}
+    assert arguments.plan(schema, "Go long 15 shares of META.").fixed == {"side": "buy"}
+    assert arguments.plan(schema, "Trim my KO position.").fixed == {"side": "sell"}
+    assert arguments.plan(schema, "Go long 15 shares of META.").supported == ["side"]
+    undeclared = arguments.plan({**schema, "properties": {"side": {"enum": ["buy", "sell"]}}}, "Go long on META.")
+    assert undeclared.unchosen == ["side"] and "side" not in undeclared.fixed  # left to likelihood
+
+
+@pytest.mark.parametrize(
+    "prompt", ["What's the difference between a market order and a limit order?", "What does P/E mean?"]
+)
+def test_a_tool_the_request_gives_none_of_its_values_is_not_called(trust_engine: Engine, prompt: str) -> None:
+    # the first once sold 1 META: the order tool's description fits "market order" better than words do
+    text, calls, _ = talk(trust_engine, new_trader(trust_engine), prompt)
+    needing_values = {"quote_feed", "fundamentals_feed", "order_entry"}  # each needs a ticker (and an order more)
+    assert [c.tool_name for c in calls if c.tool_name in needing_values] == [] and text.strip()
+
+
 def test_list_results_are_shown_without_item_numbers_the_tool_did_not_write() -> None:
     rows = json.dumps([{"symbol": "AAPL", "quantity": 10}, {"symbol": "KO", "quantity": 3}])
     assert NUMBER.findall(_facts("position_book", rows, "What am I holding?")) == ["10", "3"]

@@ -90,6 +90,18 @@ def resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+SYNONYMS = "x-synonyms"
+"""A schema keyword an application may put beside an `enum`: value -> words that name it in a request
+(`{"buy": ["long", "add"]}`), so "Go long 15 shares" settles `side` as a copy rather than a guess."""
+
+
+def named_in(text: str, value: str, spec: dict[str, Any]) -> bool:
+    """True when `text` names the enum `value` of `spec`: the value itself or one of its declared synonyms."""
+    synonyms = spec.get(SYNONYMS)
+    words = synonyms.get(value, []) if isinstance(synonyms, dict) else []
+    return mentions(text, value) or any(isinstance(w, str) and mentions(text, w) for w in words)
+
+
 def mentions(text: str, value: str) -> bool:
     """True when `text` names `value` as a word (any case for values of 3+ characters, exact case below)."""
     flags = re.IGNORECASE if len(value) >= 3 else 0
@@ -176,7 +188,7 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
         if "const" in spec:
             values = [spec["const"]]
         if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
-            named = [v for v in values if mentions(request, v)]
+            named = [v for v in values if named_in(request, v, spec)]
             if is_required and len(values) > 1:
                 (result.supported if named else result.unchosen if len(values) <= ENUM_SCORED else []).append(name)
             if len(named) == 1:

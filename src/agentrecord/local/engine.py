@@ -31,6 +31,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
 
 from ..errors import AgentRecordError
+from .scorer import Scorer
 
 DEFAULT_MODEL = "smollm2-135m"
 _SCORER_CTX = 1024
@@ -121,10 +122,9 @@ class Engine:
         self.path, self.n_ctx, self.n_threads = path, n_ctx, n_threads
         self.lock = threading.Lock()
         self._llama: Llama | None = None
-        self._scorer: Llama | None = None
+        self._scorer: Scorer | None = None
         self._formatter: Jinja2ChatFormatter | None = None
         self._grammars: dict[str, LlamaGrammar] = {}
-        self._scored_head: list[int] | None = None
 
     def _load(self) -> Llama:
         if self._llama is None:
@@ -147,43 +147,23 @@ class Engine:
     def score_pairs(self, prefix: str, pairs: list[tuple[str, str]]) -> tuple[list[float], int]:
         """Log-likelihood of each `target` after `prefix + middle`, for each (middle, target); and the tokens evaluated.
 
-        Runs on a second, small context that keeps every position's logits; the prefix is evaluated
-        once. What does not fit is cut, never refused: the prefix keeps its end, a middle its start.
+        Runs on a second context of the same model that keeps each `prefix + middle` evaluated between
+        calls (see `scorer`), so a call costs little more than its targets' tokens. What does not fit is
+        cut, never refused: the prefix keeps its end, a middle its start.
         """
         with self.lock:
+            llama = self._load()
             if self._scorer is None:
-                with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
-                    self._scorer = Llama(
-                        model_path=str(self.path),
-                        n_ctx=_SCORER_CTX,
-                        n_threads=self.n_threads,
-                        logits_all=True,
-                        verbose=False,
-                    )
-            llama = self._scorer
+                params = llama.context_params
+                self._scorer = Scorer(llama._model, params.n_threads, params.n_threads_batch)
             bos = [llama.token_bos()] if llama.token_bos() != -1 else []
-            head = list(llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False))[-_PREFIX_TOKENS:]
-            head = bos + head
-            if self._scored_head != head:
-                llama.reset()  # type: ignore[no-untyped-call]
-                llama.eval(head)
-                self._scored_head = head
-            evaluated = len(head)
-            result: list[float] = []
+            head = bos + list(llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False))[-_PREFIX_TOKENS:]
+            work: list[tuple[list[int], list[int]]] = []
             for middle_text, target in pairs:
                 want = list(llama.tokenize(target.encode("utf-8"), add_bos=False, special=False))[-_SCORED_TOKENS:]
                 middle = list(llama.tokenize(middle_text.encode("utf-8"), add_bos=False, special=False))
-                middle = middle[: max(1, _SCORER_CTX - len(head) - len(want))]
-                llama.n_tokens = len(head)
-                llama.eval(middle + want)
-                evaluated += len(middle) + len(want)
-                start = len(head) + len(middle) - 1
-                logits = np.asarray(llama.scores[start : start + len(want)], dtype=np.float64)
-                top = logits.max(axis=1, keepdims=True)
-                log_norm = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-                picked = logits[np.arange(len(want)), want]
-                result.append(float((picked - log_norm).sum()))
-            return result, evaluated
+                work.append((head + middle[: max(1, _SCORER_CTX - len(head) - len(want))], want))
+            return self._scorer.score(work)
 
     def _tokens(self, messages: list[dict[str, str]]) -> list[int]:
         llama = self._load()

@@ -16,6 +16,7 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -297,7 +298,9 @@ class LocalModel(FunctionModel):
         """Each option (a tool name, or None for words) with its score for the latest request.
 
         The score is the log-likelihood of the request after the option's description. Under the
-        default `evidence` routing, a tool then loses `MISSING` for each identifier or number it
+        default `evidence` routing, a tool whose required identifiers and numbers the request gives none
+        of is not an option ("What does P/E mean?" names no ticker: no lookup of a guessed one), and one
+        that gets some of them loses `MISSING` for each identifier or number it
         requires that the request does not give (no ticker named, no quantity stated: "What is a limit
         order?" is not an order) and `UNCHOSEN` for each required choice it does not name (no side:
         "How much is one share of AMD?" is not an order either), gains `GIVEN` for each required
@@ -314,6 +317,9 @@ class LocalModel(FunctionModel):
             for i, (name, _) in enumerate(options):
                 if name is not None:
                     planned = arguments.plan(dict(by_name[name].parameters_json_schema or {}), request)
+                    if planned.unsupported and not planned.supported:  # nothing it needs is in the request
+                        scores[i] = -math.inf
+                        continue
                     scores[i] += self.GIVEN * len(planned.supported) - self.MISSING * len(planned.unsupported)
                     scores[i] -= self.UNCHOSEN * len(planned.unchosen) + self.PROCEDURE * planned.free_text
         return [(name, s) for (name, _), s in zip(options, scores, strict=True)]
