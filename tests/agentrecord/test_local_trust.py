@@ -231,6 +231,14 @@ def test_a_synonym_the_schema_declares_names_an_enum_value() -> None:
     assert undeclared.unchosen == ["side"] and "side" not in undeclared.fixed  # left to likelihood
 
 
+def test_a_skill_counts_the_words_of_its_name_that_the_request_uses() -> None:
+    assert arguments.name_words("find_trade", "Find me a good trade for today.") == 2
+    assert arguments.name_words("exit_trade", "Which of my positions should I exit now?") == 1
+    assert arguments.name_words("exitTrade", "Review my open trades against their stops.") == 1
+    assert arguments.name_words("exit_trade", "Where is GOOGL trading?") == 0  # a word, not a prefix
+    assert arguments.name_words("find_trade", "What does P/E mean?") == 0
+
+
 @pytest.mark.parametrize(
     "prompt", ["What's the difference between a market order and a limit order?", "What does P/E mean?"]
 )

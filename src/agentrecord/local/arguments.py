@@ -102,6 +102,14 @@ def named_in(text: str, value: str, spec: dict[str, Any]) -> bool:
     return mentions(text, value) or any(isinstance(w, str) and mentions(text, w) for w in words)
 
 
+def name_words(name: str, text: str) -> int:
+    """How many words of a tool's name (`exit_trade`, `findTrade`; three letters or more) `text` uses,
+    as written or with a plural ending."""
+    words = {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name) if len(w) >= 3}
+    used = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+    return sum(1 for w in words if w in used or f"{w}s" in used or f"{w}es" in used)
+
+
 def mentions(text: str, value: str) -> bool:
     """True when `text` names `value` as a word (any case for values of 3+ characters, exact case below)."""
     flags = re.IGNORECASE if len(value) >= 3 else 0

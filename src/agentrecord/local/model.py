@@ -82,6 +82,9 @@ class LocalModel(FunctionModel):
     """Nats a tool gains per required argument the request gives (a ticker named, a quantity, a side)."""
     UNCHOSEN = 3.0
     """Nats a tool loses per required choice the request does not name (an order's side): no order unasked."""
+    NAMED = 3.0
+    """Nats a free-text tool (a skill) gains per word of its name the request uses ("Rebalance my portfolio"
+    for `rebalance`): its arguments can give no evidence for it, its name can."""
 
     def __init__(
         self,
@@ -305,7 +308,7 @@ class LocalModel(FunctionModel):
         order?" is not an order) and `UNCHOSEN` for each required choice it does not name (no side:
         "How much is one share of AMD?" is not an order either), gains `GIVEN` for each required
         argument it does give, and a tool taking only free text (a skill's task) loses `PROCEDURE`,
-        as such a tool fits any request.
+        as such a tool fits any request, and gains `NAMED` per word of its name the request uses.
         """
         assert isinstance(self.format, ChannelFormat)
         request = _last_prompt(messages)
@@ -322,6 +325,8 @@ class LocalModel(FunctionModel):
                         continue
                     scores[i] += self.GIVEN * len(planned.supported) - self.MISSING * len(planned.unsupported)
                     scores[i] -= self.UNCHOSEN * len(planned.unchosen) + self.PROCEDURE * planned.free_text
+                    if planned.free_text:
+                        scores[i] += self.NAMED * arguments.name_words(name, request)
         return [(name, s) for (name, _), s in zip(options, scores, strict=True)]
 
     def _choose_by_likelihood(
