@@ -214,7 +214,7 @@ def test_arguments_are_copied_from_the_request() -> None:
     assert set(plan.unsupported) == {"symbol", "quantity"} and plan.unchosen == ["side"]
     flight = arguments.plan(schema_of(general.book_flight), "Book a flight from SFO to ORD for 2 passengers.")
     assert flight.choose["origin"] == ["SFO", "ORD"] and flight.shared == [["origin", "destination"]]
-    assert flight.fixed == {} and flight.choose["passengers"][:1] == [2]
+    assert flight.fixed == {"passengers": 2}  # tied to the number by its name
     table = arguments.plan(schema_of(general.book_table), "Book a table at Luigi's for 4 people on 2025-06-14.")
     assert table.fixed == {"date": "2025-06-14", "party_size": 4}  # the date's digits are not party sizes
     thanks = arguments.plan(schema_of(general.stock_price), "Thanks for your help!")
@@ -229,6 +229,21 @@ def test_a_synonym_the_schema_declares_names_an_enum_value() -> None:
     assert arguments.plan(schema, "Go long 15 shares of META.").supported == ["side"]
     undeclared = arguments.plan({**schema, "properties": {"side": {"enum": ["buy", "sell"]}}}, "Go long on META.")
     assert undeclared.unchosen == ["side"] and "side" not in undeclared.fixed  # left to likelihood
+
+
+def test_an_optional_number_is_written_only_when_the_request_ties_it_to_the_property() -> None:
+    flight = arguments.plan(schema_of(general.book_flight), "Book a flight from SFO to ORD for 2 passengers.")
+    assert flight.fixed == {"passengers": 2}
+    search = arguments.plan(schema_of(general.web_search), "Search for reviews of the Pixel 9.")
+    assert "max_results" not in search.properties  # the 9 names a phone: the default count stays
+    forecast = arguments.plan(schema_of(general.get_forecast), "Give me the 5 day forecast for Berlin.")
+    assert forecast.fixed == {"days": 5}
+
+
+def test_shared_candidates_are_in_the_request_s_order_or_not() -> None:
+    assert arguments.in_order(["ft", "m"], "Convert 100 ft to m.")
+    assert not arguments.in_order(["m", "ft"], "Convert 100 ft to m.")
+    assert not arguments.in_order(["SFO", "LAX"], "Fly from SFO to ORD.")
 
 
 def test_a_skill_counts_the_words_of_its_name_that_the_request_uses() -> None:

@@ -110,6 +110,31 @@ def name_words(name: str, text: str) -> int:
     return sum(1 for w in words if w in used or f"{w}s" in used or f"{w}es" in used)
 
 
+def tied_numbers(name: str, text: str) -> set[float]:
+    """The numbers of `text` within two words of a word of the property's `name` ("5 day forecast" for
+    `days`, "a 60 minute meeting" for `duration_minutes`), singular or plural."""
+    words = {w.lower().removesuffix("s") for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name) if len(w) >= 3}
+    tokens = re.findall(r"\d+(?:\.\d+)?|[A-Za-z]+", text)
+    found: set[float] = set()
+    for i, token in enumerate(tokens):
+        if token[0].isdigit():
+            around = tokens[max(0, i - 2) : i] + tokens[i + 1 : i + 3]
+            if any(w.lower().removesuffix("s") in words for w in around):
+                found.add(float(token))
+    return found
+
+
+def in_order(values: list[str], text: str) -> bool:
+    """True when `text` names every one of `values`, in this order."""
+    places = []
+    for value in values:
+        found = re.search(rf"(?<![\w]){re.escape(value)}(?![\w])", text, re.IGNORECASE)
+        if found is None:
+            return False
+        places.append(found.start())
+    return places == sorted(places) and len(set(places)) == len(places)
+
+
 def mentions(text: str, value: str) -> bool:
     """True when `text` names `value` as a word (any case for values of 3+ characters, exact case below)."""
     flags = re.IGNORECASE if len(value) >= 3 else 0
@@ -179,8 +204,9 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
     """What the request settles for each argument of a tool whose parameters are `schema`.
 
     Required properties are always written. An optional one is written only when the request names
-    one of its enum values or leaves a number for it; otherwise it keeps its default (a small model
-    fills every field it is offered, with worse guesses than the defaults).
+    one of its enum values or ties a number to it by the property's name ("for 2 passengers");
+    otherwise it keeps its default (a small model fills every field it is offered, with worse
+    guesses than the defaults).
     """
     defs = {**schema.get("$defs", {}), **schema.get("definitions", {})}
     props: dict[str, Any] = schema.get("properties") or {}
@@ -256,11 +282,16 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
                 continue
             if _in_bounds(value, spec) and _number_value(written, spec) not in fits:
                 fits.append(_number_value(written, spec))
-        if name not in required:
-            if not fits:
-                result.properties.remove(name)
+        near = tied_numbers(name, rest)
+        if name not in required:  # written only for a number the request ties to it ("for 2 passengers")
+            tied = [v for v in fits if float(v) in near]
+            if len(tied) == 1:
+                result.fixed[name] = tied[0]
+                used.append(float(tied[0]))
+            elif tied:
+                result.choose[name] = tied
             else:
-                result.choose[name] = [*fits, OMIT]
+                result.properties.remove(name)  # keeps its default: "the Pixel 9" is no result count
             continue
         fresh = [v for v in fits if float(v) not in used]
         if not fresh:
@@ -268,6 +299,8 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
             continue
         result.supported.append(name)
         fits = fresh if len(fits) > 1 else fits
+        tied = [v for v in fits if float(v) in near]
+        fits = tied if len(tied) == 1 else fits
         if len(fits) == 1:
             result.fixed[name] = fits[0]
             used.append(float(fits[0]))

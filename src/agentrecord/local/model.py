@@ -82,6 +82,9 @@ class LocalModel(FunctionModel):
     """Nats a tool gains per required argument the request gives (a ticker named, a quantity, a side)."""
     UNCHOSEN = 3.0
     """Nats a tool loses per required choice the request does not name (an order's side): no order unasked."""
+    ORDERED = 2.0
+    """Nats an assignment of shared candidates (origin and destination) gains when the request gives its
+    values in the properties' order."""
     NAMED = 3.0
     """Nats a free-text tool (a skill) gains per word of its name the request uses ("Rebalance my portfolio"
     for `rebalance`): its arguments can give no evidence for it, its name can."""
@@ -410,7 +413,10 @@ class LocalModel(FunctionModel):
             texts = [
                 " ".join(_statement(name, value) for name, value in zip(group, perm, strict=True)) for perm in perms
             ]
-            best = self._best(texts, request, usage)
+            scores = self._scores(texts, request, usage)
+            for i, perm in enumerate(perms):  # "from ft to m": values usually come in the schema's order
+                scores[i] += self.ORDERED * arguments.in_order([str(v) for v in perm], request)
+            best = max(range(len(scores)), key=scores.__getitem__)
             decided.update(dict(zip(group, perms[best], strict=True)))
         for name, values in planned.choose.items():
             if name in grouped:
@@ -420,10 +426,14 @@ class LocalModel(FunctionModel):
         return decided
 
     def _best(self, statements: list[str], request: str, usage: list[RequestUsage]) -> int:
+        scores = self._scores(statements, request, usage)
+        return max(range(len(scores)), key=scores.__getitem__)
+
+    def _scores(self, statements: list[str], request: str, usage: list[RequestUsage]) -> list[float]:
         options = [f"{s}\nThe user's message: " for s in statements]
         scores, evaluated = self.engine.score("", options, request)
         usage[0] += RequestUsage(input_tokens=evaluated)
-        return max(range(len(scores)), key=scores.__getitem__)
+        return scores
 
     # What the model sees.
 
