@@ -76,7 +76,7 @@ class LocalModel(FunctionModel):
     _system = "local"
     MISSING = 4.0
     """Nats a tool loses per required identifier or number the request does not give (evidence routing)."""
-    PROCEDURE = 3.0
+    PROCEDURE = 5.0
     """Nats a tool taking only free text (a skill) loses: it must fit the request clearly better."""
     GIVEN = 1.5
     """Nats a tool gains per required argument the request gives (a ticker named, a quantity, a side)."""
@@ -85,7 +85,7 @@ class LocalModel(FunctionModel):
     ORDERED = 2.0
     """Nats an assignment of shared candidates (origin and destination) gains when the request gives its
     values in the properties' order."""
-    NAMED = 3.0
+    NAMED = 5.0
     """Nats a free-text tool (a skill) gains per word of its name the request uses ("Rebalance my portfolio"
     for `rebalance`): its arguments can give no evidence for it, its name can."""
 
