@@ -155,7 +155,7 @@ class Engine:
             llama = self._load()
             if self._scorer is None:
                 params = llama.context_params
-                self._scorer = Scorer(llama._model, params.n_threads, params.n_threads_batch)
+                self._scorer = Scorer(llama, params.n_threads, params.n_threads_batch)
             bos = [llama.token_bos()] if llama.token_bos() != -1 else []
             head = bos + list(llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False))[-_PREFIX_TOKENS:]
             work: list[tuple[list[int], list[int]]] = []

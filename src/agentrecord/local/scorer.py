@@ -31,7 +31,9 @@ class ScorerFull(RuntimeError):
 class Scorer:
     """A second llama.cpp context on an already loaded model, holding option texts in separate sequences."""
 
-    def __init__(self, model: Any, n_threads: int, n_threads_batch: int) -> None:
+    def __init__(self, owner: Any, n_threads: int, n_threads_batch: int) -> None:
+        self._owner = owner  # the loaded `Llama`: its model must outlive this context
+        model = owner._model
         params = _c.llama_context_default_params()
         params.n_ctx = _CTX
         params.n_batch = _BATCH
@@ -52,13 +54,11 @@ class Scorer:
         self._free = list(range(SEQUENCES))
 
     def close(self) -> None:
+        """Free the context (the engine keeps its scorer for the process's life, so this is for tests and tools)."""
         if self._ctx is not None:
             _c.llama_batch_free(self._batch)
             _c.llama_free(self._ctx)
             self._ctx = None
-
-    def __del__(self) -> None:
-        self.close()
 
     def score(self, pairs: list[tuple[list[int], list[int]]]) -> tuple[list[float], int]:
         """Log-likelihood of each target after its context, for each (context tokens, target tokens);
@@ -106,12 +106,17 @@ class Scorer:
             self._free.append(old)
         seq = self._free.pop()
         logits = None
-        for start in range(0, len(context), _BATCH):
-            part = context[start : start + _BATCH]
-            last = start + len(part) == len(context)
-            self._fill([(token, start + j, seq, last and j == len(part) - 1) for j, token in enumerate(part)])
-            if last:
-                logits = self._log_probs(len(part) - 1)
+        try:
+            for start in range(0, len(context), _BATCH):
+                part = context[start : start + _BATCH]
+                last = start + len(part) == len(context)
+                self._fill([(token, start + j, seq, last and j == len(part) - 1) for j, token in enumerate(part)])
+                if last:
+                    logits = self._log_probs(len(part) - 1)
+        except BaseException:  # a half-evaluated context is not kept
+            _c.llama_memory_seq_rm(self._memory, seq, -1, -1)
+            self._free.append(seq)
+            raise
         assert logits is not None
         self._kept[context] = (seq, logits)
         return seq, logits, len(context)
