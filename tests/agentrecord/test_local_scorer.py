@@ -69,3 +69,9 @@ def test_more_contexts_than_it_keeps_are_scored_like_each_alone(engine: local_en
     alone = [engine.score_pairs("", [pair])[0][0] for pair in statements[:3] + statements[-3:]]
     assert np.allclose(together[:3] + together[-3:], alone, atol=1.0)  # batch size changes llama.cpp's rounding
     assert max(range(len(together)), key=together.__getitem__) == 12  # the quantity the request states
+
+
+def test_the_same_option_twice_scores_the_same_twice(engine: local_engine.Engine) -> None:
+    pairs = [(OPTIONS[0], "What is AAPL at?"), (OPTIONS[1], "What is AAPL at?"), (OPTIONS[0], "What is AAPL at?")]
+    scores, _ = engine.score_pairs(PREFIX, pairs)
+    assert scores[0] == scores[2] and scores[0] != scores[1]

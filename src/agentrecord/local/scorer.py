@@ -79,7 +79,8 @@ class Scorer:
         chunk: list[int] = []
         used = 0
         for i, (_, target) in enumerate(pairs):
-            if chunk and used + len(target) > _BATCH:
+            repeated = any(kept[j][0] == kept[i][0] for j in chunk)  # one target per sequence in a batch
+            if chunk and (repeated or used + len(target) > _BATCH):
                 self._targets(chunk, pairs, kept, results)
                 chunk, used = [], 0
             chunk.append(i)
