@@ -102,10 +102,15 @@ def named_in(text: str, value: str, spec: dict[str, Any]) -> bool:
     return mentions(text, value) or any(isinstance(w, str) and mentions(text, w) for w in words)
 
 
+def _name_parts(name: str) -> set[str]:
+    """The words of an identifier (`exit_trade`, `findTrade`) of three letters or more, lower-cased."""
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name) if len(w) >= 3}
+
+
 def name_words(name: str, text: str) -> int:
     """How many words of a tool's name (`exit_trade`, `findTrade`; three letters or more) `text` uses,
     as written or with a plural ending."""
-    words = {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name) if len(w) >= 3}
+    words = _name_parts(name)
     used = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
     return sum(1 for w in words if w in used or f"{w}s" in used or f"{w}es" in used)
 
@@ -113,7 +118,7 @@ def name_words(name: str, text: str) -> int:
 def tied_numbers(name: str, text: str) -> set[float]:
     """The numbers of `text` within two words of a word of the property's `name` ("5 day forecast" for
     `days`, "a 60 minute meeting" for `duration_minutes`), singular or plural."""
-    words = {w.lower().removesuffix("s") for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name) if len(w) >= 3}
+    words = {w.removesuffix("s") for w in _name_parts(name)}
     tokens = re.findall(r"\d+(?:\.\d+)?|[A-Za-z]+", text)
     found: set[float] = set()
     for i, token in enumerate(tokens):
