@@ -33,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -119,7 +120,8 @@ def turn_of(messages: list[ModelMessage], text: str, seconds: float) -> Turn:
 def unfaithful(text: str, sources: list[str]) -> list[str]:
     """Numbers of `text` that no source contains (compared by value)."""
     known = {float(n) for s in sources for n in NUMBER.findall(s)}
-    return [n for n in NUMBER.findall(text) if float(n) not in known]
+    odd = [c for c in text if not c.isascii() and unicodedata.numeric(c, None) is not None]  # ⅛, ², ٣
+    return [n for n in NUMBER.findall(text) if n.isascii() and float(n) not in known] + odd
 
 
 def degenerate(text: str) -> bool:

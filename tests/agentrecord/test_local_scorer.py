@@ -75,3 +75,21 @@ def test_the_same_option_twice_scores_the_same_twice(engine: local_engine.Engine
     pairs = [(OPTIONS[0], "What is AAPL at?"), (OPTIONS[1], "What is AAPL at?"), (OPTIONS[0], "What is AAPL at?")]
     scores, _ = engine.score_pairs(PREFIX, pairs)
     assert scores[0] == scores[2] and scores[0] != scores[1]
+
+
+def test_the_answer_constraint_refuses_a_number_character_split_over_tokens(engine: local_engine.Engine) -> None:
+    # "⅛" is three byte tokens; judged one token at a time, none of them was a number, and "GOOGL's
+    # profit margins are ⅛" got through a constraint that admits only the context's numbers
+    from agentrecord.local.grammar import NumbersFrom
+
+    llama = engine._load()
+    process = engine._constraint(llama, 0, NumbersFrom(["12"]))
+    ids = llama.tokenize("The margin is ⅛".encode(), add_bos=False, special=False)
+    assert len(llama.tokenize("⅛".encode(), add_bos=False, special=False)) > 1
+    scores = np.zeros(llama.n_vocab(), dtype=np.float32)
+    scores[ids[-1]] = 10.0
+    assert int(np.argmax(process(np.array(ids[:-1]), scores.copy()))) != ids[-1]
+    twelve = llama.tokenize(b"The margin is 12", add_bos=False, special=False)
+    scores[:] = 0.0
+    scores[twelve[-1]] = 10.0
+    assert int(np.argmax(process(np.array(twelve[:-1]), scores.copy()))) == twelve[-1]

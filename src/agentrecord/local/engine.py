@@ -245,22 +245,24 @@ class Engine:
             return Generation("".join(parts), len(prompt), count)
 
     def _constraint(self, llama: Llama, start: int, allow: Callable[[str, bool], bool]) -> Callable[[Any, Any], Any]:
-        pieces: dict[int, str] = {}
+        pieces: dict[int, bytes] = {}
 
-        def piece(token: int) -> str:
+        def piece(token: int) -> bytes:
             found = pieces.get(token)
             if found is None:
-                found = pieces[token] = llama.detokenize([token], special=False).decode("utf-8", errors="ignore")
+                found = pieces[token] = llama.detokenize([token], special=False)
             return found
 
         def process(input_ids: Any, scores: Any) -> Any:
-            text = "".join(piece(int(t)) for t in input_ids[start:])
+            # decoded from all the bytes: a character split over tokens ("⅛" is three) is seen once complete
+            written = b"".join(piece(int(t)) for t in input_ids[start:])
+            text = written.decode("utf-8", errors="ignore")
             for _ in range(64):
                 best = int(np.argmax(scores))
                 if _c.llama_vocab_is_eog(llama._model.vocab, best):
                     if allow(text, True):
                         return scores
-                elif allow(text + piece(best), False):
+                elif allow((written + piece(best)).decode("utf-8", errors="ignore"), False):
                     return scores
                 scores[best] = -np.inf
             eog = llama.token_eos()
