@@ -10,6 +10,7 @@ import codecs
 import contextlib
 import importlib
 import importlib.util
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -253,16 +254,26 @@ class Engine:
                 found = pieces[token] = llama.detokenize([token], special=False)
             return found
 
+        partial: dict[bytes, bool] = {}
+
+        def allowed(written: bytes) -> bool:
+            # decoded from all the bytes: a character split over tokens ("⅛" is three) is judged whole, and
+            # its first bytes only if every character they can still become is allowed (else "⅏" comes out)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+            text, tail = decoder.decode(written), decoder.getstate()[0]
+            if tail and tail not in partial:
+                completions = _completions(tail)
+                partial[tail] = completions is not None and all(allow(text + c, False) for c in completions)
+            return allow(text, False) and (not tail or partial[tail])
+
         def process(input_ids: Any, scores: Any) -> Any:
-            # decoded from all the bytes: a character split over tokens ("⅛" is three) is seen once complete
             written = b"".join(piece(int(t)) for t in input_ids[start:])
-            text = written.decode("utf-8", errors="ignore")
             for _ in range(64):
                 best = int(np.argmax(scores))
                 if _c.llama_vocab_is_eog(llama._model.vocab, best):
-                    if allow(text, True):
+                    if allow(written.decode("utf-8", errors="ignore"), True):
                         return scores
-                elif allow((written + piece(best)).decode("utf-8", errors="ignore"), False):
+                elif allowed(written + piece(best)):
                     return scores
                 scores[best] = -np.inf
             eog = llama.token_eos()
@@ -271,6 +282,19 @@ class Engine:
             return scores
 
         return process
+
+
+def _completions(tail: bytes) -> list[str] | None:
+    """The characters the start of a UTF-8 sequence can still become (None past 4,096 of them)."""
+    size = 4 if tail[0] >= 0xF0 else 3 if tail[0] >= 0xE0 else 2
+    missing = size - len(tail)
+    if missing > 2:
+        return None
+    found = []
+    for rest in itertools.product(range(0x80, 0xC0), repeat=missing):
+        with contextlib.suppress(UnicodeDecodeError):
+            found.append((tail + bytes(rest)).decode("utf-8"))
+    return found
 
 
 _engines: dict[tuple[Path, int, int | None], Engine] = {}
