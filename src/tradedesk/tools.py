@@ -115,7 +115,8 @@ class OrderEntry(Tool):
 
 
 class PositionBook(Tool):
-    """List the user's open positions: quantity, average cost, last price, market value, unrealized P&L."""
+    """List the user's open positions: how many shares of each stock they own, average cost, last price, market
+    value, unrealized P&L."""
 
     def call(self) -> list[dict[str, Any]]:
         broker = services.broker()
@@ -126,7 +127,8 @@ class PositionBook(Tool):
 
 
 class PortfolioBook(Tool):
-    """Summarize the user's portfolio: cash, positions, market value, equity, realized and unrealized P&L."""
+    """Summarize the user's portfolio: cash and buying power, positions, market value, equity, realized and
+    unrealized P&L."""
 
     def call(self) -> dict[str, Any]:
         broker = services.broker()

@@ -246,6 +246,16 @@ def test_shared_candidates_are_in_the_request_s_order_or_not() -> None:
     assert not arguments.in_order(["SFO", "LAX"], "Fly from SFO to ORD.")
 
 
+def test_a_listed_identifier_the_request_names_is_marked_as_identified() -> None:
+    def quote(symbol: Symbol) -> None: ...
+
+    schema = schema_of(quote)
+    assert arguments.plan(schema, "Where is GOOGL trading?").identified == ["symbol"]
+    assert arguments.plan(schema, "What is a ticker symbol?").identified == []
+    side = {"type": "object", "properties": {"side": {"enum": ["buy", "sell"]}}, "required": ["side"]}
+    assert arguments.plan(side, "buy it").identified == []  # a choice among a few, not an identifier
+
+
 def test_a_skill_counts_the_words_of_its_name_that_the_request_uses() -> None:
     assert arguments.name_words("find_trade", "Find me a good trade for today.") == 2
     assert arguments.name_words("exit_trade", "Which of my positions should I exit now?") == 1

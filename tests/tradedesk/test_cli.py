@@ -258,6 +258,30 @@ def test_talk_to_the_local_model_uses_its_tools(alice: str) -> None:
     assert doc["reply"] and doc["cost"] == "0" and doc["usage"]["total_tokens"] > 0
 
 
+@pytest.mark.parametrize(
+    ("agent", "prompt", "tool"),
+    [
+        ("daytrader", "Where is GOOGL trading?", "quote_feed"),  # a listed ticker named: a lookup, not words
+        ("daytrader", "How many shares do I own of each stock?", "position_book"),
+        ("stock_investor", "What's my buying power?", "portfolio_book"),
+        ("daytrader", "Which of my positions should I exit now?", "exit_trade"),  # the skill, not the data
+        ("stock_investor", "Rebalance my portfolio.", "rebalance"),
+        ("daytrader", "What is a limit order?", None),
+    ],
+)
+def test_the_local_model_routes_data_to_tools_procedures_to_skills_and_concepts_to_words(
+    alice: str, agent: str, prompt: str, tool: str | None
+) -> None:
+    doc = run_json(alice, "talk", ALICE, agent, prompt)
+    assert [c["tool"] for c in doc["tool_calls"]][:1] == ([tool] if tool else []) and doc["reply"]
+
+
+def test_an_empty_position_book_is_answered_as_none_held(alice: str) -> None:
+    doc = run_json(alice, "talk", ALICE, "daytrader", "Show my positions.")
+    assert [c["tool"] for c in doc["tool_calls"]] == ["position_book"]
+    assert "none" in doc["reply"].lower() and "returned" not in doc["reply"], doc["reply"]
+
+
 # -- approvals -----------------------------------------------------------------------------------
 
 

@@ -69,6 +69,9 @@ class Plan:
     it does not state): evidence that this tool is not what the request asks for."""
     supported: list[str] = field(default_factory=list)
     """Required arguments the request gives: an identifier or number it contains, a choice it names."""
+    identified: list[str] = field(default_factory=list)
+    """Required identifiers the request names from a long list or a pattern (a listed ticker): the
+    request is about that thing, which words alone know nothing current of."""
     unchosen: list[str] = field(default_factory=list)
     """Required small choices (an order's side) the request names no value of."""
     free_text: bool = False
@@ -230,6 +233,8 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
             named = [v for v in values if named_in(request, v, spec)]
             if is_required and len(values) > 1:
                 (result.supported if named else result.unchosen if len(values) <= ENUM_SCORED else []).append(name)
+                if named and len(values) > ENUM_SCORED:
+                    result.identified.append(name)
             if len(named) == 1:
                 result.fixed[name] = named[0]
             elif len(named) > 1:
@@ -256,6 +261,7 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
             found = pattern_matches(request, spec["pattern"])
             if is_required and found:
                 result.supported.append(name)
+                result.identified.append(name)
             if len(found) == 1:
                 result.fixed[name] = found[0]
             elif len(found) > 1:

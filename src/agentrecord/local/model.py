@@ -80,6 +80,9 @@ class LocalModel(FunctionModel):
     """Nats a tool taking only free text (a skill) loses: it must fit the request clearly better."""
     GIVEN = 1.5
     """Nats a tool gains per required argument the request gives (a ticker named, a quantity, a side)."""
+    IDENTIFIED = 1.5
+    """Nats more a tool gains per required identifier the request names from a long list or a pattern (a
+    listed ticker): a request naming one is about that thing ("Where is GOOGL trading?"), not words."""
     UNCHOSEN = 3.0
     """Nats a tool loses per required choice the request does not name (an order's side): no order unasked."""
     ORDERED = 2.0
@@ -257,7 +260,7 @@ class LocalModel(FunctionModel):
                 for p in m.parts
                 if isinstance(p, ToolReturnPart)
             ]
-            first = _facts(facts[-1].tool_name, facts[-1].model_response_str(), "") if facts else ""
+            first = _facts(facts[-1].tool_name, _result(facts[-1]), "") if facts else ""
             text = " ".join(first.split("\n")[:3]) or "Sorry, I have no answer to that."
             if on_text is not None:
                 on_text(text)
@@ -327,6 +330,7 @@ class LocalModel(FunctionModel):
                         scores[i] = -math.inf
                         continue
                     scores[i] += self.GIVEN * len(planned.supported) - self.MISSING * len(planned.unsupported)
+                    scores[i] += self.IDENTIFIED * len(planned.identified)
                     scores[i] -= self.UNCHOSEN * len(planned.unchosen) + self.PROCEDURE * planned.free_text
                     if planned.free_text:
                         scores[i] += self.NAMED * arguments.name_words(name, request)
@@ -464,10 +468,10 @@ class LocalModel(FunctionModel):
                     elif isinstance(part, ToolReturnPart) and not tool_system:
                         facts.append(
                             f"The {part.tool_name.replace('_', ' ')} tool answered:\n"
-                            + _facts(part.tool_name, part.model_response_str(), _last_prompt(messages))
+                            + _facts(part.tool_name, _result(part), _last_prompt(messages))
                         )
                     elif isinstance(part, ToolReturnPart):
-                        turns.append(("user", f"{part.tool_name} returned: {part.model_response_str()}"))
+                        turns.append(("user", f"{part.tool_name} returned: {_result(part)}"))
                     elif isinstance(part, RetryPromptPart) and tool_system:
                         turns.append(("user", part.model_response()))
             else:
@@ -646,6 +650,12 @@ def _flatten(value: Any, path: str, out: list[tuple[str, str]]) -> None:
         out.append((path, str(value)))
 
 
+def _result(part: ToolReturnPart) -> str:
+    """A tool's result as text; an empty list or dict stays `[]` (pydantic-ai writes it as an empty string)."""
+    text = part.model_response_str()
+    return text if text or not isinstance(part.content, list | dict) else json.dumps(part.content)
+
+
 def _facts(tool: str, result: str, question: str) -> str:
     """A tool result as short sentences ("The last is 190.0."), which small models quote most faithfully.
 
@@ -656,7 +666,7 @@ def _facts(tool: str, result: str, question: str) -> str:
     except ValueError:
         return f"{tool} returned: {result}."
     if isinstance(data, list) and not data:
-        return f"{tool} returned nothing: there are none."
+        return f"The {tool.replace('_', ' ')} lists nothing: there are none."
     if not isinstance(data, dict | list):
         return f"{tool} returned: {data}."
     pairs: list[tuple[str, str]] = []
