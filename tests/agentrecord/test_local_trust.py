@@ -22,7 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from agentrecord import AgentRecord, Tool, create_engine
 from agentrecord.local import LocalModel, arguments
 from agentrecord.local.grammar import ArgumentsGrammar, Bounds, NumbersFrom
-from agentrecord.local.model import _facts, _SentenceGate
+from agentrecord.local.model import _facts, _SentenceGate, _without_repeats
 from tests.agentrecord import local_general_eval_set as general
 
 LISTED = ["AAPL", "MSFT", "NVDA", "TSLA", "KO", "JNJ", "AMZN", "GOOGL", "META", "JPM"]
@@ -254,6 +254,18 @@ def test_a_listed_identifier_the_request_names_is_marked_as_identified() -> None
     assert arguments.plan(schema, "What is a ticker symbol?").identified == []
     side = {"type": "object", "properties": {"side": {"enum": ["buy", "sell"]}}, "required": ["side"]}
     assert arguments.plan(side, "buy it").identified == []  # a choice among a few, not an identifier
+
+
+def test_a_string_the_request_names_by_its_property_is_the_words_after_the_name() -> None:
+    request = "Send an email to bob@example.com with the subject Lunch tomorrow."
+    assert arguments.spans_after_name("subject", request, None) == ["Lunch", "Lunch tomorrow"]
+    assert arguments.spans_after_name("email_subject", request, 5) == ["Lunch"]  # its last word; within maxLength
+    assert arguments.spans_after_name("query", "Search the web for hiking trails.", None) == []
+
+
+def test_a_generated_list_does_not_hold_the_same_item_twice() -> None:
+    twice = {"items": [{"product": "apples", "quantity": 3}, {"product": "apples", "quantity": 3}], "n": [1, 2, 1]}
+    assert _without_repeats(twice) == {"items": [{"product": "apples", "quantity": 3}], "n": [1, 2]}
 
 
 def test_a_skill_counts_the_words_of_its_name_that_the_request_uses() -> None:

@@ -132,6 +132,22 @@ def tied_numbers(name: str, text: str) -> set[float]:
     return found
 
 
+def spans_after_name(name: str, text: str, max_length: int | None) -> list[str]:
+    """Spans of `text` right after the last word of the property's `name` ("the subject Lunch tomorrow" for
+    `email_subject`): where the request names a string property, its value follows the name."""
+    parts = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)
+    words = {parts[-1].lower().removesuffix("s")} if parts and len(parts[-1]) >= 3 else set()
+    tokens = _WORD.findall(text)
+    found: list[str] = []
+    for i, token in enumerate(tokens):
+        if token.lower().removesuffix("s") in words:
+            for j in range(i + 2, min(len(tokens), i + 1 + SPAN_WORDS) + 1):
+                span = " ".join(tokens[i + 1 : j])
+                if (max_length is None or len(span) <= max_length) and span not in found:
+                    found.append(span)
+    return found
+
+
 def in_order(values: list[str], text: str) -> bool:
     """True when `text` names every one of `values`, in this order."""
     places = []

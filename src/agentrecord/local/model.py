@@ -389,6 +389,8 @@ class LocalModel(FunctionModel):
             except ValueError:
                 log.info("local model: arguments for %s cut off (attempt %d): %r", tool.name, attempt + 1, gen.text)
                 continue
+            once = _without_repeats(args)
+            args = once if _violation(schema, once) is None else args
             problem = _violation(schema, args)
             if isinstance(args, dict) and problem is None:
                 return args
@@ -515,8 +517,9 @@ class _CopyingGrammar(ArgumentsGrammar):
     def string(self, schema: dict[str, Any], name: str) -> str:
         if self.request is None or "pattern" in schema or schema.get("format"):
             return super().string(schema, name)
-        limit = schema.get("maxLength")
-        found = arguments.spans(self.request, int(limit) if limit is not None else None)
+        limit = None if schema.get("maxLength") is None else int(schema["maxLength"])
+        prop = next((part for part in reversed(name.split("-")) if not part.isdigit()), name)
+        found = arguments.spans_after_name(prop, self.request, limit) or arguments.spans(self.request, limit)
         found = [s for s in found if len(s) >= int(schema.get("minLength", 1))]
         if not found:
             return super().string(schema, name)
@@ -534,6 +537,19 @@ class _CopyingGrammar(ArgumentsGrammar):
             if fits:
                 return self.r.add(name, " | ".join(json.dumps(json.dumps(v)) for v in dict.fromkeys(fits)))
         return super().visit(schema, name, depth)
+
+
+def _without_repeats(value: Any) -> Any:
+    """Generated arguments with no list holding the same item twice (a small model writes its one item again)."""
+    if isinstance(value, dict):
+        return {k: _without_repeats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        kept: list[Any] = []
+        for item in map(_without_repeats, value):
+            if item not in kept:
+                kept.append(item)
+        return kept
+    return value
 
 
 def _violation(schema: dict[str, Any], args: Any) -> str | None:
