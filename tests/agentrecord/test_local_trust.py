@@ -263,6 +263,19 @@ def test_a_string_the_request_names_by_its_property_is_the_words_after_the_name(
     assert arguments.spans_after_name("query", "Search the web for hiking trails.", None) == []
 
 
+def test_an_optional_value_the_request_names_is_evidence_but_does_not_lift_the_veto() -> None:
+    weather = schema_of(general.get_weather)
+    assert arguments.plan(weather, "What's the temperature in Chicago in fahrenheit?").given_optional == ["unit"]
+    assert arguments.plan(weather, "What's the temperature in Chicago?").given_optional == []
+    forecast = arguments.plan(schema_of(general.get_forecast), "Give me the 5 day forecast for Berlin.")
+    assert forecast.given_optional == ["days"]
+
+    def order(symbol: Symbol, quantity: int, order_type: Literal["market", "limit"] = "market") -> None: ...
+
+    concept = arguments.plan(schema_of(order), "What's the difference between a market order and a limit order?")
+    assert concept.given_optional == ["order_type"] and concept.unsupported and not concept.supported
+
+
 def test_a_generated_list_does_not_hold_the_same_item_twice() -> None:
     twice = {"items": [{"product": "apples", "quantity": 3}, {"product": "apples", "quantity": 3}], "n": [1, 2, 1]}
     assert _without_repeats(twice) == {"items": [{"product": "apples", "quantity": 3}], "n": [1, 2]}

@@ -69,6 +69,10 @@ class Plan:
     it does not state): evidence that this tool is not what the request asks for."""
     supported: list[str] = field(default_factory=list)
     """Required arguments the request gives: an identifier or number it contains, a choice it names."""
+    given_optional: list[str] = field(default_factory=list)
+    """Optional arguments the request gives: a value it names or a number it ties to the property by name
+    ("in fahrenheit", "a 5 day forecast"). Evidence for the tool, though not enough to call one it lacks
+    required values for."""
     identified: list[str] = field(default_factory=list)
     """Required identifiers the request names from a long list or a pattern (a listed ticker): the
     request is about that thing, which words alone know nothing current of."""
@@ -251,6 +255,8 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
                 (result.supported if named else result.unchosen if len(values) <= ENUM_SCORED else []).append(name)
                 if named and len(values) > ENUM_SCORED:
                     result.identified.append(name)
+            if named and not is_required:
+                result.given_optional.append(name)
             if len(named) == 1:
                 result.fixed[name] = named[0]
             elif len(named) > 1:
@@ -312,6 +318,8 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
         near = tied_numbers(name, rest)
         if name not in required:  # written only for a number the request ties to it ("for 2 passengers")
             tied = [v for v in fits if float(v) in near]
+            if tied:
+                result.given_optional.append(name)
             if len(tied) == 1:
                 result.fixed[name] = tied[0]
                 used.append(float(tied[0]))

@@ -79,7 +79,8 @@ class LocalModel(FunctionModel):
     PROCEDURE = 5.0
     """Nats a tool taking only free text (a skill) loses: it must fit the request clearly better."""
     GIVEN = 1.5
-    """Nats a tool gains per required argument the request gives (a ticker named, a quantity, a side)."""
+    """Nats a tool gains per argument the request gives (a ticker named, a quantity, a side; an optional value
+    named, "in fahrenheit")."""
     IDENTIFIED = 1.5
     """Nats more a tool gains per required identifier the request names from a long list or a pattern (a
     listed ticker): a request naming one is about that thing ("Where is GOOGL trading?"), not words."""
@@ -329,7 +330,8 @@ class LocalModel(FunctionModel):
                     if planned.unsupported and not planned.supported:  # nothing it needs is in the request
                         scores[i] = -math.inf
                         continue
-                    scores[i] += self.GIVEN * len(planned.supported) - self.MISSING * len(planned.unsupported)
+                    given = len(planned.supported) + len(planned.given_optional)
+                    scores[i] += self.GIVEN * given - self.MISSING * len(planned.unsupported)
                     scores[i] += self.IDENTIFIED * len(planned.identified)
                     scores[i] -= self.UNCHOSEN * len(planned.unchosen) + self.PROCEDURE * planned.free_text
                     if planned.free_text:
