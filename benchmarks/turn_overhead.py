@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 import agentrecord
 from agentrecord import AgentRecord, Tool
+from agentrecord.ledger import Entry
 from agentrecord.store import Lease, State, Store, new_owner
 from agentrecord.testing import ScriptedModel, Step, call, scripted
 
@@ -289,9 +291,14 @@ def prefill(engine: Engine, record: AgentRecord, count: int) -> None:
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
         last = start + batch >= len(history)
-        store.append(engine, record.id, lease, chunk, tokens=(0, 0), cost=None, release=last, ttl=300.0)
+        usage = [LEDGER_ROW] * sum(isinstance(m, ModelResponse) for m in chunk)  # its ledger grows with it
+        store.append(engine, record.id, lease, chunk, usage=usage, release=last, ttl=300.0)
     with engine.begin() as conn:
         conn.execute(update(store.agents).where(store.pk == record.id).values(data=prior_state(count).dump()))
+
+
+LEDGER_ROW = Entry(status="ok", model="bench", input_tokens=11, output_tokens=7, cost=Decimal("0.0000021"))
+"""The usage ledger row a response adds (the turns' own rows are left in place: an insert does not read them)."""
 
 
 def reset(engine: Engine, record: AgentRecord, count: int) -> None:
@@ -324,7 +331,7 @@ def isolated_appends(
             record = records[count]
             lease = Lease(owner=owners[count], state=prior_state(count), history=[])
             t0 = time.perf_counter()
-            store.append(engine, record.id, lease, new, tokens=(0, 0), cost=None, release=False, ttl=300.0)
+            store.append(engine, record.id, lease, new, usage=[LEDGER_ROW], release=False, ttl=300.0)
             elapsed = time.perf_counter() - t0
             reset(engine, record, count)
             if r >= warmup:

@@ -22,6 +22,7 @@ from .errors import (
     TurnLimitExceeded,
     UnknownProvider,
 )
+from .ledger import DayUsage
 from .providers import configured_providers, provider_names
 from .record import AgentRecord, ReplyStream
 from .reply import Reply, Usage
@@ -35,6 +36,7 @@ __all__ = [
     "ApprovalPending",
     "BudgetExceeded",
     "Compaction",
+    "DayUsage",
     "DeclarationError",
     "InvalidPrompt",
     "LeaseLost",

@@ -42,15 +42,21 @@ def _load(path: tuple[str, str]) -> Any:
 
 
 def _http_client(kind: str | None) -> Any:
+    """The pooled client for a provider; its transport reports each attempt to the usage ledger."""
+    from .ledger import counting_transport
+
     if kind == "httpx2":
         import httpx2
         from pydantic_ai._http import DEFAULT_HTTP_LIMITS
 
-        return httpx2.AsyncClient(limits=DEFAULT_HTTP_LIMITS, timeout=httpx2.Timeout(600, connect=10))
+        transport = counting_transport(httpx2, httpx2.AsyncHTTPTransport(limits=DEFAULT_HTTP_LIMITS))
+        return httpx2.AsyncClient(transport=transport, timeout=httpx2.Timeout(600, connect=10))
     if kind == "httpx":
         import httpx
 
-        return httpx.AsyncClient(timeout=httpx.Timeout(600, connect=10))
+        return httpx.AsyncClient(
+            transport=counting_transport(httpx, httpx.AsyncHTTPTransport()), timeout=httpx.Timeout(600, connect=10)
+        )
     return None
 
 

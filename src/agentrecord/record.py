@@ -6,7 +6,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,11 +15,12 @@ from pydantic_ai.models import Model
 from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
-from . import _loop, approvals, providers
+from . import _loop, approvals, ledger, providers
 from .approvals import PendingApproval
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
 from .errors import DeclarationError, RecordNotSaved
+from .ledger import DayUsage
 from .reply import Reply, Usage
 from .store import Store, message_table, utcnow, window
 from .turn import _Target, resume_turn, run_turn
@@ -88,6 +89,14 @@ class AgentRecord:
     def usage(self) -> Usage:
         """Cumulative tokens of every turn, as the provider reported them."""
         return Usage(self.input_tokens or 0, self.output_tokens or 0)
+
+    def usage_by_day(self, since: date | None = None) -> list[DayUsage]:
+        """Per-day (UTC) totals of this agent's usage ledger, oldest first: requests, tokens, cost, failures.
+
+        The ledger (`<table>_usage`) holds one row per provider request, failed and retried attempts included.
+        """
+        engine, agent_id = self._bound()
+        return ledger.by_day(engine, type(self)._store().usage, [agent_id], since)
 
     @property
     def messages(self) -> list[ModelMessage]:
@@ -336,6 +345,7 @@ def _on_mapped(mapper: Mapper[Any], cls: type) -> None:
     def delete_messages(mapper: Mapper[Any], connection: Connection, target: AgentRecord) -> None:
         # SQLite enforces the ON DELETE CASCADE only with PRAGMA foreign_keys=ON; do it explicitly.
         connection.execute(delete(store.messages).where(store.messages.c.agent_id == target.id))
+        connection.execute(delete(store.usage).where(store.usage.c.agent_id == target.id))
 
     event.listen(cls, "before_delete", delete_messages)
 

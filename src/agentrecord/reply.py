@@ -56,20 +56,24 @@ def skill_calls(messages: list[ModelMessage]) -> list[dict[str, Any]]:
     ]
 
 
+def response_cost(response: ModelResponse) -> Decimal | None:
+    """The price of one response (0 for the embedded model); None when its model has no known price."""
+    if not response.model_name:
+        return None
+    if response.provider_name == "local":  # the embedded model costs nothing to run
+        return Decimal(0)
+    try:
+        return Decimal(response.cost().total_price)
+    except (LookupError, ValueError, AssertionError):
+        return None
+
+
 def cost_of(messages: list[ModelMessage]) -> Decimal | None:
     """The summed price of the responses (and skill sub-agents) among `messages`; None when none has a price."""
     total: Decimal | None = None
     for m in messages:
-        if not isinstance(m, ModelResponse) or not m.model_name:
-            continue
-        if m.provider_name == "local":  # the embedded model costs nothing to run
-            total = total or Decimal(0)
-            continue
-        try:
-            price = m.cost().total_price
-        except (LookupError, ValueError, AssertionError):
-            continue
-        total = (total or Decimal(0)) + Decimal(price)
+        if isinstance(m, ModelResponse) and (price := response_cost(m)) is not None:
+            total = (total or Decimal(0)) + price
     for call in skill_calls(messages):  # what a skill's sub-agent spent is part of this turn
         if call.get("cost") is not None:
             total = (total or Decimal(0)) + Decimal(str(call["cost"]))

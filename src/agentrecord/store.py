@@ -41,8 +41,10 @@ from sqlalchemy import (
     update,
 )
 
+from . import ledger
 from .compaction import summary_message
 from .errors import AgentBusy, LeaseLost, RecordNotSaved, StateVersionError
+from .ledger import Entry
 
 STATE_VERSION = 1
 CACHED_HISTORIES = 256
@@ -208,6 +210,7 @@ class Store:
     def __init__(self, agent_table: Table, messages: Table, label: str) -> None:
         self.agents = agent_table
         self.messages = messages
+        self.usage = ledger.usage_table(agent_table)
         (self.pk,) = agent_table.primary_key.columns
         self.label = label
         self._cache: OrderedDict[tuple[str, Any], tuple[str, list[ModelMessage]]] = OrderedDict()
@@ -346,16 +349,21 @@ class Store:
         lease: Lease,
         new: list[ModelMessage],
         *,
-        tokens: tuple[int, int],
-        cost: Decimal | None,
+        usage: list[Entry],
         release: bool,
         ttl: float,
         turn_done: bool = False,
     ) -> Totals:
-        """Insert `new` messages and add their usage to the row in one transaction, under the lease."""
+        """Insert `new` messages and the `usage` ledger rows, and add that usage to the row, in one transaction.
+
+        The counters grow by exactly what the ledger rows hold, so they stay the sum of the ledger.
+        """
         a = self.agents.c
         now = utcnow()
         state = lease.state
+        d_in, d_out, cost = ledger.totals(usage)
+        turn = state.turns + 1
+        spent = [e.row(agent_id, turn, now) for e in usage]
         rows = [
             {
                 "agent_id": agent_id,
@@ -375,7 +383,6 @@ class Store:
             extra=state.extra,
         )
         data = next_state.dump()
-        d_in, d_out = tokens
         values: dict[str, Any] = {
             "input_tokens": func.coalesce(a.input_tokens, 0) + d_in,
             "output_tokens": func.coalesce(a.output_tokens, 0) + d_out,
@@ -405,6 +412,8 @@ class Store:
                 )
             if rows:
                 conn.execute(insert(self.messages), rows)
+            if spent:
+                conn.execute(insert(self.usage), spent)
         lease.state = next_state
         lease.cost = new_cost
         lease.stored.extend(new)
@@ -422,8 +431,7 @@ class Store:
         start: int,
         summary: str,
         visible: list[ModelMessage],
-        tokens: tuple[int, int],
-        cost: Decimal | None,
+        usage: list[Entry],
         ttl: float,
     ) -> Totals:
         """Record a new summary standing for every message before `start`, and the summary call's usage."""
@@ -432,7 +440,7 @@ class Store:
         lease.state.extra = {**lease.state.extra, "compaction": {"start": start, "summary": summary, "count": count}}
         lease.history = visible
         lease.stored = list(visible)
-        return self.append(engine, agent_id, lease, [], tokens=tokens, cost=cost, release=False, ttl=ttl)
+        return self.append(engine, agent_id, lease, [], usage=usage, release=False, ttl=ttl)
 
     def load_range(self, engine: Engine, agent_id: Any, start: int, end: int) -> list[ModelMessage]:
         """The messages with sequence numbers in [start, end)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import _journal, approvals, budgets, compaction, faults
+from . import _journal, approvals, budgets, compaction, faults, ledger
 from .compaction import Summary
 from .errors import ApprovalPending, BudgetExceeded, InvalidPrompt, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
@@ -114,13 +115,38 @@ class _StepWriter:
         self.job = job
         self.saved = 0
         self.totals: Totals | None = None
+        self.attempts = ledger.Attempts()
+        self.latencies: list[int | None] = []
+        """The latency of each answered model request whose response is not written yet, in order."""
+        self.inflight: float | None = None
+        """When the model request in flight started (None between requests)."""
+        self.ending: ledger.Status | None = None
+        """How the request in flight ends if the turn does not finish: failed, or cancelled."""
 
-    def _write(self, new: list[ModelMessage], *, release: bool, turn_done: bool = False) -> None:
+    def requesting(self) -> None:
+        """A model request is about to be sent."""
+        self.inflight = time.monotonic()
+
+    def answered(self) -> None:
+        """The request in flight (if any) has its response."""
+        if self.inflight is not None:
+            self.latencies.append(int((time.monotonic() - self.inflight) * 1000))
+            self.inflight = None
+
+    def _usage(self, batch: list[ModelMessage], *, ending: bool) -> list[ledger.Entry]:
+        model = self.target.model.model_name
+        answered = sum(isinstance(m, ModelResponse) for m in batch)
+        latencies, self.latencies = self.latencies[:answered], self.latencies[answered:]
+        tried = ledger.of_attempts(
+            self.attempts.take(), model, ending=(self.ending or "cancelled") if ending else None, inflight=self.inflight
+        )
+        return [*tried, *ledger.of_messages(batch, model, iter(latencies))]
+
+    def _write(self, new: list[ModelMessage], *, release: bool, turn_done: bool = False, ending: bool = False) -> None:
         batch = [*self.carried, *new]
         self.carried = []
         if not batch and not release:
             return
-        usage = Usage.of(batch)
         t = self.target
         extra = self.lease.state.extra
         if any(isinstance(m, ModelRequest) for m in batch):
@@ -133,8 +159,7 @@ class _StepWriter:
             t.agent_id,
             self.lease,
             batch,
-            tokens=(usage.input_tokens, usage.output_tokens),
-            cost=cost_of(batch),
+            usage=self._usage(batch, ending=ending),
             release=release,
             ttl=t.spec.lease_ttl,
             turn_done=turn_done,
@@ -147,8 +172,9 @@ class _StepWriter:
         if new and isinstance(new[-1], ModelResponse) and new[-1].tool_calls:
             self._write(new, release=False)
 
-    def finish(self, messages: list[ModelMessage], *, turn_done: bool) -> None:
-        self._write(messages[self.saved :], release=True, turn_done=turn_done)
+    def finish(self, messages: list[ModelMessage], *, turn_done: bool, ending: bool = False) -> None:
+        """Save the rest and release; with `ending`, the turn stopped and a request in flight is recorded too."""
+        self._write(messages[self.saved :], release=True, turn_done=turn_done, ending=ending)
 
 
 async def _report(
@@ -228,16 +254,28 @@ async def _compact(target: _Target, lease: Lease) -> Summary | None:
     cut = compaction.boundary(body, config.keep)
     if cut is None:
         return None
-    summary = await compaction.summarize(config, target.summarizer or target.model, visible[: summarized + cut])
-    tokens = (summary.usage.input_tokens, summary.usage.output_tokens)
+    summarizer = target.summarizer or target.model
+    started = time.monotonic()
+    summary = await compaction.summarize(config, summarizer, visible[: summarized + cut])
+    spent = [
+        ledger.Entry(
+            status="ok",
+            model=summarizer.model_name,
+            source="compaction",
+            requests=summary.usage.requests,
+            input_tokens=summary.usage.input_tokens,
+            output_tokens=summary.usage.output_tokens,
+            cost=summary.cost,
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+    ]
     if not summary.text:  # nothing to stand in for the older messages: keep them, but the call was paid for
         target.store.append(
             target.engine,
             target.agent_id,
             lease,
             [],
-            tokens=tokens,
-            cost=summary.cost,
+            usage=spent,
             release=False,
             ttl=target.spec.lease_ttl,
         )
@@ -250,8 +288,7 @@ async def _compact(target: _Target, lease: Lease) -> Summary | None:
         start=start + cut,
         summary=summary.text,
         visible=[compaction.summary_message(summary.text), *body[cut:]],
-        tokens=tokens,
-        cost=summary.cost,
+        usage=spent,
         ttl=target.spec.lease_ttl,
     )
     return summary
@@ -452,6 +489,7 @@ async def _turn(
     run = None
     done = False
     unsent: list[ModelMessage] = []
+    collecting = ledger.CURRENT.set(writer.attempts)
     # "call" runs one response's tool calls one after another; the other modes run them concurrently.
     mode: Literal["sequential", "parallel"] = "sequential" if spec.concurrency == "call" else "parallel"
     try:
@@ -474,6 +512,7 @@ async def _turn(
                 ) as run,
             ):
                 async for node in run:
+                    writer.answered()
                     writer.progress(run.new_messages())
                     try:
                         meter.step(node, run.new_messages())
@@ -484,6 +523,8 @@ async def _turn(
                     _check_cost(spec, target.label, run.new_messages())
                     if job is not None and (reason := job.stop()):
                         raise TurnStopped(target.label, reason)
+                    if _PydanticAgent.is_model_request_node(node):
+                        writer.requesting()
                     if on_text is not None or on_event is not None:
                         await _report(node, run, on_text, on_event, deltas=job is None or job.stream)
         result = run.result
@@ -493,13 +534,17 @@ async def _turn(
         writer.finish(new, turn_done=not holding)
         done = True
     except UsageLimitExceeded as exc:
+        writer.inflight = None  # the limit stopped the request before it was sent
         raise _limit_error(exc, spec, target.label) from exc
     except Exception as exc:
         fault = _fault(exc, target, run)
         if fault is None:
             raise
+        if not (isinstance(exc, TimeoutError) and not isinstance(exc, ModelAPIError) and spec.turn_timeout):
+            writer.ending = "failed"  # the provider failed it (a turn that ran out of time cancels it)
         raise fault from None  # its message says it all, redacted; the cause may quote a key
     finally:
+        ledger.CURRENT.reset(collecting)
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await heartbeat
@@ -507,7 +552,7 @@ async def _turn(
         if not done:
             try:
                 saved = faults.complete(run.new_messages()) if run is not None else []
-                writer.finish([*saved, *unsent], turn_done=False)
+                writer.finish([*saved, *unsent], turn_done=False, ending=True)
             finally:
                 target.store.release(target.engine, target.agent_id, lease)
         _apply_totals(target.record, writer.totals)

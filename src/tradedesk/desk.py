@@ -8,7 +8,7 @@ message is the one line to show; `status` is the HTTP status the web answers wit
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import agentrecord
-from agentrecord import ApprovalError, Reply, jobs
+from agentrecord import ApprovalError, DayUsage, Reply, jobs
 from agentrecord import providers as agent_providers
 from agentrecord.approvals import PendingApproval
 from agentrecord.jobs import Job, Schedule
@@ -235,6 +235,20 @@ class Desk:
             raise NotFound(f"{email} has no {cls.kind}: add one with `tradedesk agent add {email} {cls.kind}`.")
         labels = ", ".join(a.label for a in mine)
         raise Invalid(f"{email} has {len(mine)} agents of kind {cls.kind} ({labels}): name one, e.g. {mine[0].label}.")
+
+    def usage_by_day(self, agent: TradingAgent | None = None, since: str | None = None) -> list[DayUsage]:
+        """Per-day (UTC) usage of one agent, or of all the user's agents together, from `since` (YYYY-MM-DD) on."""
+        start = None
+        if since:
+            try:
+                start = date.fromisoformat(since.strip())
+            except ValueError:
+                raise Invalid(f"--since must be a date as YYYY-MM-DD (got {since!r}).") from None
+        days: dict[date, DayUsage] = {}
+        for record in [agent] if agent is not None else self.agents():
+            for day in record.usage_by_day(since=start):
+                days[day.day] = days[day.day] + day if day.day in days else day
+        return [days[d] for d in sorted(days)]
 
     def provider_ready(self, provider: str) -> bool:
         """The provider has a key: the user's own (settings) or the server's environment."""

@@ -36,6 +36,8 @@ class Text:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     reasoning: str | None = None
+    cached_tokens: int | None = None
+    """Of the prompt tokens, how many the provider read from its cache (`prompt_tokens_details.cached_tokens`)."""
 
 
 @dataclass(frozen=True)
@@ -327,14 +329,22 @@ class OpenAIServer:
             self._served += 1
             return step
 
-    def _usage(self, step: Step) -> dict[str, int]:
+    def _usage(self, step: Step) -> dict[str, Any]:
         prompt = getattr(step, "prompt_tokens", None)
         completion = getattr(step, "completion_tokens", None)
         prompt = self.prompt_tokens if prompt is None else prompt
         completion = self.completion_tokens if completion is None else completion
         with self._lock:
             self.usages.append((prompt, completion))
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+        cached = getattr(step, "cached_tokens", None)
+        if cached is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        return usage
 
     def _tool_call_id(self) -> str:
         with self._lock:

@@ -24,7 +24,7 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from agentrecord import Compaction, DeclarationError
@@ -210,6 +210,13 @@ def test_summary_calls_count_in_the_agents_usage_and_the_turns_reply(db: Engine,
     compacting = [r for r in replies if r.usage.input_tokens >= SUMMARY_USAGE[0]]
     assert len(compacting) == len(summary_requests(server)) >= 2
     assert sum(r.usage.input_tokens for r in replies) == record.input_tokens
+    usage = Compactor._store().usage  # each summary call is a ledger row of its own, and the counters its sum
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(usage.c.source, usage.c.input_tokens).where(usage.c.agent_id == agent_id).order_by(usage.c.id)
+        ).all()
+    assert [source for source, _ in rows].count("compaction") == len(summary_requests(server))
+    assert sum(tokens for _, tokens in rows) == record.input_tokens
 
 
 def test_a_turn_loads_only_the_summary_and_the_messages_after_it(db: Engine, server: OpenAIServer) -> None:

@@ -387,6 +387,21 @@ def test_a_skill_runs_a_sub_agent_whose_usage_and_cost_count_for_the_parent(db: 
             "cost": str(price(200, 20) + price(300, 30)),
         }
     ]
+    # the ledger: the parent's two requests, and the skill's sub-agent as one row of two requests
+    usage = Analyst._store().usage
+    with db.connect() as conn:
+        rows = conn.execute(
+            select(usage.c.source, usage.c.requests, usage.c.input_tokens, usage.c.output_tokens, usage.c.cost)
+            .where(usage.c.agent_id == agent_id)
+            .order_by(usage.c.id)
+        ).all()
+    assert sorted(tuple(r) for r in rows) == sorted(
+        [
+            ("model", 1, 100, 10, price(100, 10)),
+            ("skill:find-trade", 2, 500, 50, price(200, 20) + price(300, 30)),
+            ("model", 1, 400, 40, price(400, 40)),
+        ]
+    )
 
 
 def test_an_inherit_skill_gets_the_parents_tools_but_no_skills_and_no_approval_tools(db: Engine) -> None:
