@@ -15,7 +15,7 @@ from pydantic_ai.models import Model
 from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
-from . import _loop, approvals, ledger, providers
+from . import _loop, approvals, ledger, providers, tracing
 from .approvals import PendingApproval
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
@@ -287,6 +287,7 @@ class AgentRecord:
             model=model,
             label=f"{cls.__name__} id={agent_id}",
             summarizer=summarizer,
+            trace_parent=tracing.current(),
         )
 
 

@@ -25,6 +25,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.toolsets import FunctionToolset
 
+from . import tracing
 from .errors import DeclarationError
 from .guards import guarded
 from .reply import Usage, cost_of
@@ -313,6 +314,7 @@ def skill_tool(skill: Skill, spec: AgentSpec, tools: Sequence[_PydanticTool[Any]
         # the turn's plain model and earlier turns: ctx.model may carry the parent's encoded history,
         # and ctx.messages holds only the open turn when earlier turns are sent pre-encoded
         model = getattr(ctx.deps, "model", None) or ctx.model
+        agent.instrument = tracing.instrumentation()  # its requests and tool calls nest in the skill's tool span
         earlier = getattr(ctx.deps, "earlier", [])
         result = await agent.run(
             task,

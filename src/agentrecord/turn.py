@@ -37,7 +37,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import _journal, approvals, budgets, compaction, faults, ledger
+from . import _journal, approvals, budgets, compaction, faults, ledger, tracing
 from .compaction import Summary
 from .errors import ApprovalPending, BudgetExceeded, InvalidPrompt, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
@@ -103,6 +103,8 @@ class _Target:
     label: str
     summarizer: Model | None = None
     """The model that writes compaction summaries (default: `model`)."""
+    trace_parent: Any = None
+    """The caller's trace context (the turn runs on the runtime loop, in a context of its own)."""
 
 
 class _StepWriter:
@@ -445,8 +447,66 @@ async def _turn(
     job: JobTurn | None = None,
     on_event: OnEvent | None = None,
 ) -> Reply[Any] | None:
+    """`_run` inside the turn's span: who, on what model, and (once it ends) its tokens, cost and outcome."""
+    kind = type(target.record).__name__
+    attributes = {
+        "agentrecord.agent.class": kind,
+        "agentrecord.agent.id": str(target.agent_id),
+        "gen_ai.provider.name": target.record.provider,
+        "gen_ai.request.model": target.model.model_name,
+        "agentrecord.job.id": job.id if job is not None else None,
+        "agentrecord.resumed": decisions is not None,
+    }
+    with tracing.span(f"agentrecord.turn {kind}", attributes, target.trace_parent) as span:
+        try:
+            reply = await _run(
+                target, prompt, wait=wait, on_text=on_text, decisions=decisions, job=job, on_event=on_event
+            )
+        except BaseException as exc:
+            stopped = isinstance(exc, asyncio.CancelledError | TurnStopped)
+            span.set_attribute("agentrecord.outcome", "cancelled" if stopped else "failed")
+            span.set_attribute("agentrecord.error", type(exc).__name__)
+            raise
+        if reply is None:
+            span.set_attribute("agentrecord.outcome", "decisions_recorded")
+            return None
+        span.set_attribute("agentrecord.outcome", "held_for_approval" if reply.pending else "answered")
+        span.set_attribute("gen_ai.usage.input_tokens", reply.usage.input_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", reply.usage.output_tokens)
+        span.set_attribute("agentrecord.requests", reply.usage.requests)
+        if reply.cost is not None:
+            span.set_attribute("agentrecord.cost_usd", str(reply.cost))
+        if prompt is not None:
+            tracing.content(span, "agentrecord.prompt", prompt)
+        tracing.content(span, "agentrecord.reply", reply.text)
+        return reply
+
+
+def _trace_approvals(kind: str, calls: list[approvals.PendingApproval], decisions: dict[str, bool | str]) -> None:
+    """One short span per call held for approval (`held`), or per decided call a turn resumes on (`resumed`)."""
+    for call in calls:
+        attributes: dict[str, Any] = {"gen_ai.tool.name": call.tool, "gen_ai.tool.call.id": call.call_id}
+        if kind == "resumed":
+            if call.call_id not in decisions:
+                continue
+            attributes["agentrecord.approved"] = decisions[call.call_id] is True
+        with tracing.span(f"agentrecord.approval.{kind} {call.tool}", attributes):
+            pass
+
+
+async def _run(
+    target: _Target,
+    prompt: str | None,
+    *,
+    wait: float | None,
+    on_text: Callable[[str], None] | None = None,
+    decisions: dict[str, bool | str] | None = None,
+    job: JobTurn | None = None,
+    on_event: OnEvent | None = None,
+) -> Reply[Any] | None:
     spec = target.spec
     agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
+    agent.instrument = tracing.instrumentation()  # model requests and tool calls as spans under the turn's
     lease = await target.store.acquire(
         target.engine,
         target.agent_id,
@@ -461,6 +521,8 @@ async def _turn(
         elif job is not None and decisions is None:
             lease.state.extra = {**lease.state.extra, "job": {"id": job.id, "start": lease.state.messages}}
         elsewhere = decisions is not None and _held_elsewhere(job, lease, target.engine)
+        if decisions is not None and tracing.enabled():
+            _trace_approvals("resumed", approvals.pending(lease.state), decisions)
         deferred = _admit(target, lease, decisions, record_only=elsewhere, continuing=continuing)
         fresh = decisions is None and not held and not continuing
         summary = await _compact(target, lease) if fresh else None
@@ -531,6 +593,7 @@ async def _turn(
         assert result is not None
         new = result.new_messages()
         holding = approvals.hold(lease.state, result.output) if isinstance(result.output, DeferredToolRequests) else []
+        _trace_approvals("held", holding, {})
         writer.finish(new, turn_done=not holding)
         done = True
     except UsageLimitExceeded as exc:

@@ -116,8 +116,18 @@ def _options(
         str | None,
         typer.Option("--db", metavar="URL", help="Database URL [default: $TRADEDESK_DATABASE_URL, else tradedesk.db]."),
     ] = None,
+    trace: Annotated[
+        str | None,
+        typer.Option(
+            "--trace", metavar="otlp|console", help="Export traces: OTLP (to OTEL_EXPORTER_OTLP_ENDPOINT), or stderr."
+        ),
+    ] = None,
 ) -> None:
     ctx.obj = _Root(db)
+    if trace is not None:
+        from .tracing import export
+
+        ctx.call_on_close(export(trace.strip().lower()))
     pydantic_ai.BANNER_ENABLED = False  # the CLI owns its terminal: no first-run banner amid the reply
 
 

@@ -17,7 +17,7 @@ from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from .. import _loop, approvals
+from .. import _loop, approvals, tracing
 from ..errors import AgentBusy, AgentRecordError, ApprovalPending, TurnStopped
 from ..record import AgentRecord
 from ..reply import Reply, Usage, cost_of
@@ -63,8 +63,27 @@ async def run(
 
     `dead(owner)` says whether a lease holder is a worker known to be gone (its lease is then freed
     rather than waited out). `events` gets what the turn produces, and a `waiting_approval` status
-    each time the turn stops on calls held for approval.
+    each time the turn stops on calls held for approval. Traced as one `agentrecord.job` span, its turns inside.
     """
+    attributes = {
+        "agentrecord.job.id": job_id,
+        "agentrecord.agent.class": str(request.get("agent")),
+        "agentrecord.agent.id": str(request.get("id")),
+    }
+    with tracing.span("agentrecord.job", attributes) as span:
+        result = await _run(engine, request, job_id, stop, dead, events)
+        span.set_attribute("agentrecord.requests", int(result.get("requests") or 0))
+        return result
+
+
+async def _run(
+    engine: Engine,
+    request: dict[str, Any],
+    job_id: str,
+    stop: Callable[[], str | None],
+    dead: Callable[[str], bool],
+    events: Emitter | None,
+) -> dict[str, Any]:
     cls = resolve(str(request["agent"]))
     job = JobTurn(job_id, stop, stream=bool(request.get("stream")))
     with Session(engine, expire_on_commit=False) as session:

@@ -32,6 +32,7 @@ from ..broker import BrokerError
 from ..market import UnknownSymbol
 from . import api, pages, stream
 from .auth import CsrfRefused, Unauthenticated
+from .tracing import TracedRequests
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("tradedesk.web")
@@ -138,6 +139,7 @@ def create_app(target: str | Engine | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
+    app.add_middleware(TracedRequests)
     app.state.engine = engine
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
