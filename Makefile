@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,tradedesk,local,jobs,web,tracing]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,tradedesk,local,jobs,web,tracing,mcp]"
 	touch $(STAMP)
 
 lint: $(STAMP)

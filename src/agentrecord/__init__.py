@@ -12,6 +12,7 @@ from .errors import (
     DeclarationError,
     InvalidPrompt,
     LeaseLost,
+    MCPServerUnavailable,
     ProviderError,
     ProviderNotConfigured,
     ProviderTimeout,
@@ -23,12 +24,14 @@ from .errors import (
     UnknownProvider,
 )
 from .ledger import DayUsage
+from .mcp_servers import MCP
 from .providers import configured_providers, provider_names
 from .record import AgentRecord, ReplyStream
 from .reply import Reply, Usage
 from .tools import Tool, ToolContext, tool
 
 __all__ = [
+    "MCP",
     "AgentBusy",
     "AgentRecord",
     "AgentRecordError",
@@ -40,6 +43,7 @@ __all__ = [
     "DeclarationError",
     "InvalidPrompt",
     "LeaseLost",
+    "MCPServerUnavailable",
     "PendingApproval",
     "ProviderError",
     "ProviderNotConfigured",

@@ -18,6 +18,8 @@ from .approvals import Rule, approval_check
 from .compaction import Compaction, parse_compaction
 from .errors import DeclarationError
 from .guards import DEFAULT_THRESHOLD, guarded
+from .mcp_servers import Entry
+from .mcp_servers import parse as parse_mcp
 from .skills import Skill, load_skills, skill_tool
 from .tools import Tool, as_instance, to_pydantic_tool, tool_name_of
 
@@ -53,6 +55,8 @@ _OPTIONS: dict[str, str] = {
     "request_retries": "retries of a request that met a 429, a 5xx or a connection error, with exponential backoff "
     "and jitter honouring Retry-After (default 2, or AGENTRECORD_REQUEST_RETRIES)",
     "model_settings": "pydantic-ai model settings (temperature, max_tokens, ...)",
+    "mcp": "MCP servers whose tools the agent may use: MCP(name, command=[...]) over stdio or MCP(name, url=...) over "
+    "streamable HTTP, or a callable taking the record and returning one (per-record credentials)",
     "compaction": "summarize older messages past a threshold: Compaction(messages=40, keep=8, model=None, ...), "
     "True for the defaults, or a message count (default: off)",
 }
@@ -83,7 +87,12 @@ class AgentSpec:
     """None: AGENTRECORD_REQUEST_RETRIES, else 2."""
     model_settings: dict[str, Any] = field(default_factory=dict)
     compaction: Compaction | None = None
+    mcp: list[Entry] = field(default_factory=list)
     _agent: _PydanticAgent[Any, Any] | None = None
+
+    def tool_names(self) -> set[str]:
+        """The names of the declared tools and skills (MCP servers' tools are known once they are connected)."""
+        return {tool_name_of(t) for t in self.tools} | {s.tool_name for s in self.skills}
 
     def pydantic_agent(self) -> _PydanticAgent[Any, Any]:
         """The pydantic-ai Agent for this class, built once."""
@@ -156,8 +165,9 @@ def parse(cls: type) -> AgentSpec:
     if "output_type" in values:
         spec.output_type = values["output_type"]
     spec.confirm = _parse_confirm(owner, values.get("confirm", []))
+    spec.mcp = parse_mcp(owner, values.get("mcp", []))
     missing = [c for c in spec.confirm if c not in names]
-    if missing:
+    if missing and not spec.mcp:  # with MCP servers, a name is checked against their tools when they connect
         raise DeclarationError(
             f"{owner}.Agent.confirm names {', '.join(missing)}, which is not among its tools "
             f"({', '.join(names) or 'none'})."

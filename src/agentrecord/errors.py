@@ -146,3 +146,28 @@ class BudgetExceeded(AgentRecordError):
 
 class InvalidPrompt(AgentRecordError, ValueError):
     """A prompt that cannot be sent: not valid UTF-8 text (e.g. lone surrogates from undecodable bytes)."""
+
+
+class MCPServerUnavailable(AgentRecordError):
+    """An MCP server the agent declares could not be started or reached; the turn did not start."""
+
+    def __init__(self, agent: str, server: str, where: str, error: BaseException) -> None:
+        from .faults import redact
+
+        self.server = server
+        detail = " ".join(str(_root_cause(error)).split())[:300] or type(_root_cause(error)).__name__
+        super().__init__(
+            f"{agent}: the MCP server {server!r} ({where}) could not be started or reached: {redact(detail)}. "
+            "Nothing was run; check that the server starts and answers there, then try again."
+        )
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost cause of `error` (connection failures arrive wrapped, often in exception groups)."""
+    while True:
+        if isinstance(error, BaseExceptionGroup) and error.exceptions:
+            error = error.exceptions[0]
+        elif error.__cause__ is not None:
+            error = error.__cause__
+        else:
+            return error

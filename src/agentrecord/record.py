@@ -15,7 +15,7 @@ from pydantic_ai.models import Model
 from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
-from . import _loop, approvals, ledger, providers, tracing
+from . import _loop, approvals, ledger, mcp_servers, providers, tracing
 from .approvals import PendingApproval
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
@@ -288,6 +288,7 @@ class AgentRecord:
             label=f"{cls.__name__} id={agent_id}",
             summarizer=summarizer,
             trace_parent=tracing.current(),
+            mcp=mcp_servers.servers_of(spec, self, f"{cls.__name__} id={agent_id}") if spec.mcp else [],
         )
 
 

@@ -32,14 +32,16 @@ from pydantic_ai.messages import (
     repair_messages,
 )
 from pydantic_ai.models import Model
+from pydantic_ai.toolsets import AbstractToolset
 from pydantic_ai.usage import UsageLimits
 from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import _journal, approvals, budgets, compaction, faults, ledger, tracing
+from . import _journal, approvals, budgets, compaction, faults, ledger, mcp_servers, tracing
 from .compaction import Summary
 from .errors import ApprovalPending, BudgetExceeded, InvalidPrompt, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
+from .mcp_servers import MCP
 from .reply import Reply, Usage, cost_of, output_text
 from .store import Lease, State, Store, Totals, window
 
@@ -105,6 +107,8 @@ class _Target:
     """The model that writes compaction summaries (default: `model`)."""
     trace_parent: Any = None
     """The caller's trace context (the turn runs on the runtime loop, in a context of its own)."""
+    mcp: list[MCP] = field(default_factory=list)
+    """The record's MCP servers (its class's, with per-record factories applied on the caller's thread)."""
 
 
 class _StepWriter:
@@ -459,9 +463,17 @@ async def _turn(
     }
     with tracing.span(f"agentrecord.turn {kind}", attributes, target.trace_parent) as span:
         try:
-            reply = await _run(
-                target, prompt, wait=wait, on_text=on_text, decisions=decisions, job=job, on_event=on_event
-            )
+            async with mcp_servers.connected(target.spec, target.mcp, target.label) as extra:
+                reply = await _run(
+                    target,
+                    prompt,
+                    wait=wait,
+                    on_text=on_text,
+                    decisions=decisions,
+                    job=job,
+                    on_event=on_event,
+                    toolsets=extra,
+                )
         except BaseException as exc:
             stopped = isinstance(exc, asyncio.CancelledError | TurnStopped)
             span.set_attribute("agentrecord.outcome", "cancelled" if stopped else "failed")
@@ -503,6 +515,7 @@ async def _run(
     decisions: dict[str, bool | str] | None = None,
     job: JobTurn | None = None,
     on_event: OnEvent | None = None,
+    toolsets: list[AbstractToolset[Any]] | None = None,
 ) -> Reply[Any] | None:
     spec = target.spec
     agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
@@ -571,6 +584,7 @@ async def _run(
                         request_limit=spec.max_requests, total_tokens_limit=spec.max_tokens_per_turn
                     ),
                     deferred_tool_results=deferred,
+                    toolsets=toolsets or None,
                 ) as run,
             ):
                 async for node in run:
