@@ -46,7 +46,7 @@ class MCP:
     """How errors and traces name the server."""
     command: Sequence[str] | None = None
     url: str | None = None
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = field(default=None, repr=False)
     """Environment of a stdio server (besides a minimal default: PATH, HOME, ...). Never logged or traced."""
     cwd: str | None = None
     headers: Mapping[str, str] | None = field(default=None, repr=False)
