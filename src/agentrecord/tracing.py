@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 
 if TYPE_CHECKING:
     from pydantic_ai.models.instrumented import InstrumentationSettings
@@ -106,3 +106,19 @@ def content(opened: trace.Span, key: str, value: str) -> None:
     """Set a content attribute (a prompt, a reply) only when content recording is on."""
     if include_content() and opened.is_recording():
         opened.set_attribute(key, value)
+
+
+def carrier() -> dict[str, str]:
+    """The current span as W3C trace headers, for work that runs later elsewhere (a job); empty when off."""
+    if not enabled() or not trace.get_current_span().get_span_context().is_valid:
+        return {}
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return headers
+
+
+def extract(headers: object) -> otel_context.Context | None:
+    """The context `carrier()` wrote (None when there is none)."""
+    if not isinstance(headers, dict) or not headers:
+        return None
+    return propagate.extract({str(k): str(v) for k, v in headers.items()})

@@ -222,21 +222,26 @@ def test_tracing_is_off_by_default_and_on_with_the_environment(monkeypatch: pyte
     assert not tracing.enabled()
 
 
-def test_a_jobs_turn_runs_inside_its_job_span(db: Engine, server: OpenAIServer, spans: InMemorySpanExporter) -> None:
+def test_a_jobs_turn_runs_inside_its_job_span_which_continues_the_enqueuers_trace(
+    db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
+) -> None:
     from agentrecord import _loop
     from agentrecord.jobs import runner
     from agentrecord.jobs.backend import request_of
 
     server.script = [ANSWER]
     agent_id = new_agent(db)
-    with Session(db) as session:
+    caller = trace.get_tracer("test", tracer_provider=tracing._config.tracer_provider)
+    with Session(db) as session, caller.start_as_current_span("web request") as enqueuing:
         agent = session.get(Tracked, agent_id)
         assert agent is not None
-        request = request_of(agent, PROMPT)
-    result = _loop.run_sync(runner.run(db, request, "job-1", lambda: None))
+        request = request_of(agent, PROMPT) | {"trace": tracing.carrier()}  # as enqueue() stores it
+    result = _loop.run_sync(runner.run(db, request, "job-1", lambda: None))  # later, on a worker
     assert result["text"] == ANSWER
     finished = list(spans.get_finished_spans())
     (job,) = [s for s in finished if s.name == "agentrecord.job"]
+    assert job.parent is not None and job.parent.span_id == enqueuing.get_span_context().span_id
+    assert job.context is not None and job.context.trace_id == enqueuing.get_span_context().trace_id
     assert (job.attributes or {})["agentrecord.job.id"] == "job-1"
     assert (job.attributes or {})["agentrecord.agent.id"] == str(agent_id)
     (turn,) = children(finished, job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from .. import tracing
 from ..errors import AgentRecordError
 from .backend import agent_ref, backend_for, new_job_id, request_of
 from .job import Job, Schedule, job, jobs_of
@@ -27,6 +28,8 @@ def enqueue(record: AgentRecord, prompt: str, key: str | None = None, *, stream:
     ref = agent_ref(record)
     job_id = new_job_id(ref, key)
     request = request_of(record, _prompt(prompt)) | ({"stream": True} if stream else {})
+    if trace := tracing.carrier():  # the job's span continues the enqueuing request's trace
+        request["trace"] = trace
     backend_for(engine).enqueue(job_id, ref, request)
     return job(engine, job_id)
 

@@ -70,7 +70,7 @@ async def run(
         "agentrecord.agent.class": str(request.get("agent")),
         "agentrecord.agent.id": str(request.get("id")),
     }
-    with tracing.span("agentrecord.job", attributes) as span:
+    with tracing.span("agentrecord.job", attributes, tracing.extract(request.get("trace"))) as span:
         result = await _run(engine, request, job_id, stop, dead, events)
         span.set_attribute("agentrecord.requests", int(result.get("requests") or 0))
         return result

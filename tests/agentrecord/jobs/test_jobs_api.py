@@ -206,3 +206,24 @@ def test_a_worker_on_a_database_without_job_tables_says_so_in_one_line(tmp_path:
     )
     assert done.returncode == 1 and done.stderr.count("\n") == 1
     assert done.stderr.startswith("Error: ") and "agentrecord.jobs.install(engine)" in done.stderr
+
+
+def test_a_job_enqueued_under_a_span_stores_that_trace_for_its_worker(
+    sqlite_db: tuple[str, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from agentrecord import tracing
+
+    provider = TracerProvider()
+    monkeypatch.setattr(tracing, "_config", tracing._Config())
+    session, agent = one(sqlite_db[1])
+    untraced = agent.enqueue("no trace while tracing is off")
+    tracing.enable(tracer_provider=provider)
+    with provider.get_tracer("test").start_as_current_span("web request") as span:
+        traced = agent.enqueue("buy 1 AAPL")
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    assert trace_id in traced._info.request["trace"]["traceparent"]
+    assert "trace" not in untraced._info.request
+    session.close()
+    provider.shutdown()
