@@ -1,0 +1,76 @@
+"""The CLI's chart command: recent bars of a symbol as a terminal sparkline of closes, with a summary.
+
+Registered on `cli.app`; like the rest of the CLI it parses, calls one function (`bars.recent`), and renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from . import bars as market_bars
+from . import cli_output as ui
+from . import services
+from .cli import CliError, JsonOption, app
+from .market import Bar
+
+TICKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[Decimal]) -> str:
+    """One block character per value, from ▁ (the lowest) to █ (the highest); flat values sit in the middle."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return TICKS[len(TICKS) // 2] * len(values)
+    top = len(TICKS) - 1
+    return "".join(TICKS[int((v - low) / (high - low) * top + Decimal("0.5"))] for v in values)
+
+
+def _summary(chart: market_bars.Bars) -> Table:
+    first, last = chart.bars[0], chart.bars[-1]
+    change = chart.change
+    percent = (change / first.open * 100).quantize(Decimal("0.01")) if first.open else Decimal(0)
+    style = "green" if change >= 0 else "red"
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row("from", ui.show(first.time), "open", ui.show(first.open))
+    grid.add_row("to", ui.show(last.time), "close", ui.show(last.close))
+    grid.add_row("high", ui.show(max(b.high for b in chart.bars)), "low", ui.show(min(b.low for b in chart.bars)))
+    grid.add_row("change", Text(f"{change:+} ({percent:+}%)", style=style), "volume", ui.show(_volume(chart.bars)))
+    return grid
+
+
+def _volume(bars: Sequence[Bar]) -> int:
+    return sum(b.volume for b in bars)
+
+
+@app.command()
+def chart(
+    symbol: str,
+    interval: Annotated[str, typer.Option(help="Bar length: 1m or 1d.")] = "1d",
+    bars: Annotated[int, typer.Option("--bars", help=f"How many bars, 1 to {market_bars.MAX_BARS}.")] = 30,
+    as_json: JsonOption = False,
+) -> None:
+    """Recent bars of a symbol (open, high, low, close, volume) as a sparkline of closes."""
+    try:
+        found = market_bars.recent(services.market(), symbol, interval, bars)
+    except ValueError as error:  # an unknown symbol, a bad interval or count, a replay without such bars
+        raise CliError(str(error)) from None
+    if as_json:
+        ui.print_json(found)
+        return
+    console = ui.out()
+    title = f"{found.symbol} · {len(found.bars)} x {found.interval} bars as of {ui.show(found.as_of)}"
+    console.print(title, markup=False)
+    if not found.bars:
+        console.print("No bars yet.")
+        return
+    style = "green" if found.change >= 0 else "red"
+    console.print(Text(sparkline([b.close for b in found.bars]), style=style), soft_wrap=True)
+    console.print(_summary(found))
