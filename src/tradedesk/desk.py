@@ -433,12 +433,12 @@ class Desk:
     def equity_history(self, limit: int = 500) -> list[tuple[datetime, Decimal]]:
         return equity.history(self.session, self.user.id, limit)
 
-    def equity_report(self, days: int = 30) -> equity_report.EquityReport:
-        """Drawdown and P&L per day over the last `days` days, after a snapshot of the account as of now."""
+    def equity_report(self, days: int = 30, book: Portfolio | None = None) -> equity_report.EquityReport:
+        """Drawdown and P&L per day over the last `days` days up to `book` (default: the portfolio as of now)."""
         if not 1 <= days <= equity_report.MAX_DAYS:
             raise Invalid(f"Ask for between 1 and {equity_report.MAX_DAYS} days (got {days}).")
-        book = self.portfolio()
-        return equity_report.report(self.session, self.user.id, book.as_of, days)
+        as_of = (book or self.portfolio()).as_of
+        return equity_report.report(self.session, self.user.id, as_of, days)
 
     def orders(self, status: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:

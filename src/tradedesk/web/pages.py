@@ -171,8 +171,16 @@ def decide(request: Request, call_id: str, verdict: str, session: Db, me: Me, re
 def portfolio(request: Request, session: Db, me: Me) -> Response:
     d = desk.Desk(session, me.user)
     book = d.portfolio()
+    history = d.equity_report(days=30, book=book)
     return _page(
-        request, me, "portfolio.html", book=book, today=d.today_pnl(book), curve=chart.equity(d.equity_history())
+        request,
+        me,
+        "portfolio.html",
+        book=book,
+        today=d.today_pnl(book),
+        curve=chart.equity(d.equity_history()),
+        drawdown=history.drawdown,
+        days=list(reversed(history.days[-10:])),
     )
 
 
