@@ -117,7 +117,7 @@ class CsvMarket:
         key = self._symbol(symbol)
         spacing = _spacing(self._bars[key])
         if interval != spacing:
-            raise ValueError(f"{key} has bars of {spacing} in its CSV; ask for interval={spacing!r}")
+            raise ValueError(f"{key}'s CSV has bars of {_length(spacing)} only; ask for bars of that interval")
         done = self._completed(key, self.now() if at is None else aware(at))
         return self._bars[key][max(0, done - count) : done]
 
@@ -127,6 +127,15 @@ class CsvMarket:
         if ticker is None:
             raise ValueError(f"no fundamentals for {key}: the CSV has prices only and {key} has no reference data")
         return fundamentals_at(ticker, self.quote(key).last)
+
+
+def _length(spacing: timedelta) -> str:
+    """A bar length in words: "1 day", "5 minutes", else timedelta's own form."""
+    for unit, size in (("day", timedelta(days=1)), ("hour", timedelta(hours=1)), ("minute", timedelta(minutes=1))):
+        count, rest = divmod(spacing, size)
+        if count and not rest:
+            return f"{count} {unit}{'s' if count > 1 else ''}"
+    return str(spacing)
 
 
 def _spacing(series: Sequence[Bar]) -> timedelta:

@@ -51,7 +51,9 @@ def test_chart_of_a_csv_replay_shows_its_rows(tmp_path: Path) -> None:
     assert [(b["open"], b["high"], b["low"], b["close"], b["volume"]) for b in doc["bars"]] == [
         ("10.00", "11.00", "9.00", "10.50", 1000)
     ]
-    assert "has bars of 1 day" in error(None, "chart", "ACME", "--interval", "1m")  # the file has daily bars only
+    assert "CSV has bars of 1 day only" in error(
+        None, "chart", "ACME", "--interval", "1m"
+    )  # the file has daily bars only
 
 
 def test_chart_refuses_an_unknown_symbol_interval_or_count_in_one_line() -> None:
