@@ -7,6 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradedesk.bars import BadBarsRequest, interval_of, recent
 from tradedesk.csv_market import CsvMarket
@@ -79,3 +81,24 @@ def test_intervals_are_named_case_insensitively_and_unknown_symbols_are_refused(
     assert interval_of(" 1D ") == timedelta(days=1) and interval_of("1m") == timedelta(minutes=1)
     with pytest.raises(UnknownSymbol, match="ZZZZ"):
         recent(SimulatedMarket(clock=lambda: NOW), "ZZZZ")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    minutes=st.integers(0, 3 * 365 * 1440),
+    symbol=st.sampled_from(["AAPL", "NVDA", "SPY", "KO"]),
+)
+def test_a_days_bar_bounds_every_minute_of_it_and_closes_at_the_last_quote(
+    seed: int, minutes: int, symbol: str
+) -> None:
+    now = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    market = SimulatedMarket(seed=seed, clock=lambda: now)
+    day = recent(market, symbol, "1d", 1).bars[-1]
+    minute_bars = [b for b in recent(market, symbol, "1m", 500).bars if b.time >= day.time]
+    assert day.time <= now and all(b.time <= now for b in minute_bars)
+    assert day.close == market.quote(symbol).last == minute_bars[-1].close
+    if minute_bars[0].time == day.time:  # the day began within the last 500 minutes
+        assert day.open == minute_bars[0].open
+    assert day.high == max([day.high, *(b.high for b in minute_bars)])
+    assert day.low == min([day.low, *(b.low for b in minute_bars)])
