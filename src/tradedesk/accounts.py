@@ -18,8 +18,8 @@ from .db import Base
 from .money import SCALE, Money
 
 SIDES = ("buy", "sell")
-ORDER_TYPES = ("market", "limit")
-TIMES_IN_FORCE = ("day", "gtc")
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok")
 STATUSES = ("filled", "open", "rejected", "cancelled", "expired")
 
 
@@ -78,7 +78,7 @@ class Order(Base):
     symbol: Mapped[str] = mapped_column(String(16))
     side: Mapped[str] = mapped_column(String(4))
     quantity: Mapped[int] = mapped_column(BigInteger)
-    order_type: Mapped[str] = mapped_column(String(6))
+    order_type: Mapped[str] = mapped_column(String(13))
     limit_price: Mapped[Decimal | None] = mapped_column(Money())
     time_in_force: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(9))
@@ -87,6 +87,15 @@ class Order(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     filled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stop_price: Mapped[Decimal | None] = mapped_column(Money())
+    """Where a stop, stop-limit or trailing stop triggers (a trailing stop's moves as its water mark does)."""
+    trail_amount: Mapped[Decimal | None] = mapped_column(Money())
+    trail_percent: Mapped[Decimal | None] = mapped_column(Money())
+    """A trailing stop's distance from its water mark: dollars, or percent (2.5 = 2.5%)."""
+    water_mark: Mapped[Decimal | None] = mapped_column(Money())
+    """A trailing stop's best price seen: the highest bid for a sell, the lowest ask for a buy."""
+    triggered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When a stop order's stop was reached; from then on it works as a market (or limit) order."""
 
     @property
     def notional(self) -> Decimal | None:

@@ -41,11 +41,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from . import triggers
 from .accounts import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Order, Position, utc
 from .calendar import NYSE, Calendar
 from .calendar import Session as CalendarSession
 from .market import Market, Quote, UnknownSymbol, aware
 from .money import cents, cents_down, cents_up, dollars
+from .triggers import MARKET_COLLAR
 
 __all__ = [
     "DEFAULT_CASH",
@@ -62,7 +64,6 @@ __all__ = [
 ]
 
 DEFAULT_CASH = Decimal("100000")
-MARKET_COLLAR = Decimal("0.05")  # how far above the ask when placed a market buy queued for the open may fill
 MAX_QUANTITY = 1_000_000_000
 _BIGINT = 2**63 - 1
 
@@ -172,6 +173,9 @@ class Broker:
         order_type: str = "market",
         limit_price: Decimal | None = None,
         time_in_force: str = "day",
+        stop_price: Decimal | None = None,
+        trail_amount: Decimal | None = None,
+        trail_percent: Decimal | None = None,
         idempotency_key: str | None = None,
         agent_kind: str | None = None,
         agent_id: int | None = None,
@@ -180,10 +184,15 @@ class Broker:
         """Place an order for `user_id`: filled, resting (open), or rejected with a reason.
 
         A key used before by this user returns that order (whatever the other arguments say); an empty
-        key means none.
+        key means none. Stop, stop-limit and trailing-stop orders rest until triggered (see `triggers`); an
+        ioc order that cannot fill at once is cancelled, a fok order rejected.
         """
         _check_domain(side, order_type, time_in_force, quantity, idempotency_key)
         limit = _limit(limit_price, side)
+        stop, trail, percent = (
+            triggers.price(v, n)
+            for v, n in ((stop_price, "stop_price"), (trail_amount, "trail_amount"), (trail_percent, "trail_percent"))
+        )
         key = idempotency_key or None
         account = self._lock_account(session, user_id)
         if key is not None and (existing := self._by_key(session, user_id, key)) is not None:
@@ -203,17 +212,28 @@ class Broker:
             time_in_force=time_in_force,
             idempotency_key=key,
             created_at=now,
+            stop_price=stop,
+            trail_amount=trail,
+            trail_percent=percent,
         )
         quote = self._quote(order.symbol, now)
-        rejection = self._rejection(session, account, order, quote, limits or RiskLimits(), trading)
+        rejection = triggers.problem(order) if quote is not None else None
+        if rejection is None and quote is not None:
+            triggers.arm(order, quote)
+        live = trading and quote is not None and rejection is None and triggers.triggered(order, quote, now)
+        rejection = rejection or self._rejection(session, account, order, quote, limits or RiskLimits(), live)
         fill = None
         if rejection is not None or quote is None:
             order.status, order.reason = "rejected", rejection
-        elif trading:
+        elif live:
             fill = _fill_price(order, quote)
             order.status = "filled" if fill is not None else "open"
+        elif trading:
+            order.status = "open"  # a stop waiting for its trigger
         else:
             self._queue(order, quote, now)
+        if fill is None and order.status == "open" and time_in_force in ("ioc", "fok"):
+            order.status, order.reason = _unfilled_at_once(order, trading)
         try:
             with session.begin_nested():
                 session.add(order)
@@ -409,14 +429,14 @@ class Broker:
             if not trading:
                 continue
             quote = self._quote(order.symbol, now)
-            price = None if quote is None else _fill_price(order, quote)
-            if price is None:
+            fill = None if quote is None or not triggers.triggered(order, quote, now) else _fill_price(order, quote)
+            if fill is None:
                 continue
-            problem = self._unfillable(session, account, order, price)
-            if problem:
-                order.status, order.reason = "rejected", problem
+            unfillable = self._unfillable(session, account, order, fill)
+            if unfillable:
+                order.status, order.reason = "rejected", unfillable
             else:
-                self._fill(session, account, order, price, now)
+                self._fill(session, account, order, fill, now)
             changed.append(order)
         session.flush()
         return changed
@@ -460,6 +480,14 @@ class Broker:
 
 def _is_open(user_id: int) -> ColumnElement[bool]:
     return and_(Order.user_id == user_id, Order.status == "open")
+
+
+def _unfilled_at_once(order: Order, trading: bool) -> tuple[str, str]:
+    """The end of an ioc or fok order that could not fill when placed: ioc is cancelled, fok rejected."""
+    why = "the exchange is closed" if not trading else "it could not fill at once at its price"
+    if order.time_in_force == "fok":
+        return "rejected", f"fill-or-kill order not filled: {why}; nothing was bought or sold"
+    return "cancelled", f"immediate-or-cancel order cancelled: {why}; nothing was bought or sold"
 
 
 def _fill_price(order: Order, quote: Quote) -> Decimal | None:

@@ -135,8 +135,8 @@ def test_invalid_arguments_raise_before_anything_is_stored(db: Engine, broker: B
     user = new_user(db)
     bad: list[dict[str, Any]] = [
         {"side": "hold"},
-        {"order_type": "stop"},
-        {"time_in_force": "ioc"},
+        {"order_type": "stop_market"},
+        {"time_in_force": "opg"},
         {"quantity": 1.5},
         {"quantity": True},
         {"order_type": "limit", "limit_price": Decimal("NaN")},
