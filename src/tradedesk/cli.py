@@ -487,8 +487,18 @@ def orders(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
         _print_orders(user.email, rows)
 
 
+def _trail(row: dict[str, Any]) -> str | None:
+    """A trailing stop's distance behind its water mark, in dollars or percent."""
+    amount, percent = row.get("trail_amount"), row.get("trail_percent")
+    if amount is not None:
+        return f"${amount:,.2f}"
+    return None if percent is None else f"{percent:g}%"
+
+
 def _print_orders(email: str, rows: list[dict[str, Any]]) -> None:
-    columns = ["id", "agent", "symbol", "side", "quantity", "order_type", "limit_price", "status", "fill_price"]
+    rows = [row | {"trail": _trail(row)} for row in rows]
+    columns = ["id", "agent", "symbol", "side", "quantity", "order_type", "limit_price", "stop_price", "trail"]
+    columns += ["time_in_force", "status", "fill_price"]
     ui.out().print(ui.table(f"Orders of {email}", rows, [*columns, "reason"]))
 
 

@@ -35,10 +35,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _decimal(value: float | None) -> Decimal | None:
+    """A price argument as the model wrote it (through its shortest repr), exactly."""
+    return None if value is None else Decimal(str(value))
+
+
 def order_notional(args: dict[str, Any]) -> Decimal:
-    """What an order's arguments would cost at the current ask (or its limit price)."""
+    """What an order's arguments would cost at the current ask (or its limit price, else its stop price)."""
     quantity = Decimal(str(args.get("quantity") or 0))
     limit = args.get("limit_price")
+    if limit is None:
+        limit = args.get("stop_price")
     if limit is not None:
         return quantity * Decimal(str(limit))
     try:
@@ -57,6 +64,9 @@ def order_view(order: Any) -> dict[str, Any]:
         "quantity",
         "order_type",
         "limit_price",
+        "stop_price",
+        "trail_amount",
+        "trail_percent",
         "time_in_force",
         "status",
         "fill_price",
@@ -80,16 +90,23 @@ class FundamentalsFeed(Tool):
 
 
 class OrderEntry(Tool):
-    """Place an order to buy or sell shares for the user: market or limit, day or good-till-cancelled."""
+    """Place an order to buy or sell shares for the user: market or limit, day or good-till-cancelled.
+
+    Stops: a stop or stop_limit order takes stop_price; a trailing_stop takes trail_amount (dollars) or
+    trail_percent. time_in_force ioc fills what it can at once, fok all at once or nothing.
+    """
 
     def call(
         self,
         symbol: Symbol,
         side: Side,
         quantity: int,
-        order_type: Literal["market", "limit"] = "market",
+        order_type: Literal["market", "limit", "stop", "stop_limit", "trailing_stop"] = "market",
         limit_price: float | None = None,
-        time_in_force: Literal["day", "gtc"] = "day",
+        time_in_force: Literal["day", "gtc", "ioc", "fok"] = "day",
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
     ) -> dict[str, Any]:
         agent: Any = self.record
         broker = services.broker()
@@ -104,8 +121,11 @@ class OrderEntry(Tool):
                 side=side,
                 quantity=quantity,
                 order_type=order_type,
-                limit_price=None if limit_price is None else Decimal(str(limit_price)),
+                limit_price=_decimal(limit_price),
                 time_in_force=time_in_force,
+                stop_price=_decimal(stop_price),
+                trail_amount=_decimal(trail_amount),
+                trail_percent=_decimal(trail_percent),
                 idempotency_key=self.call_id,
                 agent_kind=agent.kind,
                 agent_id=agent.id,

@@ -389,6 +389,29 @@ def test_orders(alice: str) -> None:
     assert error(alice, "orders", "bob@example.com").startswith("Error: No user bob@example.com")
 
 
+def test_orders_show_stop_and_trailing_stop_orders_with_their_stop_trail_and_time_in_force(alice: str) -> None:
+    steps = [
+        call("order_entry", symbol="KO", side="buy", quantity=10),
+        call(
+            "order_entry", symbol="KO", side="sell", quantity=4, order_type="stop", stop_price=1.5, time_in_force="gtc"
+        ),
+        call("order_entry", symbol="KO", side="sell", quantity=6, order_type="trailing_stop", trail_percent=2.5),
+        "ok",
+    ]
+    talk(alice, ScriptedModel(steps), "daytrader", "go")
+    trailing, stop, _ = run_json(alice, "orders", ALICE)
+    assert (stop["order_type"], stop["stop_price"], stop["time_in_force"], stop["status"]) == (
+        "stop",
+        "1.5000",
+        "gtc",
+        "open",
+    )
+    assert (trailing["order_type"], trailing["trail_percent"], trailing["status"]) == ("trailing_stop", 2.5, "open")
+    assert trailing["stop_price"] is not None
+    out = run(alice, "orders", ALICE).stdout
+    assert "2.5%" in out and "1.50" in out and "gtc" in out
+
+
 def test_quote() -> None:
     out = run(None, "quote", "aapl").stdout
     assert "AAPL" in out and "bid" in out and "ask" in out

@@ -108,6 +108,19 @@ def test_a_large_order_waits_for_approval_and_another_user_cannot_approve_it(db:
     assert [(p.symbol, p.quantity) for p in portfolio(db, "alice@example.com").positions] == [("AAPL", 100)]  # type: ignore[attr-defined]
 
 
+def test_a_stop_order_waits_for_approval_by_its_stop_notional_and_a_small_one_rests_at_once(db: Engine) -> None:
+    alice = add_trader(db, "alice@example.com")
+    small = call("order_entry", symbol="KO", side="buy", quantity=10, order_type="stop", stop_price=150.0)
+    reply = talk(db, alice, [small, "ok"])
+    results = [p.content for m in reply.messages for p in getattr(m, "parts", []) if p.part_kind == "tool-return"]  # type: ignore[attr-defined]
+    assert results[-1]["status"] == "open" and results[-1]["order_type"] == "stop"
+    assert results[-1]["stop_price"] == 150.0 and results[-1]["limit_price"] == 157.5  # the stop + its 5% collar
+    big = call("order_entry", symbol="KO", side="buy", quantity=100, order_type="stop", stop_price=150.0)  # $15,000
+    reply = talk(db, alice, [big])
+    assert [p.call_id for p in reply.pending] == [big.id]  # type: ignore[attr-defined]
+    assert portfolio(db, "alice@example.com").buying_power == Decimal("98425")  # type: ignore[attr-defined]  (only the small one)
+
+
 def test_the_broker_enforces_the_agents_risk_limit_whatever_the_model_asks(db: Engine) -> None:
     alice = add_trader(db, "alice@example.com")
     with Session(db) as session:
