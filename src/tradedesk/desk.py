@@ -112,7 +112,9 @@ def default_provider() -> str:
 def order_row(order: Order) -> dict[str, Any]:
     """An order with exact prices, who placed it and when."""
     agent = f"{order.agent_kind}/{order.agent_id}" if order.agent_kind and order.agent_id else None
-    exact = {"limit_price": order.limit_price, "fill_price": order.fill_price, "stop_price": order.stop_price}
+    exact = {"limit_price": order.limit_price, "fill_price": order.fill_price}
+    if order.stop_price is not None:
+        exact["stop_price"] = order.stop_price
     return order_view(order) | exact | {"agent": agent, "created_at": order.created_at, "filled_at": order.filled_at}
 
 

@@ -55,6 +55,9 @@ def order_notional(args: dict[str, Any]) -> Decimal:
     return quantity * price
 
 
+_STOP_KEYS = ("stop_price", "trail_amount", "trail_percent")
+
+
 def order_view(order: Any) -> dict[str, Any]:
     """An order as the agent (and the CLI) sees it."""
     keys = (
@@ -72,7 +75,11 @@ def order_view(order: Any) -> dict[str, Any]:
         "fill_price",
         "reason",
     )
-    return {k: _plain(getattr(order, k, None)) for k in keys}
+    view = {k: _plain(getattr(order, k, None)) for k in keys}
+    for key in _STOP_KEYS:  # only stop orders have them: keep other orders' results as short as before
+        if view[key] is None:
+            del view[key]
+    return view
 
 
 class QuoteFeed(Tool):
