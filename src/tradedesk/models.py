@@ -13,7 +13,16 @@ from agentrecord.budgets import Budget, spend_table
 
 from .broker import RiskLimits
 from .db import Base
-from .tools import FundamentalsFeed, OrderEntry, PortfolioBook, PositionBook, QuoteFeed, order_notional
+from .tools import (
+    CancelOrder,
+    FundamentalsFeed,
+    OrderEntry,
+    PortfolioBook,
+    PositionBook,
+    QuoteFeed,
+    open_order_notional,
+    order_notional,
+)
 
 LOCAL_MODEL = "smollm2-135m"
 
@@ -68,6 +77,13 @@ class TradingAgent(AgentRecord):
         threshold = self.approval_threshold if self.approval_threshold is not None else Decimal("10000")
         return order_notional(args) > threshold
 
+    def cancel_needs_approval(self, args: dict[str, Any]) -> bool:
+        """Cancelling an order above the same threshold waits for approval too (the seed's rule for orders)."""
+        threshold = self.approval_threshold if self.approval_threshold is not None else Decimal("10000")
+        engine, _ = self._bound()
+        with Session(engine) as session:  # its own short read, scoped to the owner
+            return open_order_notional(session, self.user_id, args.get("order_id")) > threshold
+
     @property
     def label(self) -> str:
         return f"{self.kind}/{self.id}"
@@ -110,10 +126,10 @@ class Daytrader(TradingAgent, Base):
     class Agent:
         model = "gpt-5.4-mini"
         instructions = "You are a day trader. You can watch the market and place trades for the user."
-        tools = [QuoteFeed, OrderEntry, PositionBook]
+        tools = [QuoteFeed, OrderEntry, PositionBook, CancelOrder]
         skills = ["skills/daytrader/find_trade", "skills/daytrader/enter_trade", "skills/daytrader/exit_trade"]
         concurrency = "thread"
-        confirm = {OrderEntry: "order_needs_approval"}
+        confirm = {OrderEntry: "order_needs_approval", CancelOrder: "cancel_needs_approval"}
 
 
 class StockInvestor(TradingAgent, Base):
@@ -125,14 +141,14 @@ class StockInvestor(TradingAgent, Base):
     class Agent:
         model = "gpt-5.4-mini"
         instructions = "You are a stock investor. You can review companies and invest for the user over time."
-        tools = [FundamentalsFeed, PortfolioBook, OrderEntry]
+        tools = [FundamentalsFeed, PortfolioBook, OrderEntry, CancelOrder]
         skills = [
             "skills/stock_investor/find_investment",
             "skills/stock_investor/start_position",
             "skills/stock_investor/rebalance",
         ]
         concurrency = "thread"
-        confirm = {OrderEntry: "order_needs_approval"}
+        confirm = {OrderEntry: "order_needs_approval", CancelOrder: "cancel_needs_approval"}
 
 
 SPEND = spend_table(Base.metadata)

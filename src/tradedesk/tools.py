@@ -7,10 +7,13 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
+from sqlalchemy import select
 
 from agentrecord import Tool
 
 from . import halt, services
+from .accounts import Order
+from .broker import BrokerError
 from .tickers import TICKERS
 
 Symbol = Annotated[str, Field(json_schema_extra={"enum": list(TICKERS)})]
@@ -139,6 +142,32 @@ class OrderEntry(Tool):
                 limits=agent.limits,
             )
             return order_view(order)
+
+
+class CancelOrder(Tool):
+    """Cancel one of the user's open orders by its id (the id order_entry returned)."""
+
+    def call(self, order_id: int) -> dict[str, Any]:
+        agent: Any = self.record
+        broker = services.broker()
+        with self.session() as session:
+            try:
+                order = broker.cancel_order(session, agent.user_id, order_id)
+            except BrokerError as exc:  # no such order of this user, or no longer open
+                return {"id": order_id, "status": "not cancelled", "reason": str(exc)}
+            order.reason = f"cancelled by {agent.kind}/{agent.id}"
+            return order_view(order)
+
+
+def open_order_notional(session: Any, user_id: int, order_id: Any) -> Decimal:
+    """What one of the user's orders is worth at its limit or stop price (else the ask); 0 if there is none."""
+    if not isinstance(order_id, int) or isinstance(order_id, bool):
+        return Decimal(0)
+    found = session.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
+    if found is None:
+        return Decimal(0)
+    args = {"symbol": found.symbol, "quantity": found.quantity, "limit_price": found.limit_price}
+    return order_notional(args | {"stop_price": found.stop_price})
 
 
 class PositionBook(Tool):

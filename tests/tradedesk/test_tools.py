@@ -8,15 +8,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from agentrecord import ApprovalError
 from agentrecord.testing import ScriptedModel, call, scripted
 from tradedesk import services
+from tradedesk.accounts import Order
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, StockInvestor, User
-from tradedesk.tools import FundamentalsFeed, OrderEntry, PortfolioBook, PositionBook, QuoteFeed
+from tradedesk.tools import CancelOrder, FundamentalsFeed, OrderEntry, PortfolioBook, PositionBook, QuoteFeed
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 
@@ -55,7 +56,7 @@ def talk(engine: Engine, trader_id: int, steps: list[object], prompt: str = "go"
 
 
 def test_no_tool_takes_an_argument_that_could_name_a_user_or_account() -> None:
-    for tool in (QuoteFeed, OrderEntry, PositionBook, FundamentalsFeed, PortfolioBook):
+    for tool in (QuoteFeed, OrderEntry, PositionBook, FundamentalsFeed, PortfolioBook, CancelOrder):
         params = set(inspect.signature(tool.call).parameters) - {"self"}
         assert not params & {"user", "user_id", "email", "account", "account_id", "owner"}, tool
 
@@ -121,6 +122,49 @@ def test_a_stop_order_waits_for_approval_by_its_stop_notional_and_a_small_one_re
     assert portfolio(db, "alice@example.com").buying_power == Decimal("98425")  # type: ignore[attr-defined]  (only the small one)
 
 
+def tool_results(reply: object) -> list[dict[str, object]]:
+    return [p.content for m in reply.messages for p in getattr(m, "parts", []) if p.part_kind == "tool-return"]  # type: ignore[attr-defined]
+
+
+def test_cancel_order_cancels_the_owners_open_order_and_cannot_touch_another_users(db: Engine) -> None:
+    alice, bob = add_trader(db, "alice@example.com"), add_trader(db, "bob@example.com")
+    stop = call("order_entry", symbol="KO", side="buy", quantity=5, order_type="stop", stop_price=150.0)
+    [placed] = tool_results(talk(db, alice, [stop, "ok"]))
+    assert placed["status"] == "open"
+    [refused] = tool_results(talk(db, bob, [call("cancel_order", order_id=placed["id"]), "ok"]))
+    assert refused["status"] == "not cancelled" and "no order" in str(refused["reason"])
+    [cancelled] = tool_results(talk(db, alice, [call("cancel_order", order_id=placed["id"]), "ok"]))
+    assert (cancelled["status"], cancelled["reason"]) == ("cancelled", f"cancelled by daytrader/{alice}")
+    [again] = tool_results(talk(db, alice, [call("cancel_order", order_id=placed["id"]), "ok"]))
+    assert again["status"] == "not cancelled" and "only open orders" in str(again["reason"])
+    assert portfolio(db, "alice@example.com").buying_power == Decimal("100000")  # type: ignore[attr-defined]
+
+
+def test_cancelling_an_order_above_the_approval_threshold_waits_for_approval(db: Engine) -> None:
+    alice = add_trader(db, "alice@example.com")
+    with Session(db) as session:
+        trader = session.get(Daytrader, alice)
+        assert trader is not None
+        trader.approval_threshold = Decimal("1000")
+        session.commit()
+    small = call("order_entry", symbol="KO", side="buy", quantity=5, order_type="stop", stop_price=150.0)  # $750
+    [placed] = tool_results(talk(db, alice, [small, "ok"]))
+    big = call("order_entry", symbol="KO", side="buy", quantity=100, order_type="stop", stop_price=150.0)  # $15,000
+    assert [p.call_id for p in talk(db, alice, [big]).pending] == [big.id]  # type: ignore[attr-defined]
+    with scripted(Daytrader, ScriptedModel(["placed"])), Session(db) as session:
+        owner = session.get(Daytrader, alice)
+        assert owner is not None
+        owner.approve(big.id)
+    with Session(db) as session:
+        [big_id] = [o.id for o in session.scalars(select(Order)) if o.quantity == 100]
+    [cancelled] = tool_results(talk(db, alice, [call("cancel_order", order_id=placed["id"]), "ok"]))
+    assert cancelled["status"] == "cancelled"  # below the threshold: no approval
+    cancel_big = call("cancel_order", order_id=big_id)
+    assert [p.call_id for p in talk(db, alice, [cancel_big]).pending] == [cancel_big.id]  # type: ignore[attr-defined]
+    with Session(db) as session:
+        assert session.scalar(select(Order.status).where(Order.id == big_id)) == "open"
+
+
 def test_the_broker_enforces_the_agents_risk_limit_whatever_the_model_asks(db: Engine) -> None:
     alice = add_trader(db, "alice@example.com")
     with Session(db) as session:
@@ -137,8 +181,13 @@ def test_the_broker_enforces_the_agents_risk_limit_whatever_the_model_asks(db: E
 
 def test_both_agent_kinds_declare_the_seeds_tools_and_skills() -> None:
     trader, investor = Daytrader.agent_spec(), StockInvestor.agent_spec()
-    assert [t.tool_name() for t in trader.tools] == ["quote_feed", "order_entry", "position_book"]
-    assert [t.tool_name() for t in investor.tools] == ["fundamentals_feed", "portfolio_book", "order_entry"]
+    assert [t.tool_name() for t in trader.tools] == ["quote_feed", "order_entry", "position_book", "cancel_order"]
+    assert [t.tool_name() for t in investor.tools] == [
+        "fundamentals_feed",
+        "portfolio_book",
+        "order_entry",
+        "cancel_order",
+    ]
     assert [s.name for s in trader.skills] == ["find_trade", "enter_trade", "exit_trade"]
     assert [s.name for s in investor.skills] == ["find_investment", "start_position", "rebalance"]
-    assert set(trader.confirm) == {"order_entry"}
+    assert set(trader.confirm) == set(investor.confirm) == {"order_entry", "cancel_order"}
