@@ -69,3 +69,23 @@ def test_a_url_with_a_percent_sign_survives_the_alembic_config(tmp_path: Path) -
     url = f"sqlite:///{folder}/t.db"
     assert migrations.config(url).get_main_option("sqlalchemy.url") == url
     assert migrations.upgrade(url).up_to_date
+
+
+def test_downgrading_below_stop_orders_refuses_while_any_exist_and_keeps_them(empty: tuple[str, Engine]) -> None:
+    url, engine = empty
+    migrations.upgrade(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, email) VALUES (1, 'stops@example.com')"))
+        conn.execute(
+            text(
+                "INSERT INTO orders (user_id, symbol, side, quantity, order_type, time_in_force, status, stop_price,"
+                " created_at) VALUES (1, 'KO', 'sell', 5, 'stop', 'gtc', 'open', 60, CURRENT_TIMESTAMP)"
+            )
+        )
+    with pytest.raises(RuntimeError, match="1 stop orders exist"):
+        command.downgrade(migrations.config(url), "0004")
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT order_type FROM orders")).scalars().all() == ["stop"]
+        conn.execute(text("DELETE FROM orders"))
+    command.downgrade(migrations.config(url), "0004")
+    assert "stop_price" not in {c["name"] for c in inspect(engine).get_columns("orders")}
