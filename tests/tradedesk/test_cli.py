@@ -262,6 +262,7 @@ def test_talk_to_the_local_model_uses_its_tools(alice: str) -> None:
     ("agent", "prompt", "tool"),
     [
         ("daytrader", "Where is GOOGL trading?", "quote_feed"),  # a listed ticker named: a lookup, not words
+        ("daytrader", "Buy 10 shares of AAPL.", "order_entry"),  # went to the quote when order_entry's doc grew
         ("daytrader", "How many shares do I own of each stock?", "position_book"),
         ("stock_investor", "What's my buying power?", "portfolio_book"),
         ("daytrader", "Which of my positions should I exit now?", "exit_trade"),  # the skill, not the data
