@@ -38,6 +38,12 @@ class Account(Base):
     cash: Mapped[Decimal] = mapped_column(Money())
     realized_pnl: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    commission_per_share: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
+    commission_min: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
+    impact_bps: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
+    """The account's trading costs (see `costs`); all zero by default."""
+    commissions: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
+    """Commissions paid, in total."""
 
 
 class Position(Base):
@@ -96,6 +102,8 @@ class Order(Base):
     """A trailing stop's best price seen: the highest bid for a sell, the lowest ask for a buy."""
     triggered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When a stop order's stop was reached; from then on it works as a market (or limit) order."""
+    commission: Mapped[Decimal | None] = mapped_column(Money())
+    """The commission its fill paid; None until filled (fill_price already includes any size impact)."""
 
     @property
     def notional(self) -> Decimal | None:

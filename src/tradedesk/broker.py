@@ -26,6 +26,9 @@ overnight, and a gap beyond the collar leaves the order resting (like a limit or
 filling at any price or overdrawing the account. Queued market sells need no collar (their shares are
 reserved) and fill at the bid. Open buy orders reserve cash at their limit price and open sell orders
 reserve their shares, so a resting order can always be filled when it becomes marketable.
+
+Each account's trading costs (`costs`: a commission per share with a minimum, and a size impact on the
+fill price) apply to every fill; a buy's cash check and reservation include its commission.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import triggers
+from . import costs, triggers
 from .accounts import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Order, Position, utc
 from .calendar import NYSE, Calendar
 from .calendar import Session as CalendarSession
@@ -110,6 +113,8 @@ class Portfolio:
     unrealized_pnl: Decimal
     positions: list[Holding]
     as_of: datetime
+    commissions: Decimal = Decimal(0)
+    """Commissions paid in total (already out of cash and realized P&L)."""
 
 
 class Broker:
@@ -226,7 +231,7 @@ class Broker:
         if rejection is not None or quote is None:
             order.status, order.reason = "rejected", rejection
         elif live:
-            fill = _fill_price(order, quote)
+            fill = _fill_price(order, quote, costs.of(account))
             order.status = "filled" if fill is not None else "open"
         elif trading:
             order.status = "open"  # a stop waiting for its trigger
@@ -293,13 +298,14 @@ class Broker:
         cash = cents(account.cash)
         return Portfolio(
             cash=cash,
-            buying_power=cash - self._reserved_cash(session, user_id),
+            buying_power=cash - self._reserved_cash(session, account),
             market_value=market_value,
             equity=cash + market_value,
             realized_pnl=cents(account.realized_pnl),
             unrealized_pnl=sum((h.unrealized_pnl for h in holdings), Decimal(0)),
             positions=holdings,
             as_of=now,
+            commissions=cents(account.commissions),
         )
 
     def _holding(self, position: Position, now: datetime) -> Holding:
@@ -328,10 +334,13 @@ class Broker:
         query = select(Position).where(Position.user_id == user_id, Position.symbol == symbol)
         return session.scalar(query.execution_options(populate_existing=True))
 
-    def _reserved_cash(self, session: Session, user_id: int) -> Decimal:
-        """Cash promised to the user's open buy orders, at their limit prices (a queued market buy's collar)."""
-        buys = session.scalars(select(Order).where(_is_open(user_id), Order.side == "buy"))
-        return sum((o.limit_price * o.quantity for o in buys if o.limit_price is not None), Decimal(0))
+    def _reserved_cash(self, session: Session, account: Account) -> Decimal:
+        """Cash promised to open buy orders, at their limit prices (a queued market buy's collar), with commission."""
+        cost = costs.of(account)
+        buys = session.scalars(select(Order).where(_is_open(account.user_id), Order.side == "buy"))
+        return sum(
+            (_with_commission(cost, o.quantity, o.limit_price) for o in buys if o.limit_price is not None), Decimal(0)
+        )
 
     def _reserved_shares(self, session: Session, user_id: int, symbol: str) -> int:
         """Shares of `symbol` promised to the user's open sell orders."""
@@ -364,7 +373,8 @@ class Broker:
                     f"risk limit exceeded: this agent already placed {placed} orders today "
                     f"(max {limits.max_orders_per_day} per day, reset at 00:00 UTC)"
                 )
-        price = _booking_price(order, quote, trading)
+        cost = costs.of(account)
+        price = _booking_price(order, quote, trading, cost)
         notional = price * order.quantity
         if limits.max_order_notional is not None and notional > limits.max_order_notional:
             return (
@@ -382,13 +392,16 @@ class Broker:
                     "short selling is not allowed"
                 )
             return None
-        available = account.cash - self._reserved_cash(session, order.user_id)
-        if notional > available:
+        available = account.cash - self._reserved_cash(session, account)
+        needed = _with_commission(cost, order.quantity, price)
+        if needed > available:
             collar = order.order_type == "market" and not trading
             why = f" (the ask + {MARKET_COLLAR:.0%}, as the exchange is closed)" if collar else ""
+            fee = needed - notional
+            fee_note = f" with {dollars(fee)} commission" if fee else ""
             return (
                 f"insufficient cash: buying {order.quantity} {order.symbol} at {dollars(price)}{why} needs "
-                f"{dollars(notional)} but only {dollars(available)} is available"
+                f"{dollars(needed)}{fee_note} but only {dollars(available)} is available"
             )
         if limits.max_position_weight is not None:
             equity = account.cash + sum(
@@ -429,7 +442,9 @@ class Broker:
             if not trading:
                 continue
             quote = self._quote(order.symbol, now)
-            fill = None if quote is None or not triggers.triggered(order, quote, now) else _fill_price(order, quote)
+            fill = None
+            if quote is not None and triggers.triggered(order, quote, now):
+                fill = _fill_price(order, quote, costs.of(account))
             if fill is None:
                 continue
             unfillable = self._unfillable(session, account, order, fill)
@@ -447,16 +462,24 @@ class Broker:
 
     def _unfillable(self, session: Session, account: Account, order: Order, price: Decimal) -> str | None:
         """A last check at fill time (reservations make it pass unless the data was edited by hand)."""
-        if order.side == "buy" and price * order.quantity > account.cash:
-            return f"insufficient cash at fill: {dollars(price * order.quantity)} needed, {dollars(account.cash)} held"
+        needed = _with_commission(costs.of(account), order.quantity, price)
+        if order.side == "buy" and needed > account.cash:
+            return f"insufficient cash at fill: {dollars(needed)} needed, {dollars(account.cash)} held"
         position = self._position(session, order.user_id, order.symbol)
         if order.side == "sell" and (position is None or position.quantity < order.quantity):
             return f"cannot sell {order.quantity} {order.symbol}: only {position.quantity if position else 0} held"
         return None
 
     def _fill(self, session: Session, account: Account, order: Order, price: Decimal, now: datetime) -> None:
-        """Move cash and shares for a fill at `price`; realized P&L = proceeds - the cost basis of the shares sold."""
+        """Move cash and shares for a fill at `price`; realized P&L = proceeds - the cost basis of the shares sold.
+
+        The commission comes out of cash and realized P&L (on a buy too), so realized P&L is net of commissions.
+        """
         amount = price * order.quantity
+        commission = costs.of(account).commission(order.quantity, price)
+        account.cash -= commission
+        account.realized_pnl -= commission
+        account.commissions += commission
         position = self._position(session, order.user_id, order.symbol)
         if order.side == "buy":
             if position is None:
@@ -475,6 +498,7 @@ class Broker:
             if position.quantity == 0:
                 session.delete(position)
         order.status, order.fill_price, order.filled_at, order.reason = "filled", price, now, None
+        order.commission = commission
         session.flush()
 
 
@@ -490,23 +514,31 @@ def _unfilled_at_once(order: Order, trading: bool) -> tuple[str, str]:
     return "cancelled", f"immediate-or-cancel order cancelled: {why}; nothing was bought or sold"
 
 
-def _fill_price(order: Order, quote: Quote) -> Decimal | None:
-    """Where `order` fills against `quote` (buys at the ask, sells at the bid); None if beyond its limit or collar."""
-    price = quote.ask if order.side == "buy" else quote.bid
+def _fill_price(order: Order, quote: Quote, cost: costs.Costs) -> Decimal | None:
+    """Where `order` fills against `quote` (buys at the ask, sells at the bid, moved by the size impact).
+
+    None if that is beyond its limit or collar.
+    """
+    price = cost.fill_price(quote.ask if order.side == "buy" else quote.bid, order.side, order.quantity)
     if order.limit_price is None:
         return price
     marketable = price <= order.limit_price if order.side == "buy" else price >= order.limit_price
     return price if marketable else None
 
 
-def _booking_price(order: Order, quote: Quote, trading: bool) -> Decimal:
+def _booking_price(order: Order, quote: Quote, trading: bool, cost: costs.Costs) -> Decimal:
     """What a new order is checked at: its fill price if it fills now, else what it would reserve if it rests."""
-    fill = _fill_price(order, quote) if trading else None
+    fill = _fill_price(order, quote, cost) if trading else None
     if fill is not None:
         return fill
     if order.limit_price is not None:
         return order.limit_price
     return _collar(quote) if order.side == "buy" else quote.bid
+
+
+def _with_commission(cost: costs.Costs, quantity: int, price: Decimal) -> Decimal:
+    """What buying `quantity` shares at `price` takes from cash, commission included."""
+    return price * quantity + cost.commission(quantity, price)
 
 
 def _collar(quote: Quote) -> Decimal:

@@ -584,6 +584,7 @@ if __name__ == "__main__":  # `python -m tradedesk.cli`: run the imported module
     _registered_main()
 else:
     from .cli_chart import chart as chart  # registers chart
+    from .cli_costs import costs as costs  # registers account costs
     from .cli_equity import equity as equity  # registers equity
     from .cli_jobs import job_view  # registers the worker, job and schedule commands
     from .cli_safety import budget as budget  # registers halt, resume and budget

@@ -24,9 +24,10 @@ from agentrecord.jobs import Job, Schedule
 from agentrecord.jobs.backend import agent_ref
 from agentrecord.jobs.timing import next_tick
 
-from . import equity, equity_report, identity, services
+from . import costs, equity, equity_report, identity, services
 from .accounts import STATUSES, Order
 from .broker import BrokerError, OrderNotFound, Portfolio
+from .costs import Costs
 from .models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
 from .tools import order_notional, order_view
 
@@ -115,6 +116,8 @@ def order_row(order: Order) -> dict[str, Any]:
     exact = {"limit_price": order.limit_price, "fill_price": order.fill_price}
     if order.stop_price is not None:
         exact["stop_price"] = order.stop_price
+    if order.commission:
+        exact["commission"] = order.commission
     return order_view(order) | exact | {"agent": agent, "created_at": order.created_at, "filled_at": order.filled_at}
 
 
@@ -425,6 +428,28 @@ class Desk:
         equity.snapshot(self.session, self.user.id, book)
         self.session.commit()
         return book
+
+    def set_costs(
+        self, commission_per_share: Decimal | None, commission_min: Decimal | None, impact_bps: Decimal | None
+    ) -> Costs:
+        """Change the account's trading costs (those given); returns them all. They apply to fills from now on."""
+        account = services.broker().open_account(self.session, self.user.id)
+        current = costs.of(account)
+        try:
+            new = Costs(
+                current.commission_per_share if commission_per_share is None else commission_per_share,
+                current.commission_min if commission_min is None else commission_min,
+                current.impact_bps if impact_bps is None else impact_bps,
+            )
+        except ValueError as error:
+            raise Invalid(str(error)) from None
+        account.commission_per_share, account.commission_min, account.impact_bps = (
+            new.commission_per_share,
+            new.commission_min,
+            new.impact_bps,
+        )
+        self.session.commit()
+        return new
 
     def today_pnl(self, book: Portfolio) -> Decimal:
         """Equity now minus equity at the first snapshot of the market's day (New York)."""

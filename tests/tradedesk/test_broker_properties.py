@@ -19,12 +19,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from tradedesk.accounts import Account, utc
 from tradedesk.broker import Broker, Order, Portfolio, RiskLimits
 from tradedesk.calendar import AlwaysOpen
+from tradedesk.costs import Costs
 from tradedesk.market import ManualClock, Quote, SimulatedMarket, UnknownSymbol
+from tradedesk.money import CENT
 
 from .brokerage import START, T0, act, new_user
 
@@ -331,3 +334,80 @@ def test_risk_limits_reject_exactly_the_orders_that_would_break_them(
             if limits.max_order_notional is not None:
                 assert placed.fill_price is not None
                 assert placed.fill_price * placed.quantity <= limits.max_order_notional
+
+
+cost_sets = st.builds(
+    Costs,
+    commission_per_share=st.sampled_from(["0", "0.005", "0.01", "0.035"]).map(Decimal),
+    commission_min=st.sampled_from(["0", "0.35", "1", "4.99"]).map(Decimal),
+    impact_bps=st.sampled_from(["0", "1.5", "10", "75"]).map(Decimal),
+)
+costed_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["buy", "buy", "sell"]),
+        st.sampled_from(["KO", "TSLA", "PFE"]),
+        st.one_of(st.integers(1, 40), st.integers(200, 2500), st.sampled_from(["half", "all"])),
+        st.one_of(st.none(), st.integers(-30, 30)),  # None: a market order, else a limit this many bps off the last
+        st.sampled_from([0, 3, 90, 1440]),
+    ),
+    min_size=3,
+    max_size=15,
+)
+
+
+@PROPERTY
+@given(cost=cost_sets, flow=costed_steps)
+def test_with_random_costs_cash_plus_positions_is_still_equity(
+    db: Engine, broker: Broker, clock: ManualClock, cost: Costs, flow: list[tuple[str, str, int | str, int | None, int]]
+) -> None:
+    clock.time = T0
+    user = new_user(db)
+    act(db, lambda s: broker.open_account(s, user))
+    settings_ = {"commission_per_share": cost.commission_per_share, "commission_min": cost.commission_min}
+    act(
+        db,
+        lambda s: s.execute(
+            update(Account).where(Account.user_id == user).values(**settings_, impact_bps=cost.impact_bps)
+        ),
+    )
+    cash = START
+    for n, (side, symbol, spec, limit_bps, wait) in enumerate(flow):
+        clock.advance(timedelta(minutes=wait))
+        book = act(db, lambda s: broker.portfolio(s, user))
+        held = next((h.quantity for h in book.positions if h.symbol == symbol), 0)
+        quote = broker.market.quote(symbol)
+        limit = None if limit_bps is None else (quote.last * (1 + Decimal(limit_bps) / 10_000)).quantize(CENT)
+        act(
+            db,
+            lambda s, side=side, symbol=symbol, spec=spec, limit=limit, n=n, held=held: broker.place_order(
+                s,
+                user,
+                symbol=symbol,
+                side=side,
+                quantity=shares(spec, held),
+                order_type="market" if limit is None else "limit",
+                limit_price=limit,
+                time_in_force="gtc",
+                idempotency_key=f"k{n}",
+            ),
+        )
+        book = act(db, lambda s: broker.portfolio(s, user))
+        filled = [o for o in act(db, lambda s: broker.orders(s, user, limit=1000)) if o.status == "filled"]
+        fees = sum((o.commission for o in filled), Decimal(0))
+        flows = sum((o.notional * (-1 if o.side == "buy" else 1) for o in filled), Decimal(0))
+        cash = START + flows - fees
+        assert book.cash == cash >= 0 and book.buying_power >= 0
+        assert book.commissions == fees
+        assert book.equity == book.cash + book.market_value
+        assert book.realized_pnl + book.unrealized_pnl == book.equity - START
+        for o in filled:
+            assert o.commission == cost.commission(o.quantity, o.fill_price)
+            assert o.fill_price == cost.fill_price(touch(quote_at(broker, o), o.side), o.side, o.quantity)
+            if o.limit_price is not None:
+                assert o.fill_price <= o.limit_price if o.side == "buy" else o.fill_price >= o.limit_price
+        event(f"fills: {min(len(filled), 5)}{'+' if len(filled) >= 5 else ''}")
+
+
+def quote_at(broker: Broker, filled: Order) -> Quote:
+    assert filled.filled_at is not None
+    return broker.market.quote(filled.symbol, at=utc(filled.filled_at))
