@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from tradedesk import services
+from tradedesk.desk import Desk
 from tradedesk.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import User
@@ -57,3 +58,18 @@ def test_the_portfolio_page_shows_drawdown_and_pnl_per_day(live: str, web_db: st
 def test_a_new_accounts_page_has_one_day_and_no_drawdown(live: str) -> None:
     page = signed_up(live, "carol@example.com").page("/portfolio").text
     assert "2026-11-25" in page and 'max drawdown <strong class="">$0.00 (0.00%)' in page
+
+
+def test_the_portfolio_page_shows_the_commissions_paid(live: str, web_db: str) -> None:
+    dave = signed_up(live, "dave@example.com")
+    assert "Commissions" not in dave.page("/portfolio").text  # no costs configured: no line
+    engine = create_engine(web_db)
+    with Session(engine) as session:
+        user = session.scalars(select(User).where(User.email == "dave@example.com")).one()
+        Desk(session, user).set_costs(Decimal("0.01"), Decimal("2.50"), None)
+        placed = services.broker().place_order(session, user.id, symbol="AAPL", side="buy", quantity=10)
+        assert (placed.status, placed.commission) == ("filled", Decimal("2.50"))
+        session.commit()
+    engine.dispose()
+    page = dave.page("/portfolio").text
+    assert "Commissions" in page and "$2.50" in page
