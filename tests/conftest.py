@@ -8,7 +8,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine, create_engine, text
+
+from agentrecord import tracing
 
 PG_ADMIN_URL = os.environ.get("AGENTRECORD_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
@@ -89,3 +94,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if ran:
         passed = sum(r.passed for r in ran)
         terminalreporter.write_line(f"bad-input battery: {len(ran)} cases run, {passed} passed")
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """agentrecord's tracing on, into an in-memory exporter, for this test only."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_config", tracing._Config())  # restored after the test
+    tracing.enable(tracer_provider=provider)
+    yield exporter
+    provider.shutdown()

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -63,17 +62,6 @@ class Tracked(AgentRecord, TraceBase):
         tools = [Quote, Positions, Orders]
         confirm = [Orders]
         skills = ["skills/find-trade"]
-
-
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(tracing, "_config", tracing._Config())  # restored after the test
-    tracing.enable(tracer_provider=provider)
-    yield exporter
-    provider.shutdown()
 
 
 @pytest.fixture
