@@ -21,6 +21,8 @@ SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok")
 STATUSES = ("filled", "open", "rejected", "cancelled", "expired")
+OPEN_STATUSES = ("open",)
+"""The statuses of an order that may still fill (it reserves cash or shares, and can be cancelled or replaced)."""
 
 
 def utc(value: datetime) -> datetime:
@@ -106,6 +108,11 @@ class Order(Base):
     """The commission its fill paid; None until filled (fill_price already includes any size impact)."""
 
     @property
+    def is_open(self) -> bool:
+        """Whether the order may still fill (see `OPEN_STATUSES`)."""
+        return self.status in OPEN_STATUSES
+
+    @property
     def notional(self) -> Decimal | None:
         """What the fill cost or raised; None until filled."""
         return None if self.fill_price is None else self.fill_price * self.quantity
@@ -113,3 +120,27 @@ class Order(Base):
     def __repr__(self) -> str:
         price = f" @ {self.fill_price}" if self.fill_price is not None else ""
         return f"<Order {self.id} {self.side} {self.quantity} {self.symbol} {self.order_type} {self.status}{price}>"
+
+
+class Fill(Base):
+    """One execution of an order: shares that changed hands at one price, and the commission they paid.
+
+    An order's fills add up to what it bought or sold; positions, cash and realized P&L move fill by fill.
+    """
+
+    __tablename__ = "fills"
+    __table_args__ = (Index("ix_fills_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(16))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[int] = mapped_column(BigInteger)
+    price: Mapped[Decimal] = mapped_column(Money())
+    commission: Mapped[Decimal] = mapped_column(Money())
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def notional(self) -> Decimal:
+        return self.price * self.quantity

@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import costs, triggers
-from .accounts import ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Order, Position, utc
+from .accounts import OPEN_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Fill, Order, Position, utc
 from .calendar import NYSE, Calendar
 from .calendar import Session as CalendarSession
 from .market import Market, Quote, UnknownSymbol, aware
@@ -58,6 +58,7 @@ __all__ = [
     "Account",
     "Broker",
     "BrokerError",
+    "Fill",
     "Holding",
     "Order",
     "OrderNotFound",
@@ -269,7 +270,7 @@ class Broker:
         order = session.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
         if order is None:
             raise OrderNotFound(f"no order {order_id} in this account")
-        if order.status != "open":
+        if not order.is_open:
             raise BrokerError(f"order {order_id} is {order.status}; only open orders can be cancelled")
         order.status, order.reason = "cancelled", "cancelled by the account owner"
         return order
@@ -345,7 +346,7 @@ class Broker:
     def _reserved_shares(self, session: Session, user_id: int, symbol: str) -> int:
         """Shares of `symbol` promised to the user's open sell orders."""
         query = select(func.coalesce(func.sum(Order.quantity), 0)).where(
-            Order.user_id == user_id, Order.status == "open", Order.side == "sell", Order.symbol == symbol
+            Order.user_id == user_id, Order.status.in_(OPEN_STATUSES), Order.side == "sell", Order.symbol == symbol
         )
         return int(session.scalar(query) or 0)
 
@@ -499,11 +500,23 @@ class Broker:
                 session.delete(position)
         order.status, order.fill_price, order.filled_at, order.reason = "filled", price, now, None
         order.commission = commission
+        session.add(
+            Fill(
+                order_id=order.id,
+                user_id=order.user_id,
+                symbol=order.symbol,
+                side=order.side,
+                quantity=order.quantity,
+                price=price,
+                commission=commission,
+                at=now,
+            )
+        )
         session.flush()
 
 
 def _is_open(user_id: int) -> ColumnElement[bool]:
-    return and_(Order.user_id == user_id, Order.status == "open")
+    return and_(Order.user_id == user_id, Order.status.in_(OPEN_STATUSES))
 
 
 def _unfilled_at_once(order: Order, trading: bool) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from . import equity, services
-from .accounts import Order
+from .accounts import OPEN_STATUSES, Order
 from .broker import Broker
 
 __all__ = ["TickResult", "tick"]
@@ -37,7 +37,7 @@ def tick(engine: Engine, *, broker: Broker | None = None) -> TickResult:
     broker = broker or services.broker()
     as_of = broker.now()
     with Session(engine) as session:
-        users = list(session.scalars(select(Order.user_id).where(Order.status == "open").distinct()))
+        users = list(session.scalars(select(Order.user_id).where(Order.status.in_(OPEN_STATUSES)).distinct()))
     counts = {"filled": 0, "expired": 0, "rejected": 0}
     for user_id in sorted(users):
         with Session(engine) as session, session.begin():

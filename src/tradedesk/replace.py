@@ -41,7 +41,7 @@ def replace_order(
     old = session.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
     if old is None:
         raise OrderNotFound(f"no order {order_id} in this account")
-    if old.status != "open":
+    if not old.is_open:
         raise BrokerError(f"order {order_id} is {old.status}; only open orders can be replaced")
     if trail_amount is not None or trail_percent is not None:  # a new trail replaces the old one, of either kind
         trails = (trail_amount, trail_percent)
@@ -66,7 +66,7 @@ def replace_order(
             agent_id=old.agent_id,
             limits=limits,
         )
-        if new.status not in ("open", "filled"):
+        if not (new.is_open or new.status == "filled"):
             why = new.reason or new.status
             raise BrokerError(f"order {order_id} was not replaced (it stays open): the new order would be {why}")
         old.reason = f"replaced by order {new.id}"

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tradedesk.broker import Account, Broker, BrokerError, Order, OrderNotFound, Position, RiskLimits
+from tradedesk.accounts import utc
+from tradedesk.broker import Account, Broker, BrokerError, Fill, Order, OrderNotFound, Position, RiskLimits
 from tradedesk.market import ManualClock
 
 from .brokerage import START, T0, act, count_orders, new_user, order, run_together
@@ -49,6 +50,20 @@ def test_open_account_starts_with_100k_and_is_idempotent(db: Engine, broker: Bro
 
 
 # -- fills ----------------------------------------------------------------------------------------
+
+
+def test_every_fill_is_recorded_as_a_fill_row_and_rejections_write_none(db: Engine, broker: Broker) -> None:
+    user = new_user(db)
+    bought = order(db, broker, user, symbol="MSFT", side="buy", quantity=7)
+    order(db, broker, user, symbol="MSFT", side="sell", quantity=70)  # rejected: only 7 held
+    sold = order(db, broker, user, symbol="MSFT", side="sell", quantity=3)
+    with Session(db) as session:
+        fills = list(session.scalars(select(Fill).where(Fill.user_id == user).order_by(Fill.id)))
+    assert [(f.order_id, f.side, f.quantity, f.price, utc(f.at)) for f in fills] == [
+        (bought.id, "buy", 7, bought.fill_price, T0),
+        (sold.id, "sell", 3, sold.fill_price, T0),
+    ]
+    assert all(f.commission == 0 and f.symbol == "MSFT" for f in fills)
 
 
 def test_market_orders_buy_at_the_ask_and_sell_at_the_bid(db: Engine, broker: Broker, clock: ManualClock) -> None:
