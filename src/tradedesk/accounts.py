@@ -20,8 +20,11 @@ from .money import SCALE, Money
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok")
-STATUSES = ("filled", "open", "rejected", "cancelled", "expired")
-OPEN_STATUSES = ("open",)
+STATUSES = ("new", "accepted", "partially_filled", "filled", "cancelled", "expired", "rejected")
+"""An order's life: `new` (working on the open exchange), `accepted` (placed while the exchange is closed, waiting
+for the open), `partially_filled` (some shares filled, the rest working), then one of filled, cancelled, expired
+or rejected."""
+OPEN_STATUSES = ("new", "accepted", "partially_filled")
 """The statuses of an order that may still fill (it reserves cash or shares, and can be cancelled or replaced)."""
 
 
@@ -89,7 +92,7 @@ class Order(Base):
     order_type: Mapped[str] = mapped_column(String(13))
     limit_price: Mapped[Decimal | None] = mapped_column(Money())
     time_in_force: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(9))
+    status: Mapped[str] = mapped_column(String(16))
     fill_price: Mapped[Decimal | None] = mapped_column(Money())
     reason: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
@@ -105,7 +108,11 @@ class Order(Base):
     triggered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When a stop order's stop was reached; from then on it works as a market (or limit) order."""
     commission: Mapped[Decimal | None] = mapped_column(Money())
-    """The commission its fill paid; None until filled (fill_price already includes any size impact)."""
+    """The commission its fills paid; None until filled (fill_price already includes any size impact)."""
+    filled_quantity: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    filled_value: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
+    """Shares filled so far and what they cost or raised (sums of its fills); `fill_price` is their average price,
+    to 4 decimal places."""
 
     @property
     def is_open(self) -> bool:
@@ -113,9 +120,14 @@ class Order(Base):
         return self.status in OPEN_STATUSES
 
     @property
+    def remaining(self) -> int:
+        """Shares still to fill (none once the order is done, whatever was left)."""
+        return self.quantity - (self.filled_quantity or 0) if self.is_open else 0
+
+    @property
     def notional(self) -> Decimal | None:
-        """What the fill cost or raised; None until filled."""
-        return None if self.fill_price is None else self.fill_price * self.quantity
+        """What its fills cost or raised (at their average price); None until one filled."""
+        return None if self.fill_price is None else self.filled_value
 
     def __repr__(self) -> str:
         price = f" @ {self.fill_price}" if self.fill_price is not None else ""

@@ -49,7 +49,7 @@ from .accounts import OPEN_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account
 from .calendar import NYSE, Calendar
 from .calendar import Session as CalendarSession
 from .market import Market, Quote, UnknownSymbol, aware
-from .money import cents, cents_down, cents_up, dollars
+from .money import SCALE, cents, cents_down, cents_up, dollars
 from .triggers import MARKET_COLLAR
 
 __all__ = [
@@ -221,25 +221,26 @@ class Broker:
             stop_price=stop,
             trail_amount=trail,
             trail_percent=percent,
+            filled_quantity=0,
+            filled_value=Decimal(0),
         )
         quote = self._quote(order.symbol, now)
         rejection = triggers.problem(order) if quote is not None else None
         if rejection is None and quote is not None:
             triggers.arm(order, quote)
         live = trading and quote is not None and rejection is None and triggers.triggered(order, quote, now)
-        rejection = rejection or self._rejection(session, account, order, quote, limits or RiskLimits(), live)
-        fill = None
+        cost = costs.of(account)
+        execution = _execution(order, quote, cost) if live and quote is not None else None
+        rejection = rejection or self._rejection(session, account, order, quote, limits or RiskLimits(), execution)
         if rejection is not None or quote is None:
             order.status, order.reason = "rejected", rejection
-        elif live:
-            fill = _fill_price(order, quote, costs.of(account))
-            order.status = "filled" if fill is not None else "open"
         elif trading:
-            order.status = "open"  # a stop waiting for its trigger
+            order.status = "new"  # fills now below, or works: a limit away from the quote, a stop before its trigger
         else:
             self._queue(order, quote, now)
-        if fill is None and order.status == "open" and time_in_force in ("ioc", "fok"):
-            order.status, order.reason = _unfilled_at_once(order, trading)
+        if order.is_open and time_in_force == "fok" and (execution is None or execution[1] < order.quantity):
+            order.status, order.reason = "rejected", _fok_refusal(order, quote, trading, execution)
+            execution = None
         try:
             with session.begin_nested():
                 session.add(order)
@@ -247,9 +248,25 @@ class Broker:
             if key is not None and (existing := self._by_key(session, user_id, key)) is not None:
                 return existing  # the same key won a race we should not have been able to lose
             raise
-        if fill is not None:
-            self._fill(session, account, order, fill, now)
+        if execution is not None and order.is_open:
+            self._fill(session, account, order, *execution, now)
+        if order.is_open and time_in_force == "ioc":
+            order.status, order.reason = "cancelled", _ioc_rest(order, trading)
+        elif order.status == "partially_filled" and quote is not None:
+            order.reason = self._working_rest(order, quote)
         return order
+
+    def _working_rest(self, order: Order, quote: Quote) -> str:
+        """Say what happens to the rest of an order the displayed size could not fill at once; a market buy's rest
+        gets a collar, so its reservation covers it as the price moves."""
+        note = (
+            f"{order.filled_quantity:,} of {order.quantity:,} shares filled at once (as many as were displayed); "
+            f"the other {order.remaining:,} fill as shares are offered, from the next minute"
+        )
+        if order.order_type == "market" and order.side == "buy" and order.limit_price is None:
+            order.limit_price = _collar(quote)
+            note += f", at the ask up to {dollars(order.limit_price)} (the ask now + {MARKET_COLLAR:.0%})"
+        return note
 
     def _queue(self, order: Order, quote: Quote, now: datetime) -> None:
         """Rest an order placed while the exchange is closed; a market buy gets its collar."""
@@ -261,7 +278,7 @@ class Broker:
                 f", then fills at the ask up to {dollars(order.limit_price)} (the ask when placed "
                 f"+ {MARKET_COLLAR:.0%}); its cash is reserved at that price"
             )
-        order.status, order.reason = "open", note
+        order.status, order.reason = "accepted", note
 
     def cancel_order(self, session: Session, user_id: int, order_id: int) -> Order:
         """Cancel one of the user's open orders."""
@@ -272,7 +289,7 @@ class Broker:
             raise OrderNotFound(f"no order {order_id} in this account")
         if not order.is_open:
             raise BrokerError(f"order {order_id} is {order.status}; only open orders can be cancelled")
-        order.status, order.reason = "cancelled", "cancelled by the account owner"
+        order.status, order.reason = "cancelled", "cancelled by the account owner" + _filled_note(order)
         return order
 
     def work_orders(self, session: Session, user_id: int) -> list[Order]:
@@ -336,26 +353,31 @@ class Broker:
         return session.scalar(query.execution_options(populate_existing=True))
 
     def _reserved_cash(self, session: Session, account: Account) -> Decimal:
-        """Cash promised to open buy orders, at their limit prices (a queued market buy's collar), with commission."""
+        """Cash promised to open buy orders' unfilled shares, at their limit prices (a market buy's collar), with the
+        commission still to pay."""
         cost = costs.of(account)
         buys = session.scalars(select(Order).where(_is_open(account.user_id), Order.side == "buy"))
-        return sum(
-            (_with_commission(cost, o.quantity, o.limit_price) for o in buys if o.limit_price is not None), Decimal(0)
-        )
+        return sum((_reserve(cost, o) for o in buys if o.limit_price is not None), Decimal(0))
 
     def _reserved_shares(self, session: Session, user_id: int, symbol: str) -> int:
-        """Shares of `symbol` promised to the user's open sell orders."""
-        query = select(func.coalesce(func.sum(Order.quantity), 0)).where(
+        """Shares of `symbol` promised to the user's open sell orders (their unfilled part)."""
+        query = select(func.coalesce(func.sum(Order.quantity - Order.filled_quantity), 0)).where(
             Order.user_id == user_id, Order.status.in_(OPEN_STATUSES), Order.side == "sell", Order.symbol == symbol
         )
         return int(session.scalar(query) or 0)
 
     def _rejection(
-        self, session: Session, account: Account, order: Order, quote: Quote | None, limits: RiskLimits, trading: bool
+        self,
+        session: Session,
+        account: Account,
+        order: Order,
+        quote: Quote | None,
+        limits: RiskLimits,
+        execution: tuple[Decimal, int] | None,
     ) -> str | None:
         """Why `order` cannot be accepted, or None. The first failing check wins.
 
-        Amounts are at the price the order fills at now or, if it rests, the price it reserves (see `_booking_price`).
+        Amounts are at the price the order fills at now and, for what rests, the price it reserves (see `_booking`).
         """
         if quote is None:
             return str(UnknownSymbol(order.symbol, self.market.symbols()))
@@ -375,8 +397,7 @@ class Broker:
                     f"(max {limits.max_orders_per_day} per day, reset at 00:00 UTC)"
                 )
         cost = costs.of(account)
-        price = _booking_price(order, quote, trading, cost)
-        notional = price * order.quantity
+        notional, price = _booking(order, quote, execution)
         if limits.max_order_notional is not None and notional > limits.max_order_notional:
             return (
                 f"risk limit exceeded: order notional {dollars(notional)} is above this agent's maximum of "
@@ -394,10 +415,12 @@ class Broker:
                 )
             return None
         available = account.cash - self._reserved_cash(session, account)
-        needed = _with_commission(cost, order.quantity, price)
+        needed = notional + cost.commission_on(order.quantity, notional)
         if needed > available:
-            collar = order.order_type == "market" and not trading
+            collar = order.order_type == "market" and execution is None
             why = f" (the ask + {MARKET_COLLAR:.0%}, as the exchange is closed)" if collar else ""
+            if execution is not None and execution[1] < order.quantity:
+                why = f" (the {order.quantity - execution[1]:,} shares not displayed now at up to {dollars(price)})"
             fee = needed - notional
             fee_note = f" with {dollars(fee)} commission" if fee else ""
             return (
@@ -437,22 +460,28 @@ class Broker:
         for order in self.open_orders(session, account.user_id):
             if order.time_in_force == "day" and now >= (close := self._session_of(order).close):
                 order.status = "expired"
-                order.reason = f"day order expired unfilled at the close of its session ({close:%Y-%m-%d %H:%M} UTC)"
+                unfilled = "" if order.filled_quantity else " unfilled"
+                order.reason = f"day order expired{unfilled} at the close of its session ({close:%Y-%m-%d %H:%M} UTC)"
+                order.reason += _filled_note(order)
                 changed.append(order)
                 continue
             if not trading:
                 continue
+            if order.status == "accepted":
+                order.status = "new"  # the exchange opened: it works from now on
+            if order.filled_at is not None and _minute(utc(order.filled_at)) == _minute(now):
+                continue  # it took what was displayed this minute: the rest waits for the next quote
             quote = self._quote(order.symbol, now)
-            fill = None
+            execution = None
             if quote is not None and triggers.triggered(order, quote, now):
-                fill = _fill_price(order, quote, costs.of(account))
-            if fill is None:
+                execution = _execution(order, quote, costs.of(account))
+            if execution is None:
                 continue
-            unfillable = self._unfillable(session, account, order, fill)
+            unfillable = self._unfillable(session, account, order, *execution)
             if unfillable:
                 order.status, order.reason = "rejected", unfillable
             else:
-                self._fill(session, account, order, fill, now)
+                self._fill(session, account, order, *execution, now)
             changed.append(order)
         session.flush()
         return changed
@@ -461,23 +490,26 @@ class Broker:
         """The session a day order lives in: the one it was placed in, else the next to open."""
         return self.calendar.next_session(utc(order.created_at))
 
-    def _unfillable(self, session: Session, account: Account, order: Order, price: Decimal) -> str | None:
+    def _unfillable(self, session: Session, account: Account, order: Order, price: Decimal, shares: int) -> str | None:
         """A last check at fill time (reservations make it pass unless the data was edited by hand)."""
-        needed = _with_commission(costs.of(account), order.quantity, price)
+        needed = price * shares + _commission_of(costs.of(account), order, price, shares)
         if order.side == "buy" and needed > account.cash:
             return f"insufficient cash at fill: {dollars(needed)} needed, {dollars(account.cash)} held"
         position = self._position(session, order.user_id, order.symbol)
-        if order.side == "sell" and (position is None or position.quantity < order.quantity):
-            return f"cannot sell {order.quantity} {order.symbol}: only {position.quantity if position else 0} held"
+        if order.side == "sell" and (position is None or position.quantity < shares):
+            return f"cannot sell {shares} {order.symbol}: only {position.quantity if position else 0} held"
         return None
 
-    def _fill(self, session: Session, account: Account, order: Order, price: Decimal, now: datetime) -> None:
-        """Move cash and shares for a fill at `price`; realized P&L = proceeds - the cost basis of the shares sold.
+    def _fill(
+        self, session: Session, account: Account, order: Order, price: Decimal, shares: int, now: datetime
+    ) -> None:
+        """Fill `shares` of `order` at `price`: move cash and shares, and record the fill.
 
-        The commission comes out of cash and realized P&L (on a buy too), so realized P&L is net of commissions.
+        Realized P&L = proceeds - the cost basis of the shares sold. The commission comes out of cash and realized
+        P&L (on a buy too), so realized P&L is net of commissions; an order pays its minimum commission once.
         """
-        amount = price * order.quantity
-        commission = costs.of(account).commission(order.quantity, price)
+        amount = price * shares
+        commission = _commission_of(costs.of(account), order, price, shares)
         account.cash -= commission
         account.realized_pnl -= commission
         account.commissions += commission
@@ -487,26 +519,33 @@ class Broker:
                 position = Position(user_id=order.user_id, symbol=order.symbol, quantity=0, cost_basis=Decimal(0))
                 session.add(position)
             account.cash -= amount
-            position.quantity += order.quantity
+            position.quantity += shares
             position.cost_basis += amount
         else:
-            assert position is not None and position.quantity >= order.quantity
-            basis = cents(position.cost_basis * order.quantity / position.quantity)
+            assert position is not None and position.quantity >= shares
+            basis = cents(position.cost_basis * shares / position.quantity)
             account.cash += amount
             account.realized_pnl += amount - basis
-            position.quantity -= order.quantity
+            position.quantity -= shares
             position.cost_basis -= basis
             if position.quantity == 0:
                 session.delete(position)
-        order.status, order.fill_price, order.filled_at, order.reason = "filled", price, now, None
-        order.commission = commission
+        order.filled_quantity = (order.filled_quantity or 0) + shares
+        order.filled_value = (order.filled_value or Decimal(0)) + amount
+        order.commission = (order.commission or Decimal(0)) + commission
+        order.fill_price = (order.filled_value / order.filled_quantity).quantize(SCALE)
+        order.filled_at = now
+        if order.filled_quantity == order.quantity:
+            order.status, order.reason = "filled", None
+        else:
+            order.status = "partially_filled"
         session.add(
             Fill(
                 order_id=order.id,
                 user_id=order.user_id,
                 symbol=order.symbol,
                 side=order.side,
-                quantity=order.quantity,
+                quantity=shares,
                 price=price,
                 commission=commission,
                 at=now,
@@ -519,39 +558,85 @@ def _is_open(user_id: int) -> ColumnElement[bool]:
     return and_(Order.user_id == user_id, Order.status.in_(OPEN_STATUSES))
 
 
-def _unfilled_at_once(order: Order, trading: bool) -> tuple[str, str]:
-    """The end of an ioc or fok order that could not fill when placed: ioc is cancelled, fok rejected."""
+def _minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def _filled_note(order: Order) -> str:
+    """What part of an order that ends early had filled, for its reason."""
+    filled = order.filled_quantity or 0
+    return f" ({filled:,} of {order.quantity:,} shares had filled)" if filled else ""
+
+
+def _ioc_rest(order: Order, trading: bool) -> str:
+    """Why an immediate-or-cancel order's unfilled rest was cancelled when placed."""
+    if order.filled_quantity:
+        rest = order.quantity - order.filled_quantity
+        return (
+            f"immediate-or-cancel: {order.filled_quantity:,} of {order.quantity:,} shares filled at once (as many as "
+            f"were displayed at its price); the other {rest:,} were cancelled"
+        )
     why = "the exchange is closed" if not trading else "it could not fill at once at its price"
-    if order.time_in_force == "fok":
-        return "rejected", f"fill-or-kill order not filled: {why}; nothing was bought or sold"
-    return "cancelled", f"immediate-or-cancel order cancelled: {why}; nothing was bought or sold"
+    return f"immediate-or-cancel order cancelled: {why}; nothing was bought or sold"
 
 
-def _fill_price(order: Order, quote: Quote, cost: costs.Costs) -> Decimal | None:
-    """Where `order` fills against `quote` (buys at the ask, sells at the bid, moved by the size impact).
+def _fok_refusal(order: Order, quote: Quote | None, trading: bool, execution: tuple[Decimal, int] | None) -> str:
+    """Why a fill-or-kill order could not fill whole when placed."""
+    if not trading:
+        why = "the exchange is closed"
+    elif execution is not None and quote is not None:
+        side = "ask" if order.side == "buy" else "bid"
+        why = f"only {execution[1]:,} of its {order.quantity:,} shares are displayed at the {side}"
+    else:
+        why = "it could not fill at once at its price"
+    return f"fill-or-kill order not filled: {why}; nothing was bought or sold"
 
-    None if that is beyond its limit or collar.
+
+def _execution(order: Order, quote: Quote, cost: costs.Costs) -> tuple[Decimal, int] | None:
+    """The fill `order` gets against `quote` now: (price, shares), or None if the price is beyond its limit or collar.
+
+    Buys take the ask, sells the bid, moved by the size impact; no more shares than are displayed there.
     """
-    price = cost.fill_price(quote.ask if order.side == "buy" else quote.bid, order.side, order.quantity)
+    displayed = quote.ask_size if order.side == "buy" else quote.bid_size
+    rest = order.quantity - (order.filled_quantity or 0)
+    shares = rest if displayed is None else min(rest, displayed)
+    price = cost.fill_price(quote.ask if order.side == "buy" else quote.bid, order.side, shares)
     if order.limit_price is None:
-        return price
+        return price, shares
     marketable = price <= order.limit_price if order.side == "buy" else price >= order.limit_price
-    return price if marketable else None
+    return (price, shares) if marketable else None
 
 
-def _booking_price(order: Order, quote: Quote, trading: bool, cost: costs.Costs) -> Decimal:
-    """What a new order is checked at: its fill price if it fills now, else what it would reserve if it rests."""
-    fill = _fill_price(order, quote, cost) if trading else None
-    if fill is not None:
-        return fill
+def _booking(order: Order, quote: Quote, execution: tuple[Decimal, int] | None) -> tuple[Decimal, Decimal]:
+    """What a new order is checked at: (notional, the price of what rests).
+
+    What fills now counts at its fill price; what rests at the price it reserves (its limit, a market buy's collar,
+    a sell's bid).
+    """
     if order.limit_price is not None:
-        return order.limit_price
-    return _collar(quote) if order.side == "buy" else quote.bid
+        rest_price = order.limit_price
+    else:
+        rest_price = _collar(quote) if order.side == "buy" else quote.bid
+    if execution is None:
+        return rest_price * order.quantity, rest_price
+    price, shares = execution
+    if shares == order.quantity:
+        return price * shares, price
+    return price * shares + rest_price * (order.quantity - shares), rest_price
 
 
-def _with_commission(cost: costs.Costs, quantity: int, price: Decimal) -> Decimal:
-    """What buying `quantity` shares at `price` takes from cash, commission included."""
-    return price * quantity + cost.commission(quantity, price)
+def _commission_of(cost: costs.Costs, order: Order, price: Decimal, shares: int) -> Decimal:
+    """What filling `shares` more of `order` at `price` adds to its commission."""
+    filled, value = (order.filled_quantity or 0) + shares, (order.filled_value or Decimal(0)) + price * shares
+    return cost.commission_on(filled, value) - (order.commission or Decimal(0))
+
+
+def _reserve(cost: costs.Costs, order: Order) -> Decimal:
+    """Cash an open buy holds back: its unfilled shares at its limit, and the most its commission can still grow."""
+    assert order.limit_price is not None
+    rest = order.quantity - (order.filled_quantity or 0)
+    most = cost.commission(order.quantity, order.limit_price) - (order.commission or Decimal(0))
+    return order.limit_price * rest + max(most, Decimal(0))
 
 
 def _collar(quote: Quote) -> Decimal:

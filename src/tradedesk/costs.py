@@ -41,10 +41,17 @@ class Costs:
 
     def commission(self, quantity: int, price: Decimal) -> Decimal:
         """What filling `quantity` shares at `price` costs in commission."""
+        return self.commission_on(quantity, price * quantity)
+
+    def commission_on(self, quantity: int, value: Decimal) -> Decimal:
+        """The commission of an order whose fills so far are `quantity` shares worth `value` in all.
+
+        An order pays its minimum once, however many fills it takes: each fill pays what this total grew by.
+        """
         if not (self.commission_per_share or self.commission_min):
             return Decimal(0)
         fee = max(self.commission_per_share * quantity, self.commission_min)
-        return min(cents_up(fee), cents(price * quantity))
+        return min(cents_up(fee), cents(value))
 
     def fill_price(self, touch: Decimal, side: str, quantity: int) -> Decimal:
         """The quote's ask (buy) or bid (sell), moved against the trader by the size impact."""

@@ -59,9 +59,15 @@ class CsvMarket:
         clock: Callable[[], datetime] = utcnow,
         spread_bps: float = 5.0,
         reference: Mapping[str, Ticker] = TICKERS,
+        displayed: int | None = None,
     ) -> None:
+        """`displayed`: the shares shown at the bid and at the ask (None, the default: as many as an order wants,
+        as bars say nothing of the book's depth)."""
+        if displayed is not None and displayed < 1:
+            raise ValueError(f"displayed must be at least 1 share (got {displayed})")
         self.clock = clock
         self.spread_bps = spread_bps
+        self.displayed = displayed
         self._reference = reference
         self._bars = {symbol.upper(): sorted(series, key=lambda b: b.time) for symbol, series in bars.items() if series}
         self._ends = {symbol: [b.time + _spacing(series) for b in series] for symbol, series in self._bars.items()}
@@ -108,7 +114,7 @@ class CsvMarket:
         half = bar.close * Decimal(str(self.spread_bps)) / 20_000
         bid = max(cents_down(bar.close - half), Decimal("0.01"))
         ask = max(cents_up(bar.close + half), bid + Decimal("0.01"))
-        return Quote(key, bid, ask, bar.close, bar.volume, when)
+        return Quote(key, bid, ask, bar.close, bar.volume, when, self.displayed, self.displayed)
 
     def bars(
         self, symbol: str, count: int = 20, interval: timedelta = timedelta(minutes=5), at: datetime | None = None

@@ -34,11 +34,17 @@ MINUTES_PER_YEAR = 365.25 * MINUTES_PER_DAY
 BLOCK = 1024  # minutes between two exact anchors of the price process
 HALF_LIFE_YEARS = 0.5  # of a deviation from the reference price
 RATIO = Decimal("0.0001")
+DISPLAYED = 0.1  # the shares shown at the bid or the ask, as a fraction of the minute's volume
+ROUND_LOT = 100
 
 
 @dataclass(frozen=True)
 class Quote:
-    """The top of the book: best bid and ask, last trade, shares traded in the last 24 hours."""
+    """The top of the book: best bid and ask, last trade, shares traded in the last 24 hours.
+
+    `bid_size` and `ask_size` are the shares displayed at the bid and the ask (None: as many as wanted); an order
+    larger than them fills in part now and the rest later (see `broker`).
+    """
 
     symbol: str
     bid: Decimal
@@ -46,6 +52,8 @@ class Quote:
     last: Decimal
     volume: int
     time: datetime
+    bid_size: int | None = None
+    ask_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,11 @@ def minute_of(at: datetime) -> int:
 
 def _time_of(minute: int) -> datetime:
     return EPOCH + timedelta(minutes=minute)
+
+
+def _lots(shares: float) -> int:
+    """`shares` rounded down to round lots, at least one lot."""
+    return max(ROUND_LOT, int(shares // ROUND_LOT) * ROUND_LOT)
 
 
 class _Path:
@@ -258,7 +271,16 @@ class SimulatedMarket:
         first = max(0, minute - MINUTES_PER_DAY + 1)
         x, u, w = path.series(first, minute)
         bid, ask, last = self._book(ticker, x[-1], u[-1])
-        return Quote(ticker.symbol, bid, ask, last, self._volume(ticker, first, w), when)
+        bid_size, ask_size = self._sizes(ticker, minute, w[-1], u[-1])
+        return Quote(ticker.symbol, bid, ask, last, self._volume(ticker, first, w), when, bid_size, ask_size)
+
+    def _sizes(self, ticker: Ticker, minute: int, weight: float, u: float) -> tuple[int, int]:
+        """Shares displayed at the bid and the ask: a tenth of the minute's volume in round lots, at least one lot.
+
+        The side the last trade leaned to (u) shows less, as a trade there just took some of it.
+        """
+        shown = self._day_volume(ticker, minute // MINUTES_PER_DAY) * weight / MINUTES_PER_DAY * DISPLAYED
+        return _lots(shown * (1 + u / 2)), _lots(shown * (1 - u / 2))
 
     def bars(
         self, symbol: str, count: int = 20, interval: timedelta = timedelta(minutes=5), at: datetime | None = None

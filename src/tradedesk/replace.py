@@ -43,6 +43,11 @@ def replace_order(
         raise OrderNotFound(f"no order {order_id} in this account")
     if not old.is_open:
         raise BrokerError(f"order {order_id} is {old.status}; only open orders can be replaced")
+    if old.filled_quantity:
+        raise BrokerError(
+            f"order {order_id} is partially filled ({old.filled_quantity:,} of {old.quantity:,} shares): cancel it "
+            "and place a new order for the rest"
+        )
     if trail_amount is not None or trail_percent is not None:  # a new trail replaces the old one, of either kind
         trails = (trail_amount, trail_percent)
     else:

@@ -201,7 +201,7 @@ def test_max_orders_per_day_counts_this_agents_placed_orders(db: Engine, broker:
     other = {**trader, "agent_kind": "stock_investor"}
     assert order(db, broker, user, symbol="KO", side="buy", quantity=1, **other).status == "filled"
     clock.time = datetime(2025, 3, 4, 0, 0, tzinfo=UTC)  # a new UTC day (the exchange is closed: it is queued)
-    assert order(db, broker, user, symbol="KO", side="buy", quantity=1, **trader).status == "open"
+    assert order(db, broker, user, symbol="KO", side="buy", quantity=1, **trader).status == "accepted"
 
 
 # -- limit orders (day and good-till-cancelled ones: test_broker_hours.py) ------------------------
@@ -222,7 +222,7 @@ def test_resting_limit_buy_reserves_cash_and_fills_when_the_ask_reaches_it(
     user = new_user(db)
     limit = broker.market.quote("TSLA").ask - Decimal("1.00")
     placed = order(db, broker, user, symbol="TSLA", side="buy", quantity=50, order_type="limit", limit_price=limit)
-    assert placed.status == "open" and placed.fill_price is None
+    assert placed.status == "new" and placed.fill_price is None
     book = act(db, lambda s: broker.portfolio(s, user))
     assert book.cash == START and book.buying_power == START - 50 * limit
     too_many = int(book.buying_power // broker.market.quote("SPY").ask) + 1  # affordable but for the reservation
@@ -247,7 +247,7 @@ def test_resting_sell_reserves_its_shares(db: Engine, broker: Broker) -> None:
     order(db, broker, user, symbol="XOM", side="buy", quantity=10)
     high = broker.market.quote("XOM").bid + 20
     resting = order(db, broker, user, symbol="XOM", side="sell", quantity=7, order_type="limit", limit_price=high)
-    assert resting.status == "open"
+    assert resting.status == "new"
     assert_rejected(order(db, broker, user, symbol="XOM", side="sell", quantity=4), "only 10 held (7 already in open")
     assert order(db, broker, user, symbol="XOM", side="sell", quantity=3).status == "filled"
 

@@ -73,7 +73,7 @@ def test_a_limit_buy_does_not_fill_when_the_impact_takes_it_through_its_limit(db
     user = with_costs(db, broker, impact="50")
     ask = broker.market.quote("AAPL").ask
     resting = order(db, broker, user, symbol="AAPL", side="buy", quantity=400, order_type="limit", limit_price=ask)
-    assert resting.status == "open" and resting.fill_price is None
+    assert resting.status == "new" and resting.fill_price is None
 
 
 def test_a_buy_needs_cash_for_its_commission_too(db: Engine, broker: Broker) -> None:

@@ -26,7 +26,8 @@ def test_a_market_buy_placed_after_the_close_rests_with_a_collar_and_fills_at_th
     ask = broker.market.quote("KO").ask
     collar = cents_up(ask * (1 + MARKET_COLLAR))
     placed = order(db, broker, user, symbol="KO", side="buy", quantity=10)
-    assert (placed.status, placed.order_type, placed.limit_price, placed.fill_price) == ("open", "market", collar, None)
+    placed_as = (placed.status, placed.order_type, placed.limit_price, placed.fill_price)
+    assert placed_as == ("accepted", "market", collar, None)
     assert "waits for the open (2025-03-04 14:30 UTC)" in (placed.reason or "")
     assert f"up to ${collar}" in (placed.reason or "")
     book = act(db, lambda s: broker.portfolio(s, user))
@@ -70,7 +71,7 @@ def test_a_queued_market_buy_does_not_fill_above_its_collar(db: Engine, broker: 
     evening, opening = overnight_gap(SimulatedMarket(seed=11), "TSLA")
     clock.time = evening
     placed = order(db, broker, user, symbol="TSLA", side="buy", quantity=1, time_in_force="gtc")
-    assert placed.status == "open" and placed.limit_price is not None
+    assert placed.status == "accepted" and placed.limit_price is not None
     clock.time = opening
     assert broker.market.quote("TSLA").ask > placed.limit_price
     assert act(db, lambda s: broker.work_orders(s, user)) == []
@@ -85,7 +86,7 @@ def test_a_queued_market_buy_must_be_affordable_at_its_collar(db: Engine, broker
     rejected = order(db, broker, user, symbol="KO", side="buy", quantity=10)
     assert rejected.status == "rejected"
     assert "insufficient cash" in (rejected.reason or "") and "the ask + 5%" in (rejected.reason or "")
-    assert order(db, broker, user, symbol="KO", side="buy", quantity=9).status == "open"
+    assert order(db, broker, user, symbol="KO", side="buy", quantity=9).status == "accepted"
 
 
 def test_a_market_sell_placed_after_the_close_reserves_its_shares_and_fills_at_the_bid(
@@ -95,7 +96,7 @@ def test_a_market_sell_placed_after_the_close_reserves_its_shares_and_fills_at_t
     order(db, broker, user, symbol="XOM", side="buy", quantity=10)  # at T0, in the session
     clock.time = AFTER_CLOSE
     placed = order(db, broker, user, symbol="XOM", side="sell", quantity=10)
-    assert (placed.status, placed.limit_price) == ("open", None)
+    assert (placed.status, placed.limit_price) == ("accepted", None)
     again = order(db, broker, user, symbol="XOM", side="sell", quantity=1)
     assert again.status == "rejected" and "(10 already in open sell orders)" in (again.reason or "")
     clock.time = NEXT_OPEN
@@ -109,7 +110,7 @@ def test_a_marketable_limit_order_waits_for_the_open(db: Engine, broker: Broker,
     clock.time = AFTER_CLOSE
     limit = max(broker.market.quote("V").ask, broker.market.quote("V", at=NEXT_OPEN).ask) + 1  # marketable at both
     placed = order(db, broker, user, symbol="V", side="buy", quantity=2, order_type="limit", limit_price=limit)
-    assert placed.status == "open" and "waits for the open" in (placed.reason or "")
+    assert placed.status == "accepted" and "waits for the open" in (placed.reason or "")
     assert act(db, lambda s: broker.portfolio(s, user)).buying_power == START - 2 * limit
     clock.time = NEXT_OPEN
     [filled] = act(db, lambda s: broker.work_orders(s, user))

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
-from tradedesk.accounts import Account, utc
+from tradedesk.accounts import Account, Fill, utc
 from tradedesk.broker import Broker, Order, Portfolio, RiskLimits
 from tradedesk.calendar import AlwaysOpen
 from tradedesk.costs import Costs
@@ -104,7 +104,7 @@ class Ledger:
             return "rejected"
         if side == "buy" and price * quantity > self.cash - self.reserved_cash():
             return "rejected"
-        return "filled" if marketable else "open"
+        return "filled" if marketable else "new"
 
 
 def quote_of(broker: Broker, symbol: str) -> Quote | None:
@@ -230,7 +230,7 @@ def test_random_order_flows_keep_the_books_straight(
         # resting orders first: the broker works them before it looks at a new order
         for order_id in sorted(ledger.resting):
             before, now = ledger.resting[order_id], orders[order_id]
-            if now.status == "open":
+            if now.status == "new":
                 continue
             assert replayed is None  # a replay returns at once, it works nothing
             del ledger.resting[order_id]
@@ -248,7 +248,7 @@ def test_random_order_flows_keep_the_books_straight(
             if expected == "filled":
                 check_fill(placed, quote)
                 ledger.fill(placed.side, placed.symbol, placed.quantity, touch(quote, placed.side))
-            elif expected == "open":
+            elif expected == "new":
                 assert limit is not None
                 ledger.resting[placed.id] = Resting(
                     placed.side, placed.symbol, placed.quantity, limit, placed.time_in_force, clock.time.date()
@@ -257,7 +257,7 @@ def test_random_order_flows_keep_the_books_straight(
                 assert placed.reason
         # whatever still rests could not have filled now (a replay returns at once and works nothing)
         for order_id, resting in ledger.resting.items():
-            assert orders[order_id].status == "open"
+            assert orders[order_id].status == "new"
             if replayed is not None:
                 continue
             price = touch(broker.market.quote(resting.symbol), resting.side)
@@ -392,20 +392,29 @@ def test_with_random_costs_cash_plus_positions_is_still_equity(
             ),
         )
         book = act(db, lambda s: broker.portfolio(s, user))
-        filled = [o for o in act(db, lambda s: broker.orders(s, user, limit=1000)) if o.status == "filled"]
-        fees = sum((o.commission for o in filled), Decimal(0))
-        flows = sum((o.notional * (-1 if o.side == "buy" else 1) for o in filled), Decimal(0))
+        fills = act(db, lambda s: list(s.scalars(select(Fill).where(Fill.user_id == user))))
+        fees = sum((f.commission for f in fills), Decimal(0))
+        flows = sum((f.price * f.quantity * (-1 if f.side == "buy" else 1) for f in fills), Decimal(0))
         cash = START + flows - fees
         assert book.cash == cash >= 0 and book.buying_power >= 0
         assert book.commissions == fees
         assert book.equity == book.cash + book.market_value
         assert book.realized_pnl + book.unrealized_pnl == book.equity - START
-        for o in filled:
-            assert o.commission == cost.commission(o.quantity, o.fill_price)
-            assert o.fill_price == cost.fill_price(touch(quote_at(broker, o), o.side), o.side, o.quantity)
-            if o.limit_price is not None:
-                assert o.fill_price <= o.limit_price if o.side == "buy" else o.fill_price >= o.limit_price
-        event(f"fills: {min(len(filled), 5)}{'+' if len(filled) >= 5 else ''}")
+        orders = {o.id: o for o in act(db, lambda s: broker.orders(s, user, limit=1000))}
+        for f in fills:
+            placed = orders[f.order_id]
+            quote = broker.market.quote(f.symbol, at=utc(f.at))
+            assert f.price == cost.fill_price(touch(quote, f.side), f.side, f.quantity)
+            assert f.quantity <= (quote.ask_size if f.side == "buy" else quote.bid_size)  # type: ignore[operator]
+            if placed.limit_price is not None:
+                assert f.price <= placed.limit_price if f.side == "buy" else f.price >= placed.limit_price
+        for o in orders.values():
+            mine = [f for f in fills if f.order_id == o.id]
+            assert o.filled_quantity == sum(f.quantity for f in mine) <= o.quantity
+            assert (o.commission or 0) == cost.commission_on(o.filled_quantity, o.filled_value)
+            assert o.status != "filled" or o.filled_quantity == o.quantity
+        partial = any(0 < o.filled_quantity < o.quantity for o in orders.values())
+        event(f"fills: {min(len(fills), 5)}{'+' if len(fills) >= 5 else ''}; partial: {partial}")
 
 
 def quote_at(broker: Broker, filled: Order) -> Quote:

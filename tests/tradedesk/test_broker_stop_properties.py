@@ -139,6 +139,6 @@ def test_stop_orders_over_random_price_paths_fill_only_when_and_where_their_cond
             trigger = utc(done.triggered_at)
             assert reached(done, market.quote("ACME", at=trigger))
             seen = [at for at in seen if at <= trigger]
-        if done.order_type == "trailing_stop" and done.status in ("open", "filled"):
+        if done.order_type == "trailing_stop" and done.status in ("new", "filled"):
             prices = [touch(market.quote("ACME", at=at), done.side) for at in seen]
             assert done.water_mark == (max(prices) if done.side == "sell" else min(prices))

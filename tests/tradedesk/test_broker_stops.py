@@ -48,9 +48,9 @@ def test_a_sell_stop_jumped_over_by_a_gap_down_fills_at_the_gapped_price(db: Eng
     bought = order(db, broker, user, symbol="ACME", side="buy", quantity=10)
     assert (bought.status, bought.fill_price) == ("filled", D("100.01"))
     stop = order(db, broker, user, symbol="ACME", side="sell", quantity=10, order_type="stop", stop_price=D("95"))
-    assert (stop.status, stop.stop_price, stop.limit_price) == ("open", D("95.00"), None)
-    assert advance(db, broker, clock, user, stop.id).status == "open"  # 100: above the stop
-    assert advance(db, broker, clock, user, stop.id).status == "open"  # 99: still above
+    assert (stop.status, stop.stop_price, stop.limit_price) == ("new", D("95.00"), None)
+    assert advance(db, broker, clock, user, stop.id).status == "new"  # 100: above the stop
+    assert advance(db, broker, clock, user, stop.id).status == "new"  # 99: still above
     gapped = advance(db, broker, clock, user, stop.id)  # 90: the price gapped through 95
     assert (gapped.status, gapped.fill_price) == ("filled", D("90.00"))
     assert gapped.triggered_at is not None
@@ -74,10 +74,10 @@ def test_a_stop_limit_triggered_by_a_gap_waits_until_the_price_is_back_within_it
         stop_price=D("95"),
         limit_price=D("94"),
     )
-    assert placed.status == "open"
+    assert placed.status == "new"
     triggered = advance(db, broker, clock, user, placed.id)  # 90: triggered, but below the 94 limit
-    assert (triggered.status, triggered.fill_price) == ("open", None) and triggered.triggered_at is not None
-    assert advance(db, broker, clock, user, placed.id).status == "open"  # 93.50: still below the limit
+    assert (triggered.status, triggered.fill_price) == ("new", None) and triggered.triggered_at is not None
+    assert advance(db, broker, clock, user, placed.id).status == "new"  # 93.50: still below the limit
     filled = advance(db, broker, clock, user, placed.id)  # 94.20: within the limit
     assert (filled.status, filled.fill_price) == ("filled", D("94.20"))
 
@@ -91,15 +91,15 @@ def test_a_trailing_stop_follows_the_high_water_mark_and_fills_when_the_price_fa
     trail = order(
         db, broker, user, symbol="ACME", side="sell", quantity=3, order_type="trailing_stop", trail_amount=D("5")
     )
-    assert (trail.status, trail.water_mark, trail.stop_price) == ("open", D("100.00"), D("95.00"))
+    assert (trail.status, trail.water_mark, trail.stop_price) == ("new", D("100.00"), D("95.00"))
     marks = []
     for _ in range(3):  # 104, 110, 107: the stop rises with the high and stays when the price dips
         now = advance(db, broker, clock, user, trail.id)
         marks.append((now.status, now.water_mark, now.stop_price))
     assert marks == [
-        ("open", D("104.00"), D("99.00")),
-        ("open", D("110.00"), D("105.00")),
-        ("open", D("110.00"), D("105.00")),
+        ("new", D("104.00"), D("99.00")),
+        ("new", D("110.00"), D("105.00")),
+        ("new", D("110.00"), D("105.00")),
     ]
     filled = advance(db, broker, clock, user, trail.id)  # 104.50: below the 105 stop
     assert (filled.status, filled.fill_price, filled.stop_price) == ("filled", D("104.50"), D("105.00"))
@@ -115,8 +115,8 @@ def test_a_trailing_buy_stop_by_percent_follows_the_low_water_mark(db: Engine, c
     assert (trail.water_mark, trail.stop_price, trail.limit_price) == (D("100.01"), D("110.01"), D("115.52"))
     assert act(db, lambda s: broker.portfolio(s, user)).buying_power == START - D("231.04")
     low = advance(db, broker, clock, user, trail.id)  # ask 90.01: the stop follows it down
-    assert (low.status, low.water_mark, low.stop_price) == ("open", D("90.01"), D("99.01"))
-    assert advance(db, broker, clock, user, trail.id).status == "open"  # ask 95.01: below the stop
+    assert (low.status, low.water_mark, low.stop_price) == ("new", D("90.01"), D("99.01"))
+    assert advance(db, broker, clock, user, trail.id).status == "new"  # ask 95.01: below the stop
     filled = advance(db, broker, clock, user, trail.id)  # ask 99.51: at or above 99.01
     assert (filled.status, filled.fill_price) == ("filled", D("99.51"))
 
@@ -127,9 +127,9 @@ def test_a_buy_stop_gapping_beyond_its_collar_triggers_but_does_not_fill_above_i
     broker = path_broker(clock, ["100", "130", "108"])
     user = new_user(db)
     stop = order(db, broker, user, symbol="ACME", side="buy", quantity=5, order_type="stop", stop_price=D("105"))
-    assert (stop.status, stop.limit_price) == ("open", D("110.25"))  # the stop + 5%
+    assert (stop.status, stop.limit_price) == ("new", D("110.25"))  # the stop + 5%
     gapped = advance(db, broker, clock, user, stop.id)  # ask 130.01: triggered, above the collar
-    assert gapped.status == "open" and gapped.triggered_at is not None
+    assert gapped.status == "new" and gapped.triggered_at is not None
     filled = advance(db, broker, clock, user, stop.id)  # ask 108.01: within the collar
     assert (filled.status, filled.fill_price) == ("filled", D("108.01"))
 

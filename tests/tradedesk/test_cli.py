@@ -405,9 +405,9 @@ def test_orders_show_stop_and_trailing_stop_orders_with_their_stop_trail_and_tim
         "stop",
         "1.5000",
         "gtc",
-        "open",
+        "new",
     )
-    assert (trailing["order_type"], trailing["trail_percent"], trailing["status"]) == ("trailing_stop", 2.5, "open")
+    assert (trailing["order_type"], trailing["trail_percent"], trailing["status"]) == ("trailing_stop", 2.5, "new")
     assert trailing["stop_price"] is not None
     out = run(alice, "orders", ALICE).stdout
     assert "2.5%" in out and "1.50" in out and "gtc" in out

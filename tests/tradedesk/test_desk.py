@@ -237,9 +237,9 @@ def test_orders_filter_by_status_and_refuse_an_unknown_one(db: Engine) -> None:
             call("order_entry", symbol="NOPE", side="buy", quantity=1),
             "Done.",
         )
-        assert [o["status"] for o in d.orders()] == ["rejected", "open", "filled"]  # newest first
+        assert [o["status"] for o in d.orders()] == ["rejected", "new", "filled"]  # newest first
         assert [o["quantity"] for o in d.orders("filled")] == [2]
-        (resting,) = d.orders("open")
+        (resting,) = d.orders("new")
         assert resting["agent"] == agent.label and resting["limit_price"] == Decimal("1.00")
         assert d.orders("expired") == [] and len(d.orders(limit=1)) == 1
         with pytest.raises(desk.Invalid, match="Unknown order status 'lost'"):

@@ -56,18 +56,22 @@ def test_a_limit_order_rests_until_the_price_crosses_it_in_a_session_then_fills_
         limit_price=limit,
         time_in_force="gtc",
     )
-    assert placed.status == "open" and placed.reason is None  # placed in the session, below the ask
+    assert placed.status == "new" and placed.reason is None  # placed in the session, below the ask
     checks = [T0 + timedelta(minutes=m) for m in range(0, int((fill_at - T0).total_seconds() // 60), 17)]
     assert broker.market.quote("AAPL", at=closed_touch).ask <= limit  # marketable then, but the exchange is closed
     for at in sorted({*checks, closed_touch, fill_at - timedelta(minutes=1)}):
         clock.time = at
-        assert tick(db, broker=broker) == TickResult(as_of=at, accounts=1, filled=0, expired=0, rejected=0), at
+        snapshots = int(broker.calendar.is_open(at))  # the account's equity, on the exchange's clock
+        expected = TickResult(as_of=at, accounts=1, filled=0, expired=0, rejected=0, snapshots=snapshots)
+        assert tick(db, broker=broker) == expected, at
     clock.time = fill_at
-    assert tick(db, broker=broker) == TickResult(as_of=fill_at, accounts=1, filled=1, expired=0, rejected=0)
+    expected = TickResult(as_of=fill_at, accounts=1, filled=1, expired=0, rejected=0, snapshots=1)
+    assert tick(db, broker=broker) == expected
     [filled] = act(db, lambda s: broker.orders(s, user))
     ask = broker.market.quote("AAPL").ask
     assert filled.filled_at is not None and utc(filled.filled_at) == fill_at
     assert (filled.status, filled.fill_price) == ("filled", ask) and ask <= limit
+    # the position's equity was snapshotted at the fill, this minute: no second snapshot
     assert tick(db, broker=broker) == TickResult(as_of=fill_at, accounts=0, filled=0, expired=0, rejected=0)
 
 
@@ -129,7 +133,7 @@ def test_a_tick_uses_the_platforms_broker_and_hours_by_default(
     user = new_user(db)
     clock.time = AFTER_CLOSE
     monkeypatch.delenv("TRADEDESK_EXCHANGE_HOURS", raising=False)
-    assert order(db, services.broker(), user, symbol="KO", side="buy", quantity=1).status == "open"
+    assert order(db, services.broker(), user, symbol="KO", side="buy", quantity=1).status == "accepted"
     assert tick(db).filled == 0  # the NYSE is closed
     monkeypatch.setenv("TRADEDESK_EXCHANGE_HOURS", "always")
     assert tick(db).filled == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,7 @@ def test_downgrading_below_stop_orders_refuses_while_any_exist_and_keeps_them(em
         conn.execute(
             text(
                 "INSERT INTO orders (user_id, symbol, side, quantity, order_type, time_in_force, status, stop_price,"
-                " created_at) VALUES (1, 'KO', 'sell', 5, 'stop', 'gtc', 'open', 60, CURRENT_TIMESTAMP)"
+                " created_at) VALUES (1, 'KO', 'sell', 5, 'stop', 'gtc', 'new', 60, CURRENT_TIMESTAMP)"
             )
         )
     with pytest.raises(RuntimeError, match="1 stop orders exist"):
@@ -89,3 +90,41 @@ def test_downgrading_below_stop_orders_refuses_while_any_exist_and_keeps_them(em
         conn.execute(text("DELETE FROM orders"))
     command.downgrade(migrations.config(url), "0004")
     assert "stop_price" not in {c["name"] for c in inspect(engine).get_columns("orders")}
+
+
+def test_order_states_migrate_open_orders_to_new_or_accepted_and_count_filled_shares(
+    empty: tuple[str, Engine],
+) -> None:
+    url, engine = empty
+    command.upgrade(migrations.config(url), "0007")
+    insert = (
+        "INSERT INTO orders (user_id, symbol, side, quantity, order_type, time_in_force, status, fill_price, reason,"
+        " created_at) VALUES (1, 'KO', 'buy', :q, 'limit', 'gtc', :status, :price, :reason, CURRENT_TIMESTAMP)"
+    )
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, email) VALUES (1, 'states@example.com')"))
+        for q, status, price, reason in [
+            (5, "open", None, None),
+            (6, "open", None, "the exchange is closed: this order waits for the open (2025-03-03 14:30 UTC)"),
+            (7, "filled", "61.37", None),
+            (8, "rejected", None, "insufficient cash"),
+        ]:
+            conn.execute(text(insert), {"q": q, "status": status, "price": price, "reason": reason})
+    migrations.upgrade(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT quantity, status, filled_quantity, filled_value FROM orders ORDER BY id"))
+        got = [(q, status, filled, Decimal(str(value))) for q, status, filled, value in rows]
+    assert got == [
+        (5, "new", 0, 0),
+        (6, "accepted", 0, 0),
+        (7, "filled", 7, Decimal("429.59")),
+        (8, "rejected", 0, 0),
+    ]
+    command.downgrade(migrations.config(url), "0007")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM orders ORDER BY id")).scalars().all() == [
+            "open",
+            "open",
+            "filled",
+            "rejected",
+        ]

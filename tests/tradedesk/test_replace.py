@@ -25,9 +25,9 @@ def test_replacing_a_resting_limit_buy_cancels_it_and_moves_its_reservation_to_t
     resting = order(
         db, broker, user, symbol="KO", side="buy", quantity=10, order_type="limit", limit_price=low, time_in_force="gtc"
     )
-    assert resting.status == "open"
+    assert resting.status == "new"
     new = act(db, lambda s: replace_order(broker, s, user, resting.id, quantity=20, limit_price=low - 1))
-    assert (new.status, new.quantity, new.limit_price, new.time_in_force) == ("open", 20, low - 1, "gtc")
+    assert (new.status, new.quantity, new.limit_price, new.time_in_force) == ("new", 20, low - 1, "gtc")
     orders = {o.id: o for o in act(db, lambda s: broker.orders(s, user))}
     assert (orders[resting.id].status, orders[resting.id].reason) == ("cancelled", f"replaced by order {new.id}")
     assert act(db, lambda s: broker.portfolio(s, user)).buying_power == START - (low - 1) * 20
@@ -47,7 +47,7 @@ def test_a_replaced_stop_keeps_its_type_with_the_new_stop(db: Engine, broker: Br
     bid = broker.market.quote("KO").bid
     stop = order(db, broker, user, symbol="KO", side="sell", quantity=5, order_type="stop", stop_price=bid - 3)
     new = act(db, lambda s: replace_order(broker, s, user, stop.id, stop_price=bid - 2))
-    assert (new.order_type, new.status, new.stop_price, new.quantity) == ("stop", "open", bid - 2, 5)
+    assert (new.order_type, new.status, new.stop_price, new.quantity) == ("stop", "new", bid - 2, 5)
 
 
 def test_a_replacement_the_broker_would_reject_leaves_the_old_order_open_and_nothing_new(
@@ -59,7 +59,7 @@ def test_a_replacement_the_broker_would_reject_leaves_the_old_order_open_and_not
     with pytest.raises(BrokerError, match=r"was not replaced .* insufficient cash"):
         act(db, lambda s: replace_order(broker, s, user, resting.id, quantity=1_000_000))
     [still] = act(db, lambda s: broker.orders(s, user))
-    assert (still.id, still.status, still.quantity, still.reason) == (resting.id, "open", 10, None)
+    assert (still.id, still.status, still.quantity, still.reason) == (resting.id, "new", 10, None)
 
 
 def test_only_the_owners_open_orders_can_be_replaced(db: Engine, broker: Broker) -> None:

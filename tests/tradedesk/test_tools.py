@@ -114,7 +114,7 @@ def test_a_stop_order_waits_for_approval_by_its_stop_notional_and_a_small_one_re
     small = call("order_entry", symbol="KO", side="buy", quantity=10, order_type="stop", stop_price=150.0)
     reply = talk(db, alice, [small, "ok"])
     results = [p.content for m in reply.messages for p in getattr(m, "parts", []) if p.part_kind == "tool-return"]  # type: ignore[attr-defined]
-    assert results[-1]["status"] == "open" and results[-1]["order_type"] == "stop"
+    assert results[-1]["status"] == "new" and results[-1]["order_type"] == "stop"
     assert results[-1]["stop_price"] == 150.0 and results[-1]["limit_price"] == 157.5  # the stop + its 5% collar
     big = call("order_entry", symbol="KO", side="buy", quantity=100, order_type="stop", stop_price=150.0)  # $15,000
     reply = talk(db, alice, [big])
@@ -130,7 +130,7 @@ def test_cancel_order_cancels_the_owners_open_order_and_cannot_touch_another_use
     alice, bob = add_trader(db, "alice@example.com"), add_trader(db, "bob@example.com")
     stop = call("order_entry", symbol="KO", side="buy", quantity=5, order_type="stop", stop_price=150.0)
     [placed] = tool_results(talk(db, alice, [stop, "ok"]))
-    assert placed["status"] == "open"
+    assert placed["status"] == "new"
     [refused] = tool_results(talk(db, bob, [call("cancel_order", order_id=placed["id"]), "ok"]))
     assert refused["status"] == "not cancelled" and "no order" in str(refused["reason"])
     [cancelled] = tool_results(talk(db, alice, [call("cancel_order", order_id=placed["id"]), "ok"]))
@@ -162,7 +162,7 @@ def test_cancelling_an_order_above_the_approval_threshold_waits_for_approval(db:
     cancel_big = call("cancel_order", order_id=big_id)
     assert [p.call_id for p in talk(db, alice, [cancel_big]).pending] == [cancel_big.id]  # type: ignore[attr-defined]
     with Session(db) as session:
-        assert session.scalar(select(Order.status).where(Order.id == big_id)) == "open"
+        assert session.scalar(select(Order.status).where(Order.id == big_id)) == "new"
 
 
 def test_the_broker_enforces_the_agents_risk_limit_whatever_the_model_asks(db: Engine) -> None:

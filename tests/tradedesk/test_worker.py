@@ -201,7 +201,7 @@ def test_workers_run_the_exchange_a_limit_order_fills_when_crossed_and_a_day_ord
             kwargs: dict[str, Any] = {"side": "buy", "order_type": "limit", "quantity": 2}
             day = broker.place_order(session, user_id, symbol="MSFT", limit_price=Decimal("1.00"), **kwargs)
             resting = broker.place_order(session, user_id, symbol=symbol, limit_price=price, **kwargs)
-        assert day.status == resting.status == "open"
+        assert day.status == resting.status == "new"
         until(lambda: status(engine, day.id) == "expired", 60)
     finally:
         for worker in workers:

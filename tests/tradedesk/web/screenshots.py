@@ -72,7 +72,7 @@ def _summary(tool: str, result: Any) -> str:
     if tool == "order_entry":
         if result.get("status") == "filled":
             return f"Bought {result['quantity']} {result['symbol']} at ${float(result['fill_price']):,.2f}."
-        if result.get("status") == "open":
+        if result.get("status") in ("new", "accepted"):
             return f"Your limit order for {result['quantity']} {result['symbol']} rests until the price comes down."
         return f"The broker answered: {result.get('status')} ({result.get('reason')})."
     return "Done."

@@ -197,7 +197,7 @@ def test_a_message_runs_a_turn_on_a_worker_and_answers_the_reply_with_tool_calls
         ("AAPL", 3, "filled", trader["agent"])
     ]
     assert [o["id"] for o in api.get("/api/orders", params={"status": "filled"}).json()] == [orders[0]["id"]]
-    assert api.get("/api/orders", params={"status": "open"}).json() == []
+    assert api.get("/api/orders", params={"status": "new"}).json() == []
     assert "Unknown order status" in error_of(api.get("/api/orders", params={"status": "lost"}), 422)
     book = api.get("/api/portfolio").json()
     assert [(p["symbol"], p["quantity"]) for p in book["positions"]] == [("AAPL", 3)]

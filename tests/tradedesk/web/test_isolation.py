@@ -281,7 +281,7 @@ def test_another_users_ids_answer_404_like_missing_ones_on_every_route_and_chang
     mine = bob.api(world.base)
     assert mine.get(f"/api/jobs/{bob.job_id}").json()["status"] == "queued"
     assert [a["call_id"] for a in mine.get("/api/approvals").json()] == [bob.call_id]
-    assert [o["status"] for o in mine.get("/api/orders").json()] == ["open"]
+    assert [o["status"] for o in mine.get("/api/orders").json()] == ["new"]
     assert [s["id"] for s in mine.get(f"/api/agents/stock_investor/{bob.investor}/schedules").json()] == [
         bob.schedule_id
     ]
@@ -306,7 +306,7 @@ def test_the_callers_own_views_and_changes_show_and_touch_nothing_of_another_use
             assert secret not in response.text, (method, path, secret)
     listed = api.get("/api/orders").json()
     assert all(o["id"] != bob.order_id for o in listed)
-    assert [o["status"] for o in listed] == ["open"]  # Alice's own resting order only
+    assert [o["status"] for o in listed] == ["new"]  # Alice's own resting order only
     assert {a["call_id"] for a in api.get("/api/approvals").json()} == {alice.call_id}
     for table, (gone, new) in changes(before, snapshot(world.url)).items():
         for row in gone | new:
@@ -315,7 +315,7 @@ def test_the_callers_own_views_and_changes_show_and_touch_nothing_of_another_use
             assert f"stock_investors.{bob.investor}." not in text and f"daytraders.{bob.daytrader}." not in text
     with Session(engine := agentrecord.create_engine(world.url)) as session:
         orders = session.scalars(select(Order).where(Order.user_id == bob.user_id)).all()
-        assert [(o.id, o.status) for o in orders] == [(bob.order_id, "open")]
+        assert [(o.id, o.status) for o in orders] == [(bob.order_id, "new")]
     engine.dispose()
 
 
@@ -372,7 +372,7 @@ def test_tool_arguments_naming_another_user_reach_only_the_agents_owner(world: W
                 assert bob.email not in repr(row) and f"user_id={bob.user_id}" not in repr(row), (table, row)
         with Session(engine) as session:
             theirs = session.scalars(select(Order).where(Order.user_id == bob.user_id)).all()
-            assert [(o.id, o.status, o.quantity) for o in theirs] == [(bob.order_id, "open", 2)]
+            assert [(o.id, o.status, o.quantity) for o in theirs] == [(bob.order_id, "new", 2)]
             mine = session.scalars(select(Order).where(Order.user_id == alice.user_id).order_by(Order.id)).all()
             assert all(o.agent_id in (alice.daytrader, alice.investor) for o in mine)
             assert sum(o.quantity for o in mine if o.status == "filled") <= 1

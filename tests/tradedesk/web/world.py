@@ -187,7 +187,7 @@ def furnish(url: str, who: Account) -> None:
             with scripted(StockInvestor, ScriptedModel([resting, "Placed."])):
                 investor.talk("bid for KO")
             order = session.scalars(select(Order).where(Order.user_id == who.user_id)).one()
-            assert order.status == "open", (order.status, order.reason)
+            assert order.is_open, (order.status, order.reason)
             who.order_id = order.id
             d = desk.Desk(session, user)
             who.schedule_id = d.add_schedule(investor, "review my portfolio", cron="0 15 * * 1-5").id
