@@ -24,7 +24,7 @@ from agentrecord.jobs import Job, Schedule
 from agentrecord.jobs.backend import agent_ref
 from agentrecord.jobs.timing import next_tick
 
-from . import costs, equity, equity_report, identity, services
+from . import costs, equity, equity_report, identity, replace, services
 from .accounts import STATUSES, Order
 from .broker import BrokerError, OrderNotFound, Portfolio
 from .costs import Costs
@@ -108,6 +108,32 @@ def default_provider() -> str:
 
 
 # -- views -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderChanges:
+    """What a cancel-and-replace changes (None: keep the old order's value)."""
+
+    quantity: int | None = None
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    time_in_force: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in self.arguments().values())
+
+    def arguments(self) -> dict[str, Any]:
+        return {
+            "quantity": self.quantity,
+            "limit_price": self.limit_price,
+            "stop_price": self.stop_price,
+            "trail_amount": self.trail_amount,
+            "trail_percent": self.trail_percent,
+            "time_in_force": self.time_in_force,
+        }
 
 
 def order_row(order: Order) -> dict[str, Any]:
@@ -490,6 +516,41 @@ class Desk:
             raise Conflict(str(error)) from None
         self.session.commit()
         return order_row(order)
+
+    def replace_order(self, order_id: int, changes: OrderChanges) -> dict[str, Any]:
+        """Cancel one of the user's open orders and place it again with `changes`; the new order's row.
+
+        Nothing changes if the new order would be refused (Conflict says why); the agent that placed the old order
+        owns the new one, under that agent's risk limits.
+        """
+        if not 0 < order_id <= MAX_ID:
+            raise NotFound(f"No order {order_id}.")
+        if changes.empty:
+            raise Invalid("Say what to change: a quantity, limit price, stop price, trail or time in force.")
+        old = self.session.scalar(select(Order).where(Order.id == order_id, Order.user_id == self.user.id))
+        if old is None:
+            raise NotFound(f"No order {order_id}.")
+        agent = self._placing_agent(old)
+        try:
+            new = replace.replace_order(
+                services.broker(), self.session, self.user.id, order_id, **changes.arguments(),
+                limits=agent.limits if agent is not None else None,
+            )  # fmt: skip
+        except OrderNotFound:
+            raise NotFound(f"No order {order_id}.") from None
+        except BrokerError as error:
+            raise Conflict(str(error)) from None
+        except ValueError as error:
+            raise Invalid(f"{error}.") from None
+        self.session.commit()
+        return order_row(new)
+
+    def _placing_agent(self, order: Order) -> TradingAgent | None:
+        """The user's agent that placed `order`, if it still exists."""
+        kind = AGENT_KINDS.get(order.agent_kind or "")
+        if kind is None or order.agent_id is None:
+            return None
+        return self.session.scalar(select(kind).where(kind.id == order.agent_id, kind.user_id == self.user.id))
 
     # -- schedules ---------------------------------------------------------------------------------
     def schedules(self, agent: TradingAgent | None = None) -> list[Schedule]:

@@ -72,7 +72,7 @@ def replace_order(
             limits=limits,
         )
         if not (new.is_open or new.status == "filled"):
-            why = new.reason or new.status
+            why = f"{new.status}: {new.reason}" if new.reason else new.status
             raise BrokerError(f"order {order_id} was not replaced (it stays open): the new order would be {why}")
         old.reason = f"replaced by order {new.id}"
     session.flush()

@@ -7,6 +7,7 @@ yours, 409 decided or busy, 502/504 when the model provider fails or a turn take
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -51,6 +52,17 @@ class Prompt(BaseModel):
 
 class Denial(BaseModel):
     reason: str = Field(default="The owner denied this call.", max_length=2_000)
+
+
+class Replacement(BaseModel):
+    """What to change in an open order (leave out what stays)."""
+
+    quantity: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    limit_price: Decimal | None = Field(default=None, gt=0, lt=1_000_000_000)
+    stop_price: Decimal | None = Field(default=None, gt=0, lt=1_000_000_000)
+    trail_amount: Decimal | None = Field(default=None, gt=0, lt=1_000_000_000)
+    trail_percent: Decimal | None = Field(default=None, gt=0, lt=100)
+    time_in_force: Literal["day", "gtc", "ioc", "fok"] | None = None
 
 
 class NewSchedule(BaseModel):
@@ -183,6 +195,12 @@ def orders(session: Db, me: Me, status: str | None = None, limit: int = 50) -> l
 @router.post("/orders/{order_id}/cancel")
 def cancel_order(order_id: int, session: Db, me: Me) -> dict[str, Any]:
     return dict(plain(_desk(session, me).cancel_order(order_id)))
+
+
+@router.post("/orders/{order_id}/replace")
+def replace_order(order_id: int, body: Replacement, session: Db, me: Me) -> dict[str, Any]:
+    changes = desk.OrderChanges(**body.model_dump())
+    return dict(plain(_desk(session, me).replace_order(order_id, changes)))
 
 
 @router.get("/agents/{kind}/{agent_id}/schedules")
