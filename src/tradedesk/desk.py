@@ -144,7 +144,8 @@ def order_row(order: Order) -> dict[str, Any]:
         exact["stop_price"] = order.stop_price
     if order.commission:
         exact["commission"] = order.commission
-    return order_view(order) | exact | {"agent": agent, "created_at": order.created_at, "filled_at": order.filled_at}
+    times = {"created_at": order.created_at, "filled_at": order.filled_at}
+    return order_view(order) | exact | {"agent": agent, "filled_quantity": order.filled_quantity or 0} | times
 
 
 def approval_row(agent: TradingAgent, held: PendingApproval) -> dict[str, Any]:

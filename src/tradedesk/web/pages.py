@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from .. import desk, services
-from ..accounts import STATUSES
+from ..accounts import OPEN_STATUSES, STATUSES
 from ..market import UnknownSymbol
 from ..models import AGENT_KINDS
 from . import chart, stream
@@ -187,7 +187,9 @@ def portfolio(request: Request, session: Db, me: Me) -> Response:
 @router.get("/orders")
 def orders(request: Request, session: Db, me: Me, status: str = "") -> Response:
     rows = desk.Desk(session, me.user).orders(status or None, limit=200)
-    return _page(request, me, "orders.html", orders=rows, status=status, statuses=STATUSES)
+    return _page(
+        request, me, "orders.html", orders=rows, status=status, statuses=STATUSES, open_statuses=OPEN_STATUSES
+    )
 
 
 @router.post("/orders/{order_id}/cancel")
