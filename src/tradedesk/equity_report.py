@@ -114,4 +114,5 @@ def report(session: Session, user_id: int, as_of: datetime, days: int = 30) -> E
 
 
 def _percent(amount: Decimal, base: Decimal) -> Decimal:
-    return (amount / base * 100).quantize(PERCENT) if base else Decimal(0)
+    """`amount` as a percent of `base`, to two places; a dip too small to show is 0.00, not -0.00."""
+    return (amount / base * 100).quantize(PERCENT) + 0 if base else Decimal(0)

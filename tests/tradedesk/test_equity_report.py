@@ -38,6 +38,12 @@ def test_drawdown_is_the_deepest_fall_from_a_running_peak() -> None:
     assert drawdown([]) is None
 
 
+def test_a_dip_too_small_to_show_is_zero_percent_not_minus_zero() -> None:
+    found = drawdown([Decimal("100000.00"), Decimal("99995.80")])
+    assert found is not None and found.max_amount == Decimal("-4.20")
+    assert str(found.max_percent) == str(found.current_percent) == "0.00"
+
+
 def test_daily_pnl_is_close_to_close_by_new_york_day() -> None:
     assert daily_pnl(CURVE) == [
         DayPnl(date(2026, 11, 23), Decimal("101000.00"), Decimal("1000.00")),  # from the day's first snapshot
