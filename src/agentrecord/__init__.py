@@ -1,6 +1,6 @@
 """agentrecord: AI agents that live in your application's database, as SQLAlchemy records."""
 
-from .approvals import PendingApproval
+from .approvals import Approval, PendingApproval
 from .compaction import Compaction
 from .engine import create_engine
 from .errors import (
@@ -35,6 +35,7 @@ __all__ = [
     "AgentBusy",
     "AgentRecord",
     "AgentRecordError",
+    "Approval",
     "ApprovalError",
     "ApprovalPending",
     "BudgetExceeded",

@@ -164,7 +164,8 @@ class Job:
     kwargs: dict[str, Any]
     record_class: type[AgentRecord]
     record_key: tuple[Any, ...]
-    call_id: str
+    origin: dict[str, Any]
+    """The call's id, turn, response seq and approval (`tools.origin`), for its ToolContext."""
     url: str = field(repr=False)  # holds the password: kept in memory and the pipe, never printed
 
 
@@ -196,7 +197,7 @@ def _run(payload: bytes) -> Outcome:
     engine = _worker_engine(job.url)
     try:
         with own_record(job.record_class, job.record_key, engine) as record:
-            instance._context = ToolContext(record=record, call_id=job.call_id, engine=engine)
+            instance._context = ToolContext(record=record, engine=engine, **job.origin)
             result = instance._bound_call()(**job.kwargs)
     except ModelRetry as exc:
         return Outcome("retry", exc.message)
@@ -209,7 +210,9 @@ def _run(payload: bytes) -> Outcome:
         return Outcome("unrunnable", reason, _RESULT_ADVICE)
 
 
-async def call(template: Tool, kwargs: dict[str, Any], record: AgentRecord, engine: Engine, call_id: str) -> Any:
+async def call(
+    template: Tool, kwargs: dict[str, Any], record: AgentRecord, engine: Engine, origin: dict[str, Any]
+) -> Any:
     """Run one call of `template` in the pool and return its result; failures become ModelRetry like in a thread."""
     name = tool_name_of(template)
     job = Job(
@@ -217,7 +220,7 @@ async def call(template: Tool, kwargs: dict[str, Any], record: AgentRecord, engi
         kwargs=kwargs,
         record_class=type(record),
         record_key=tuple(sa_inspect(record).identity or ()),
-        call_id=call_id,
+        origin=origin,
         url=engine.url.render_as_string(hide_password=False),
     )
     try:

@@ -32,6 +32,14 @@ name of a method on the record taking the call's arguments dict."""
 
 
 @dataclass(frozen=True)
+class Approval:
+    """The decision that let a held call run: when it was approved, and by whom (if the approver said)."""
+
+    at: datetime
+    by: str | None = None
+
+
+@dataclass(frozen=True)
 class PendingApproval:
     """A tool call waiting for the owner's decision."""
 
@@ -80,9 +88,9 @@ def hold(state: State, requests: DeferredToolRequests) -> list[PendingApproval]:
 
 
 def decide(
-    state: State, decisions: dict[str, bool | str], label: str, *, resume: bool = True
+    state: State, decisions: dict[str, bool | str], label: str, *, resume: bool = True, by: str | None = None
 ) -> DeferredToolResults | None:
-    """Record `decisions` (True = approve, a string = deny with that reason) for pending calls.
+    """Record `decisions` (True = approve, a string = deny with that reason) for pending calls, when, and `by` whom.
 
     Returns the results to resume the turn with once every pending call is decided, else None;
     always None with `resume=False` (a job holding the calls resumes the turn from what is recorded).
@@ -101,6 +109,7 @@ def decide(
                 "Check the call id, and that it belongs to this agent."
             )
     recorded.update(decisions)
+    _stamp(state, decisions, by)
     if waiting - set(recorded) or not resume:
         state.extra["decisions"] = recorded
         return None
@@ -120,3 +129,28 @@ def undecided(state: State) -> list[str]:
     """The pending call ids that no decision has been recorded for yet."""
     recorded = state.extra.get("decisions", {})
     return [p.call_id for p in pending(state) if p.call_id not in recorded]
+
+
+def _stamp(state: State, decisions: dict[str, bool | str], by: str | None) -> None:
+    """Remember when (and by whom) each of `decisions` was made, for `approval_of`."""
+    if not decisions:
+        return
+    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    stamp = {"at": now} if by is None else {"at": now, "by": by}
+    stamps: dict[str, dict[str, str]] = dict(state.extra.get("decided_when", {}))
+    stamps.update({call_id: stamp for call_id in decisions})
+    state.extra["decided_when"] = dict(list(stamps.items())[-_KEEP_DECIDED:])
+
+
+def approval_of(state: State, call_id: str) -> Approval | None:
+    """The approval of `call_id`, if it was approved (None: denied, undecided, or never held)."""
+    recorded = state.extra.get("decisions", {}).get(call_id)
+    verdict = state.extra.get("decided", {}).get(call_id)
+    if recorded is not True and verdict != "approved":
+        return None
+    stamp = state.extra.get("decided_when", {}).get(call_id)
+    if not isinstance(stamp, dict) or "at" not in stamp:
+        return None  # decided before decisions were stamped
+    at = datetime.fromisoformat(str(stamp["at"]))
+    by = stamp.get("by")
+    return Approval(at if at.tzinfo else at.replace(tzinfo=UTC), None if by is None else str(by))

@@ -136,25 +136,30 @@ class AgentRecord:
         return holding_job(type(self)._store().load_state(engine, agent_id), engine)
 
     # -- approvals -----------------------------------------------------------------------------
-    def approve(self, call_id: str, *, wait: float | None = None) -> Reply[Any] | None:
+    def approve(self, call_id: str, *, wait: float | None = None, by: str | None = None) -> Reply[Any] | None:
         """Approve a pending tool call; once no call of its turn is left waiting, the turn resumes.
 
         Returns the resumed turn's reply, or None while other calls of that turn still wait.
-        Approving twice, or a call this agent is not holding, raises ApprovalError.
+        Approving twice, or a call this agent is not holding, raises ApprovalError. `by` names the
+        approver; the tool sees who and when as `ToolContext.approval`.
         """
-        return _loop.run_sync(resume_turn(self._target(), {call_id: True}, wait=wait))
+        return _loop.run_sync(resume_turn(self._target(), {call_id: True}, wait=wait, by=by))
 
-    def deny(self, call_id: str, reason: str = "", *, wait: float | None = None) -> Reply[Any] | None:
+    def deny(
+        self, call_id: str, reason: str = "", *, wait: float | None = None, by: str | None = None
+    ) -> Reply[Any] | None:
         """Deny a pending tool call (the model is told `reason`); resumes like `approve`."""
-        return _loop.run_sync(resume_turn(self._target(), {call_id: _denial(reason)}, wait=wait))
+        return _loop.run_sync(resume_turn(self._target(), {call_id: _denial(reason)}, wait=wait, by=by))
 
-    async def aapprove(self, call_id: str, *, wait: float | None = None) -> Reply[Any] | None:
+    async def aapprove(self, call_id: str, *, wait: float | None = None, by: str | None = None) -> Reply[Any] | None:
         """Async `approve`."""
-        return await _loop.run_async(resume_turn(self._target(), {call_id: True}, wait=wait))
+        return await _loop.run_async(resume_turn(self._target(), {call_id: True}, wait=wait, by=by))
 
-    async def adeny(self, call_id: str, reason: str = "", *, wait: float | None = None) -> Reply[Any] | None:
+    async def adeny(
+        self, call_id: str, reason: str = "", *, wait: float | None = None, by: str | None = None
+    ) -> Reply[Any] | None:
         """Async `deny`."""
-        return await _loop.run_async(resume_turn(self._target(), {call_id: _denial(reason)}, wait=wait))
+        return await _loop.run_async(resume_turn(self._target(), {call_id: _denial(reason)}, wait=wait, by=by))
 
     # -- turns ---------------------------------------------------------------------------------
     def talk(self, prompt: str, *, wait: float | None = None) -> Reply[Any]:

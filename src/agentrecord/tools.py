@@ -18,6 +18,8 @@ from pydantic_core import PydanticSerializationError, to_jsonable_python
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
+from .approvals import Approval
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
@@ -36,6 +38,12 @@ class ToolContext:
     call_id: str
     """The model's id for this tool call: stable across retries, so usable as an idempotency key."""
     engine: Engine
+    turn: int | None = None
+    """The agent's turn this call runs in, numbered from 1 as in the usage ledger's `turn` column."""
+    seq: int | None = None
+    """The sequence number of the stored model response that asked for this call (None if not known)."""
+    approval: Approval | None = None
+    """The owner's approval when this call was held for one; None when it needed none."""
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -170,6 +178,18 @@ def as_instance(item: Any, owner: str) -> Tool:
     return instance
 
 
+def origin(ctx: RunContext[Any]) -> dict[str, Any]:
+    """Where a call comes from, for its ToolContext: its id, turn, the response asking for it, its approval."""
+    call_id = ctx.tool_call_id or ""
+    deps = ctx.deps
+    return {
+        "call_id": call_id,
+        "turn": getattr(deps, "turn", None),
+        "seq": getattr(deps, "seqs", {}).get(call_id),
+        "approval": getattr(deps, "approved", {}).get(call_id),
+    }
+
+
 def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "thread") -> _PydanticTool[Any]:
     """Wrap a Tool so pydantic-ai can call it: schema from `call`'s hints, errors returned to the model.
 
@@ -199,7 +219,7 @@ def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "th
         key = tuple(sa_inspect(deps.record).identity or ())
         with own_record(type(deps.record), key, deps.engine) as record:
             instance = copy.copy(template)
-            instance._context = ToolContext(record=record, call_id=ctx.tool_call_id or "", engine=deps.engine)
+            instance._context = ToolContext(record=record, engine=deps.engine, **origin(ctx))
             yield instance
 
     def failed(exc: Exception) -> ModelRetry:
@@ -235,7 +255,7 @@ def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "th
 
         async def process_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
             deps = ctx.deps
-            return await _process_pool.call(template, kwargs, deps.record, deps.engine, ctx.tool_call_id or "")
+            return await _process_pool.call(template, kwargs, deps.record, deps.engine, origin(ctx))
 
         wrapper = process_wrapper
     else:

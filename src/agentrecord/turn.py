@@ -69,6 +69,12 @@ class TurnDeps:
     """The latest finished messages the model sees besides `ctx.messages` (sent pre-encoded)."""
     journal: _journal.Journal | None = None
     """Where a job's turn saves each tool result as it returns (None outside jobs)."""
+    turn: int | None = None
+    """The agent's turn number (as in the usage ledger): what `ToolContext.turn` says."""
+    seqs: dict[str, int] = field(default_factory=dict)
+    """Tool call id -> sequence number of the stored response that asked for it (`ToolContext.seq`)."""
+    approved: dict[str, approvals.Approval] = field(default_factory=dict)
+    """The approvals this turn resumes on, by call id (`ToolContext.approval`)."""
 
 
 @dataclass
@@ -128,6 +134,8 @@ class _StepWriter:
         """When the model request in flight started (None between requests)."""
         self.ending: ledger.Status | None = None
         """How the request in flight ends if the turn does not finish: failed, or cancelled."""
+        self.seqs: dict[str, int] = _call_seqs(lease)
+        """Tool call id -> sequence number of the saved response asking for it (grows as responses are saved)."""
 
     def requesting(self) -> None:
         """A model request is about to be sent."""
@@ -158,6 +166,10 @@ class _StepWriter:
         if any(isinstance(m, ModelRequest) for m in batch):
             _journal.clear(extra)  # the results it held are in this batch now
         mark = self.job.mark(extra) if self.job is not None else None
+        first = self.lease.state.messages
+        for offset, message in enumerate(batch):
+            if isinstance(message, ModelResponse):
+                self.seqs.update((call.tool_call_id, first + offset) for call in message.tool_calls)
         if mark is not None and turn_done:
             extra["job"] = {**mark, "done": True, "end": self.lease.state.messages + len(batch)}
         self.totals = t.store.append(
@@ -181,6 +193,19 @@ class _StepWriter:
     def finish(self, messages: list[ModelMessage], *, turn_done: bool, ending: bool = False) -> None:
         """Save the rest and release; with `ending`, the turn stopped and a request in flight is recorded too."""
         self._write(messages[self.saved :], release=True, turn_done=turn_done, ending=ending)
+
+
+def _call_seqs(lease: Lease) -> dict[str, int]:
+    """Tool call id -> sequence number, for the stored responses of the history a turn starts from."""
+    start, _ = window(lease.state)
+    seqs: dict[str, int] = {}
+    for back, message in enumerate(reversed(lease.history), start=1):
+        seq = lease.state.messages - back
+        if seq < start:
+            break  # the summary standing for older messages
+        if isinstance(message, ModelResponse):
+            seqs.update((call.tool_call_id, seq) for call in message.tool_calls)
+    return seqs
 
 
 async def _report(
@@ -322,6 +347,7 @@ def _admit(
     *,
     record_only: bool = False,
     continuing: bool = False,
+    by: str | None = None,
 ) -> DeferredToolResults | None:
     """Check a turn may start: a new prompt needs no pending approvals; decisions must match pending calls.
 
@@ -332,7 +358,7 @@ def _admit(
         if waiting and not continuing:
             raise ApprovalPending(target.label, [p.call_id for p in waiting])
         return None
-    return approvals.decide(lease.state, decisions, target.label, resume=not record_only)
+    return approvals.decide(lease.state, decisions, target.label, resume=not record_only, by=by)
 
 
 def _check_cost(spec: AgentSpec, label: str, messages: list[ModelMessage]) -> None:
@@ -406,13 +432,14 @@ async def resume_turn(
     wait: float | None,
     job: JobTurn | None = None,
     on_event: OnEvent | None = None,
+    by: str | None = None,
 ) -> Reply[Any] | None:
-    """Record `decisions` (call id -> True, or a denial reason) for pending approvals; once every
-    pending call is decided, resume the held turn and return its reply (None while others still wait).
+    """Record `decisions` (call id -> True, or a denial reason) made `by` someone, for pending approvals; once
+    every pending call is decided, resume the held turn and return its reply (None while others still wait).
 
     Calls held by a job's turn are only recorded here: that job resumes the turn on its worker.
     """
-    return await _turn(target, None, wait=wait, decisions=decisions, job=job, on_event=on_event)
+    return await _turn(target, None, wait=wait, decisions=decisions, job=job, on_event=on_event, by=by)
 
 
 def _continues(job: JobTurn | None, lease: Lease) -> bool:
@@ -450,6 +477,7 @@ async def _turn(
     decisions: dict[str, bool | str] | None = None,
     job: JobTurn | None = None,
     on_event: OnEvent | None = None,
+    by: str | None = None,
 ) -> Reply[Any] | None:
     """`_run` inside the turn's span: who, on what model, and (once it ends) its tokens, cost and outcome."""
     kind = type(target.record).__name__
@@ -473,6 +501,7 @@ async def _turn(
                     job=job,
                     on_event=on_event,
                     toolsets=extra,
+                    by=by,
                 )
         except BaseException as exc:
             stopped = isinstance(exc, asyncio.CancelledError | TurnStopped)
@@ -516,6 +545,7 @@ async def _run(
     job: JobTurn | None = None,
     on_event: OnEvent | None = None,
     toolsets: list[AbstractToolset[Any]] | None = None,
+    by: str | None = None,
 ) -> Reply[Any] | None:
     spec = target.spec
     agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
@@ -536,7 +566,7 @@ async def _run(
         elsewhere = decisions is not None and _held_elsewhere(job, lease, target.engine)
         if decisions is not None and tracing.enabled():
             _trace_approvals("resumed", approvals.pending(lease.state), decisions)
-        deferred = _admit(target, lease, decisions, record_only=elsewhere, continuing=continuing)
+        deferred = _admit(target, lease, decisions, record_only=elsewhere, continuing=continuing, by=by)
         fresh = decisions is None and not held and not continuing
         summary = await _compact(target, lease) if fresh else None
         history, carried = _prepare_history(lease.history) if fresh else (lease.history, [])
@@ -558,6 +588,10 @@ async def _run(
         _apply_totals(target.record, writer.totals)
         return Reply(text=last.text or "", output=last.text or "", usage=Usage(), cost=None, messages=[])
     deps = TurnDeps(record=target.record, engine=target.engine, model=target.model, earlier=finished[-32:])
+    deps.turn, deps.seqs = lease.state.turns + 1, writer.seqs
+    if deferred is not None:
+        approved = (c for c, verdict in deferred.approvals.items() if verdict is True)
+        deps.approved = {c: a for c in approved if (a := approvals.approval_of(lease.state, c)) is not None}
     if job is not None:
         deps.journal = _journal.Journal(target, lease)
     heartbeat = asyncio.ensure_future(_heartbeat(target, lease))

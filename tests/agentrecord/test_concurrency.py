@@ -300,7 +300,7 @@ def test_the_database_password_is_not_in_a_jobs_repr() -> None:
         kwargs={},
         record_class=ProcessAgent,
         record_key=(1,),
-        call_id="c",
+        origin={"call_id": "c"},
         url="postgresql://u:s3cret@h/d",
     )
     assert "s3cret" not in repr(job)
