@@ -113,6 +113,18 @@ class Order(Base):
     filled_value: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
     """Shares filled so far and what they cost or raised (sums of its fills); `fill_price` is their average price,
     to 4 decimal places."""
+    tool_call_id: Mapped[str | None] = mapped_column(String(200))
+    turn: Mapped[int | None]
+    message_seq: Mapped[int | None]
+    """The audit trail (see `audit`): the tool call that placed it, the agent's turn (as in its usage ledger) and
+    the sequence number of the model message asking for the call; all None for an order the owner placed."""
+    approval: Mapped[str | None] = mapped_column(String(10))
+    approved_by: Mapped[str | None] = mapped_column(String(320))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Whether its tool call was held for approval ("approved", by whom and when) or not ("not_needed")."""
+    cancelled_by: Mapped[str | None] = mapped_column(String(48))
+    cancel_call_id: Mapped[str | None] = mapped_column(String(200))
+    """The agent (`daytrader/3`) and tool call that cancelled it, when an agent did."""
 
     @property
     def is_open(self) -> bool:

@@ -24,7 +24,7 @@ from agentrecord.jobs import Job, Schedule
 from agentrecord.jobs.backend import agent_ref
 from agentrecord.jobs.timing import next_tick
 
-from . import costs, equity, equity_report, identity, replace, services
+from . import audit, costs, equity, equity_report, identity, replace, services
 from .accounts import STATUSES, Order
 from .broker import BrokerError, OrderNotFound, Portfolio
 from .costs import Costs
@@ -196,7 +196,8 @@ def decide(agent: TradingAgent, call_id: str, reason: str | None) -> Decision:
     """
     held = next((p for p in agent.pending_approvals if p.call_id == call_id), None)
     try:
-        reply = agent.approve(call_id) if reason is None else agent.deny(call_id, reason)
+        by = agent.user.email  # only the owner decides (the audit trail records who approved an order)
+        reply = agent.approve(call_id, by=by) if reason is None else agent.deny(call_id, reason, by=by)
     except ApprovalError as error:
         raise Conflict(" ".join(str(error).split())) from None
     assert held is not None  # the library refuses a call that is not pending
@@ -552,6 +553,13 @@ class Desk:
         if kind is None or order.agent_id is None:
             return None
         return self.session.scalar(select(kind).where(kind.id == order.agent_id, kind.user_id == self.user.id))
+
+    def explain(self, order_id: int) -> audit.Explanation:
+        """The audit trail of one of the user's orders (`audit.explain`); another user's is not found."""
+        try:
+            return audit.explain(self.session, self.user.id, order_id)
+        except OrderNotFound:
+            raise NotFound(f"No order {order_id} in the account of {self.user.email}.") from None
 
     # -- schedules ---------------------------------------------------------------------------------
     def schedules(self, agent: TradingAgent | None = None) -> list[Schedule]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from agentrecord import Tool
 
-from . import halt, services
+from . import audit, halt, services
 from .accounts import Order
 from .broker import BrokerError
 from .tickers import TICKERS
@@ -144,6 +144,7 @@ class OrderEntry(Tool):
                 agent_id=agent.id,
                 limits=agent.limits,
             )
+            audit.stamp_placement(order, self.context)
             return order_view(order)
 
 
@@ -159,6 +160,7 @@ class CancelOrder(Tool):
             except BrokerError as exc:  # no such order of this user, or no longer open
                 return {"id": order_id, "status": "not cancelled", "reason": str(exc)}
             order.reason = f"cancelled by {agent.kind}/{agent.id}"
+            audit.stamp_cancel(order, f"{agent.kind}/{agent.id}", self.context)
             return order_view(order)
 
 
