@@ -42,6 +42,7 @@ MAX_ID = 2**63 - 1
 SCAN = 500
 """How many messages `explain` reads on either side of a tool call to find its turn's prompt and end."""
 NOT_NEEDED, APPROVED = "not_needed", "approved"
+_PRICES = ("limit_price", "stop_price", "trail_amount", "trail_percent", "fill_price")
 
 
 # -- stamping (called by the tools, in the transaction that places or cancels) ------------------------------------
@@ -135,11 +136,16 @@ def explain(session: Session, user_id: int, order_id: int) -> Explanation:
             select(Fill).where(Fill.order_id == order.id, Fill.user_id == user_id).order_by(Fill.at, Fill.id)
         )
     ]
-    view = tools.order_view(order) | {
-        "created_at": utc(order.created_at),
-        "filled_at": None if order.filled_at is None else utc(order.filled_at),
-        "commission": order.commission,
-    }
+    exact = {k: getattr(order, k) for k in _PRICES if getattr(order, k) is not None}  # the view's are floats
+    view = (
+        tools.order_view(order)
+        | exact
+        | {
+            "created_at": utc(order.created_at),
+            "filled_at": None if order.filled_at is None else utc(order.filled_at),
+            "commission": order.commission,
+        }
+    )
     agent_label = f"{order.agent_kind}/{order.agent_id}" if order.agent_kind and order.agent_id else None
     cancel = _cancel(session, user_id, order, notes)
     if agent_label is None:
