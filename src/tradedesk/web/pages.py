@@ -192,6 +192,12 @@ def orders(request: Request, session: Db, me: Me, status: str = "") -> Response:
     )
 
 
+@router.get("/orders/{order_id}")
+def order(request: Request, order_id: int, session: Db, me: Me) -> Response:
+    """One order's audit trail: the prompt, the model's words, the tool call, the approval, the fills."""
+    return _page(request, me, "order.html", found=desk.Desk(session, me.user).explain(order_id))
+
+
 @router.post("/orders/{order_id}/cancel")
 def cancel_order(request: Request, order_id: int, session: Db, me: Me) -> Response:
     desk.Desk(session, me.user).cancel_order(order_id)

@@ -187,6 +187,7 @@ def probes(w: World) -> list[Probe]:
         Probe("POST", "/api/orders/{order_id}/cancel", *orders),
         Probe("POST", "/api/orders/{order_id}/replace", *orders, json={"quantity": 1}),
         Probe("POST", "/orders/{order_id}/cancel", *orders),
+        Probe("GET", "/orders/{order_id}", *orders),
     ]
     schedules = ({"schedule_id": bob.schedule_id}, {"schedule_id": f"stock_investors.{MISSING}.1"})
     found.append(Probe("DELETE", "/api/schedules/{schedule_id}", *schedules))

@@ -42,7 +42,7 @@ def _place(url: str, email: str, orders: list[dict[str, object]]) -> list[int]:
 
 
 def _row(page: str, order_id: int) -> str:
-    found = re.search(rf"<tr><td>{order_id}</td>.*?</tr>", page, re.S)
+    found = re.search(rf'<tr><td><a href="/orders/{order_id}"[^>]*>{order_id}</a></td>.*?</tr>', page, re.S)
     assert found, f"no row for order {order_id}"
     return found.group(0)
 
@@ -68,7 +68,7 @@ def test_the_orders_page_shows_stops_trails_fills_and_cancels_an_open_order(live
     assert "$1.00" in _row(page, stop) and "stop · gtc" in _row(page, stop) and "Cancel" in _row(page, stop)
     assert "trail 2.5%" in _row(page, trail) and "trailing stop · day" in _row(page, trail)
     assert "partially filled" in _row(page, partial) and f"{big:,}" in _row(page, partial)
-    assert alice.page("/orders?status=partially_filled").text.count("<tr><td>") == 1
+    assert alice.page("/orders?status=partially_filled").text.count("<tr><td><a") == 1
 
     assert alice.form(f"/orders/{stop}/cancel").status_code == 200
     page = alice.page("/orders").text
