@@ -26,8 +26,15 @@ class Arrival(Base):
     call_id: Mapped[str] = mapped_column(String(100))
 
 
-def _stamp(label: str, start: float, record: AgentRecord) -> dict[str, Any]:
-    return {"label": label, "pid": os.getpid(), "start": start, "end": time.monotonic(), "agent": record.id}
+def _stamp(label: str, start: float, context: ToolContext) -> dict[str, Any]:
+    where = {"turn": context.turn, "seq": context.seq}  # the call's origin reaches worker processes too
+    return {
+        "label": label,
+        "pid": os.getpid(),
+        "start": start,
+        "end": time.monotonic(),
+        "agent": context.record.id,
+    } | where
 
 
 class Stamp(Tool):
@@ -36,7 +43,7 @@ class Stamp(Tool):
     def call(self, label: str, delay: float = 0.0) -> dict[str, Any]:
         start = time.monotonic()
         time.sleep(delay)
-        return _stamp(label, start, self.record)
+        return _stamp(label, start, self.context)
 
 
 class AsyncStamp(Tool):
@@ -45,7 +52,7 @@ class AsyncStamp(Tool):
     async def call(self, label: str, delay: float = 0.0) -> dict[str, Any]:
         start = time.monotonic()
         await asyncio.sleep(delay)
-        return _stamp(label, start, self.record)
+        return _stamp(label, start, self.context)
 
 
 class Exclusive(Stamp):

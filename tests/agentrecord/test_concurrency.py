@@ -93,6 +93,7 @@ def test_every_mode_runs_all_calls_and_answers_them_in_call_order(engine: Engine
     stamps = [r.content for r in returns]
     assert [s["label"] for s in stamps] == ["a", "b", "c"]
     assert all(s["agent"] == agent.id for s in stamps)
+    assert all((s["turn"], s["seq"]) == (1, 1) for s in stamps)  # the prompt is message 0, the calls' response 1
     pids = [s["pid"] for s in stamps]
     if mode == "process":
         assert pids[0] != os.getpid() and pids[2] != os.getpid()  # sync tools in worker processes

@@ -38,6 +38,8 @@ class Order(Base):
     call_id: Mapped[str] = mapped_column(String(100), unique=True)
     symbol: Mapped[str] = mapped_column(String(16))
     quantity: Mapped[int] = mapped_column(Integer)
+    approved_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    """Who approved the call that placed it, when it was held (`ToolContext.approval`)."""
 
 
 class Trade(Tool):
@@ -49,7 +51,10 @@ class Trade(Tool):
         with self.session() as session:
             order = session.scalar(select(Order).where(Order.call_id == self.call_id))
             if order is None:
+                approval = self.context.approval
+                by = None if approval is None else approval.by
                 order = Order(agent_id=self.record.id, call_id=self.call_id, symbol=symbol, quantity=quantity)
+                order.approved_by = by
                 session.add(order)
                 session.flush()
             count = session.scalar(select(func.count(Order.id)).where(Order.agent_id == self.record.id))

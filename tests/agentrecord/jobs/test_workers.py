@@ -114,10 +114,11 @@ def test_a_job_held_for_approval_resumes_when_another_process_decides(
         assert held.status == "waiting_approval"
         assert after.refresh().status == "queued"  # the agent's next job waits behind the decision
         (pending,) = agent.pending_approvals
-        assert agent.approve(pending.call_id) is None  # recorded here; the job resumes on its worker
+        assert agent.approve(pending.call_id, by="the owner") is None  # recorded here; the job resumes on its worker
         assert big.wait(60).status == "done"
         assert after.wait(60).status == "done"
         assert [o.quantity for o in orders_of(engine, agent.id)] == [500, 2]
+        assert [o.approved_by for o in orders_of(engine, agent.id)] == ["the owner", None]  # the worker's tool saw it
         refused = agent.enqueue("buy 900 AMD").wait(60)
         assert refused.status == "waiting_approval"
         assert agent.deny(agent.pending_approvals[0].call_id, "too big") is None
