@@ -30,7 +30,7 @@ from agentrecord import providers as agent_providers
 from . import cli_output as ui
 from . import desk, identity, migrations, services
 from .broker import BrokerError, Portfolio
-from .cli_explain import print_explanation
+from .cli_explain import order_id, print_explanation
 from .db import database_url
 from .market import UnknownSymbol
 from .models import AGENT_KINDS, TradingAgent, User
@@ -479,7 +479,7 @@ def orders(
     ctx: typer.Context,
     email: str,
     explain: Annotated[
-        int | None,
+        str | None,
         typer.Option(
             "--explain", metavar="ORDER_ID", help="The order's audit trail: prompt, model, tool call, approval, fills."
         ),
@@ -489,7 +489,7 @@ def orders(
     """A user's orders, newest first."""
     if explain is not None:
         with _session(ctx) as session:
-            print_explanation(_desk(session, email).explain(explain), as_json=as_json)
+            print_explanation(_desk(session, email).explain(order_id(explain)), as_json=as_json)
         return
     with _session(ctx) as session:
         user = _user(session, email)

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from . import cli_output as ui
 from .audit import Call, Explanation
+from .desk import Invalid
 
 ORDER_FIELDS = (
     "id",
@@ -28,6 +29,14 @@ ORDER_FIELDS = (
     "created_at",
     "filled_at",
 )
+
+
+def order_id(text: str) -> int:
+    """An order id as typed after --explain; anything but a whole number is refused in one line."""
+    cleaned = text.strip().lstrip("#")
+    if not cleaned.isascii() or not cleaned.isdigit():
+        raise Invalid(f"--explain takes an order id, a whole number like 12 (got {text!r}).")
+    return int(cleaned)
 
 
 def print_explanation(found: Explanation, *, as_json: bool) -> None:

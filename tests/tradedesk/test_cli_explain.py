@@ -67,3 +67,8 @@ def test_explaining_an_unknown_or_another_users_order_is_one_line_and_exit_1(ali
         f"Error: No order {order_id} in the account of bob@example.com."
     )
     assert error(alice, "orders", "nobody@example.com", "--explain", "1").startswith("Error: No user nobody@")
+    assert error(alice, "orders", ALICE, "--explain", "abc") == (
+        "Error: --explain takes an order id, a whole number like 12 (got 'abc')."
+    )
+    assert error(alice, "orders", ALICE, "--explain", "-3").startswith("Error: --explain takes an order id")
+    assert run_json(alice, "orders", ALICE, "--explain", f"#{order_id}")["order"]["id"] == order_id
