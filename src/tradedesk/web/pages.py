@@ -187,9 +187,7 @@ def portfolio(request: Request, session: Db, me: Me) -> Response:
 @router.get("/orders")
 def orders(request: Request, session: Db, me: Me, status: str = "") -> Response:
     rows = desk.Desk(session, me.user).orders(status or None, limit=200)
-    return _page(
-        request, me, "orders.html", orders=rows, status=status, statuses=STATUSES, open_statuses=OPEN_STATUSES
-    )
+    return _page(request, me, "orders.html", orders=rows, status=status, statuses=STATUSES, open_statuses=OPEN_STATUSES)
 
 
 @router.get("/orders/{order_id}")
