@@ -44,7 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import costs, triggers
+from . import allocations, costs, triggers
 from .accounts import OPEN_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Fill, Order, Position, utc
 from .calendar import NYSE, Calendar
 from .calendar import Session as CalendarSession
@@ -87,6 +87,7 @@ class RiskLimits:
     max_order_notional: Decimal | None = None
     max_position_weight: Decimal | None = None  # position value / equity, after the order, as a fraction
     max_orders_per_day: int | None = None  # placed (not rejected) by this agent since 00:00 UTC
+    allocation: Decimal | None = None  # the capital the agent may have in use (see `allocations`)
 
 
 @dataclass(frozen=True)
@@ -403,6 +404,8 @@ class Broker:
                 f"risk limit exceeded: order notional {dollars(notional)} is above this agent's maximum of "
                 f"{dollars(limits.max_order_notional)} per order"
             )
+        if (over := allocations.problem(session, order, price, cost, limits.allocation)) is not None:
+            return over
         held_position = self._position(session, order.user_id, order.symbol)
         held = held_position.quantity if held_position else 0
         if order.side == "sell":

@@ -63,6 +63,8 @@ class TradingAgent(AgentRecord):
     daily_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), default=None)
     daily_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
     """The agent's own daily budgets (None: no limit)."""
+    allocation: Mapped[Decimal | None] = mapped_column(Numeric(18, 2), default=None)
+    """The capital the agent may have in use (None: the whole account); see `allocations`."""
 
     @property
     def limits(self) -> RiskLimits:
@@ -70,6 +72,7 @@ class TradingAgent(AgentRecord):
             max_order_notional=self.max_order_notional,
             max_position_weight=self.max_position_weight,
             max_orders_per_day=self.max_orders_per_day,
+            allocation=self.allocation,
         )
 
     def order_needs_approval(self, args: dict[str, Any]) -> bool:
