@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -167,6 +167,27 @@ def problem(
         f"allocation exceeded: {name} may use {dollars(allocation)}; {dollars(used)} in use, "
         f"this order needs {dollars(needed)}"
     )
+
+
+def parse(amount: str | None, name: str, equity: Decimal, others: Decimal) -> Decimal | None:
+    """An allocation from the owner's text ("none" or None clears it); ValueError saying what fits."""
+    if amount is None or amount.strip().lower() == "none":
+        return None
+    try:
+        value = Decimal(amount.strip().replace(",", "").removeprefix("$"))
+    except InvalidOperation:
+        raise ValueError(f"the allocation must be an amount in dollars, e.g. 5000 (got {amount!r})") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"the allocation must be an amount of 0 or more (got {amount!r})")
+    available = max(equity - others, Decimal(0))
+    if value > available:
+        raise ValueError(
+            f"cannot allocate {dollars(value)} to {name}: equity is {dollars(equity)} and the other agents' "
+            f"allocations take {dollars(others)} of it, so at most {dollars(available)} is available"
+        )
+    if cents(value) != value:
+        raise ValueError(f"the allocation must be in whole cents (got {amount!r})")
+    return cents(value)
 
 
 # -- the portfolio by agent ---------------------------------------------------------------------------

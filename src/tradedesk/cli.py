@@ -83,7 +83,7 @@ app: typer.Typer = typer.Typer(
     help="Personal AI trading agents on a paper brokerage.",
 )
 user_app = typer.Typer(no_args_is_help=True, help="Manage users.")
-agent_app = typer.Typer(no_args_is_help=True, help="Manage agents.")
+agent_app: typer.Typer = typer.Typer(no_args_is_help=True, help="Manage agents.")
 app.add_typer(user_app, name="user")
 app.add_typer(agent_app, name="agent")
 
@@ -457,10 +457,14 @@ def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> No
     with _session(ctx) as session:
         user = _user(session, email)
         book = desk.Desk(session, user).portfolio()
+        by_agent = desk.Desk(session, user).portfolio_by_agent()
     if as_json:
-        ui.print_json({"user": user.email, **ui.plain(book)})
+        ui.print_json({"user": user.email, **ui.plain(book), "by_agent": by_agent})
         return
     _print_portfolio(user.email, book)
+    from .cli_allocations import print_by_agent
+
+    print_by_agent(by_agent)
 
 
 def _print_portfolio(email: str, book: Portfolio) -> None:
@@ -598,6 +602,7 @@ if __name__ == "__main__":  # `python -m tradedesk.cli`: run the imported module
 
     _registered_main()
 else:
+    from .cli_allocations import allocate as allocate  # registers agent allocate
     from .cli_chart import chart as chart  # registers chart
     from .cli_costs import costs as costs  # registers account costs
     from .cli_equity import equity as equity  # registers equity

@@ -24,7 +24,7 @@ from agentrecord.jobs import Job, Schedule
 from agentrecord.jobs.backend import agent_ref
 from agentrecord.jobs.timing import next_tick
 
-from . import audit, costs, equity, equity_report, identity, replace, services
+from . import allocations, audit, costs, equity, equity_report, identity, replace, services
 from .accounts import STATUSES, Order
 from .broker import BrokerError, OrderNotFound, Portfolio
 from .costs import Costs
@@ -456,6 +456,24 @@ class Desk:
         equity.snapshot(self.session, self.user.id, book)
         self.session.commit()
         return book
+
+    def portfolio_by_agent(self) -> list[allocations.AgentBook]:
+        """The account broken down by agent ("you": orders placed without one), with allocations and in use."""
+        limits = {a.label: a.allocation for a in self.agents()}
+        return allocations.by_agent(self.session, services.broker(), self.user.id, limits)
+
+    def set_allocation(self, agent: TradingAgent, amount: str | None) -> allocations.AgentBook:
+        """Set (or, with None, clear) the capital `agent` may use; all the user's allocations fit in equity."""
+        try:
+            value = allocations.parse(amount, agent.label, self.portfolio().equity, self._allocated(agent))
+        except ValueError as error:
+            raise Invalid(str(error)) from None
+        agent.allocation = value
+        self.session.commit()
+        return next(b for b in self.portfolio_by_agent() if b.agent == agent.label)
+
+    def _allocated(self, agent: TradingAgent) -> Decimal:
+        return sum((a.allocation for a in self.agents() if a is not agent and a.allocation is not None), Decimal(0))
 
     def set_costs(
         self, commission_per_share: Decimal | None, commission_min: Decimal | None, impact_bps: Decimal | None
