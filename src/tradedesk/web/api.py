@@ -184,7 +184,7 @@ def deny(call_id: str, body: Denial, session: Db, me: Me) -> dict[str, Any]:
 def portfolio(session: Db, me: Me) -> dict[str, Any]:
     d = _desk(session, me)
     book = d.portfolio()
-    return dict(plain(book)) | {"today_pnl": str(d.today_pnl(book))}
+    return dict(plain(book)) | {"today_pnl": str(d.today_pnl(book)), "by_agent": plain(d.portfolio_by_agent())}
 
 
 @router.get("/orders")

@@ -72,6 +72,7 @@ def agent(request: Request, kind: str, agent_id: int, session: Db, me: Me, befor
         messages=[stream.message_json(seq, m) for seq, m in page],
         older=page[0][0] if page and page[0][0] > 0 else None, newest=before is None,
         schedules=d.schedules(record), pending=record.pending_approvals, jobs=record.jobs(5),
+        capital=next(b for b in d.portfolio_by_agent() if b.agent == record.label),
     )  # fmt: skip
 
 
@@ -123,6 +124,14 @@ def limits(
         d.agent(kind, agent_id), approval_threshold=approval_threshold, max_order_notional=max_order_notional,
         max_position_weight=max_position_weight, max_orders_per_day=max_orders_per_day,
     )  # fmt: skip
+    return _back(request, f"/agents/{kind}/{agent_id}")
+
+
+@router.post("/agents/{kind}/{agent_id}/allocation")
+def allocation(request: Request, kind: str, agent_id: int, session: Db, me: Me, allocation: Short = "") -> Response:
+    """Set the capital the agent may use (blank: no allocation, the whole account)."""
+    d = desk.Desk(session, me.user)
+    d.set_allocation(d.agent(kind, agent_id), allocation.strip() or None)
     return _back(request, f"/agents/{kind}/{agent_id}")
 
 
@@ -181,6 +190,7 @@ def portfolio(request: Request, session: Db, me: Me) -> Response:
         curve=chart.equity(d.equity_history()),
         drawdown=history.drawdown,
         days=list(reversed(history.days[-10:])),
+        agents=d.portfolio_by_agent(),
     )
 
 
