@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -188,6 +188,15 @@ def parse(amount: str | None, name: str, equity: Decimal, others: Decimal) -> De
     if cents(value) != value:
         raise ValueError(f"the allocation must be in whole cents (got {amount!r})")
     return cents(value)
+
+
+def of_caller(session: Session, agent: Any, cost: costs.Costs) -> dict[str, str]:
+    """An allocated agent's allocation and capital in use, for its own portfolio tool; {} without an allocation."""
+    allocation = getattr(agent, "allocation", None)
+    if allocation is None:
+        return {}
+    name = label(agent.kind, agent.id)
+    return {"allocation": str(allocation), "in_use": str(in_use(session, agent.user_id, name, cost))}
 
 
 # -- the portfolio by agent ---------------------------------------------------------------------------

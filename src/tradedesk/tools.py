@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from agentrecord import Tool
 
-from . import audit, halt, services
+from . import allocations, audit, costs, halt, services
 from .accounts import Order
 from .broker import BrokerError
 from .tickers import TICKERS
@@ -194,5 +194,6 @@ class PortfolioBook(Tool):
     def call(self) -> dict[str, Any]:
         broker = services.broker()
         with self.session() as session:
-            broker.open_account(session, self.record.user_id)  # type: ignore[attr-defined]
-            return dict(_plain(broker.portfolio(session, self.record.user_id)))  # type: ignore[attr-defined]
+            account = broker.open_account(session, self.record.user_id)  # type: ignore[attr-defined]
+            book = dict(_plain(broker.portfolio(session, self.record.user_id)))  # type: ignore[attr-defined]
+            return book | allocations.of_caller(session, self.record, costs.of(account))

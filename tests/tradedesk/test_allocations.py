@@ -3,20 +3,22 @@ portfolio breaks positions and P&L down by agent (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tradedesk import allocations
+from agentrecord.testing import ScriptedModel, call, scripted
+from tradedesk import allocations, services
 from tradedesk.accounts import Account, Fill
 from tradedesk.broker import Broker, Order, RiskLimits
 from tradedesk.calendar import AlwaysOpen
 from tradedesk.costs import Costs
 from tradedesk.csv_market import CsvMarket
-from tradedesk.market import Bar, ManualClock
+from tradedesk.market import Bar, ManualClock, SimulatedMarket
+from tradedesk.models import StockInvestor, User
 
 from .brokerage import T0, act, new_user
 
@@ -220,3 +222,29 @@ def test_books_total_pnl_adds_up_when_agents_share_a_symbol_at_different_costs(d
     )
     total = sum(r.realized_pnl + r.unrealized_pnl for r in rows)
     assert total == account_book.realized_pnl + account_book.unrealized_pnl
+
+
+def test_an_allocated_agents_portfolio_tool_tells_it_its_allocation_and_what_is_in_use(db: Engine) -> None:
+    services.use_market(SimulatedMarket(seed=7, clock=lambda: datetime(2026, 11, 25, 15, 0, tzinfo=UTC)))
+    try:
+        with Session(db) as session:
+            investor = StockInvestor(user=User(email="ivy@example.com"), provider="openai")
+            other = StockInvestor(user=User(email="olga@example.com"), provider="openai")
+            investor.allocation = D("2500")
+            session.add_all([investor, other])
+            session.commit()
+            steps = [call("order_entry", symbol="KO", side="buy", quantity=10), call("portfolio_book"), "ok"]
+            with scripted(StockInvestor, ScriptedModel(steps)):  # type: ignore[arg-type]
+                reply = investor.talk("go")
+            with scripted(StockInvestor, ScriptedModel([call("portfolio_book"), "ok"])):  # type: ignore[arg-type]
+                unallocated = other.talk("go")
+    finally:
+        services.use_market(None)
+    returns = [p.content for m in reply.messages for p in getattr(m, "parts", []) if p.part_kind == "tool-return"]
+    bought, book = returns
+    assert bought["status"] == "filled" and book["allocation"] == "2500.00"
+    assert D(book["in_use"]) == D(str(bought["fill_price"])) * 10
+    (plain,) = [
+        p.content for m in unallocated.messages for p in getattr(m, "parts", []) if p.part_kind == "tool-return"
+    ]
+    assert "allocation" not in plain and "in_use" not in plain and "equity" in plain
