@@ -91,3 +91,15 @@ def test_an_agent_reads_why_its_order_was_rejected_for_its_allocation(alice: str
     ]
     assert returned and returned[-1]["status"] == "rejected" and returned[-1]["reason"] == order["reason"]
     assert run_json(alice, "portfolio", ALICE)["positions"] == []
+
+
+def test_lowering_an_allocation_below_what_is_in_use_blocks_buys_until_sales_free_capital(alice: str) -> None:
+    talk(alice, ScriptedModel([call("order_entry", symbol="KO", side="buy", quantity=10), "ok"]), "daytrader", "go")
+    lowered = run_json(alice, "agent", "allocate", ALICE, "daytrader", "100")
+    assert Decimal(lowered["allocation"]) == 100 and Decimal(lowered["in_use"]) > 100
+    talk(alice, ScriptedModel([call("order_entry", symbol="KO", side="buy", quantity=1), "no"]), "daytrader", "go")
+    talk(alice, ScriptedModel([call("order_entry", symbol="KO", side="sell", quantity=9), "ok"]), "daytrader", "go")
+    statuses = [(o["side"], o["quantity"], o["status"]) for o in run_json(alice, "orders", ALICE)]
+    assert statuses == [("sell", 9, "filled"), ("buy", 1, "rejected"), ("buy", 10, "filled")]
+    after = {row["agent"]: row for row in run_json(alice, "portfolio", ALICE)["by_agent"]}["daytrader/1"]
+    assert Decimal(after["in_use"]) < 100 and [(p["symbol"], p["quantity"]) for p in after["positions"]] == [("KO", 1)]
