@@ -55,13 +55,15 @@ class Ledger:
     realized: Decimal = Decimal(0)
 
     def held(self, symbol: str) -> int:
+        """Shares of `symbol` in this book."""
         return self.shares.get(symbol, 0)
 
-    def _add(self, symbol: str, quantity: int, cost: Decimal) -> None:
+    def add(self, symbol: str, quantity: int, cost: Decimal) -> None:
+        """Bought shares join the book at what they cost."""
         self.shares[symbol] = self.held(symbol) + quantity
         self.basis[symbol] = self.basis.get(symbol, Decimal(0)) + cost
 
-    def _take(self, symbol: str, quantity: int) -> Decimal:
+    def take(self, symbol: str, quantity: int) -> Decimal:
         """Remove up to `quantity` shares at average cost; returns the cost basis removed."""
         held = self.held(symbol)
         taken = min(quantity, held)
@@ -90,17 +92,17 @@ def ledgers(session: Session, user_id: int) -> dict[str, Ledger]:
         owner = books.setdefault(label(kind, agent_id), Ledger())
         owner.realized -= fill.commission
         if fill.side == "buy":
-            owner._add(fill.symbol, fill.quantity, fill.price * fill.quantity)
+            owner.add(fill.symbol, fill.quantity, fill.price * fill.quantity)
             continue
         short = fill.quantity - owner.held(fill.symbol)
-        cost = owner._take(fill.symbol, fill.quantity)
+        cost = owner.take(fill.symbol, fill.quantity)
         for name in sorted(books, key=lambda n: (n != YOU, n)):
             if short <= 0:
                 break
             other = books[name]
             if other is not owner and other.held(fill.symbol):
                 taking = min(short, other.held(fill.symbol))
-                cost += other._take(fill.symbol, taking)
+                cost += other.take(fill.symbol, taking)
                 short -= taking
         owner.realized += fill.price * fill.quantity - cost
     return books

@@ -141,6 +141,7 @@ def probes(w: World) -> list[Probe]:
                 missing,
                 form={"approval_threshold": "0", "max_order_notional": ""},
             ),
+            Probe("POST", "/agents/{kind}/{agent_id}/allocation", theirs, missing, form={"allocation": "1"}),
             Probe(
                 "POST",
                 "/agents/{kind}/{agent_id}/schedules",
