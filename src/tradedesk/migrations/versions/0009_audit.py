@@ -1,7 +1,7 @@
 """The audit trail: each order's tool call, turn, message, approval, and the agent call that cancelled it.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-05
 
 Orders an agent placed before this revision keep their idempotency key (the tool call id) as their tool
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | Sequence[str] | None = "0007"
+down_revision: str | Sequence[str] | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
