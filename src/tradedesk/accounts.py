@@ -20,12 +20,14 @@ from .money import SCALE, Money
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
 TIMES_IN_FORCE = ("day", "gtc", "ioc", "fok")
-STATUSES = ("new", "accepted", "partially_filled", "filled", "cancelled", "expired", "rejected")
+STATUSES = ("new", "accepted", "partially_filled", "filled", "cancelled", "expired", "rejected", "held")
 """An order's life: `new` (working on the open exchange), `accepted` (placed while the exchange is closed, waiting
 for the open), `partially_filled` (some shares filled, the rest working), then one of filled, cancelled, expired
-or rejected."""
+or rejected; `held` is a bracket's exit waiting for its entry to fill (see `brackets`)."""
 OPEN_STATUSES = ("new", "accepted", "partially_filled")
 """The statuses of an order that may still fill (it reserves cash or shares, and can be cancelled or replaced)."""
+ORDER_CLASSES = ("simple", "bracket", "oco")
+"""A bracket is an entry with two OCO exit children; an oco is a pair of exits (see `brackets`)."""
 
 
 def utc(value: datetime) -> datetime:
@@ -80,6 +82,7 @@ class Order(Base):
         UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_idempotency_key"),
         Index("ix_orders_user_status", "user_id", "status"),
         Index("ix_orders_user_agent_created", "user_id", "agent_kind", "agent_id", "created_at"),
+        Index("ix_orders_parent_id", "parent_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -125,6 +128,11 @@ class Order(Base):
     cancelled_by: Mapped[str | None] = mapped_column(String(48))
     cancel_call_id: Mapped[str | None] = mapped_column(String(200))
     """The agent (`daytrader/3`) and tool call that cancelled it, when an agent did."""
+    order_class: Mapped[str] = mapped_column(String(7), default="simple", server_default="simple")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    """A bracket child's entry order; its children stay "held" until the entry fills."""
+    oco_group: Mapped[int | None]
+    """Orders sharing an oco_group (the id of its take-profit) are one-cancels-other: a fill cancels the rest."""
 
     @property
     def is_open(self) -> bool:

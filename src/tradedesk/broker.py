@@ -44,7 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import allocations, costs, triggers
+from . import allocations, brackets, costs, triggers
 from .accounts import OPEN_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Fill, Order, Position, utc
 from .calendar import NYSE, Calendar
 from .calendar import Session as CalendarSession
@@ -291,6 +291,7 @@ class Broker:
         if not order.is_open:
             raise BrokerError(f"order {order_id} is {order.status}; only open orders can be cancelled")
         order.status, order.reason = "cancelled", "cancelled by the account owner" + _filled_note(order)
+        brackets.after_cancel(session, self, order)
         return order
 
     def work_orders(self, session: Session, user_id: int) -> list[Order]:
@@ -361,11 +362,8 @@ class Broker:
         return sum((_reserve(cost, o) for o in buys if o.limit_price is not None), Decimal(0))
 
     def _reserved_shares(self, session: Session, user_id: int, symbol: str) -> int:
-        """Shares of `symbol` promised to the user's open sell orders (their unfilled part)."""
-        query = select(func.coalesce(func.sum(Order.quantity - Order.filled_quantity), 0)).where(
-            Order.user_id == user_id, Order.status.in_(OPEN_STATUSES), Order.side == "sell", Order.symbol == symbol
-        )
-        return int(session.scalar(query) or 0)
+        """Shares of `symbol` promised to the user's open sell orders (an OCO pair's legs share theirs)."""
+        return brackets.reserved_shares(session, user_id, symbol)
 
     def _rejection(
         self,
@@ -461,6 +459,8 @@ class Broker:
         trading = self.calendar.is_open(now)
         changed = []
         for order in self.open_orders(session, account.user_id):
+            if not order.is_open:  # cancelled this pass by its OCO sibling's fill
+                continue
             if order.time_in_force == "day" and now >= (close := self._session_of(order).close):
                 order.status = "expired"
                 unfilled = "" if order.filled_quantity else " unfilled"
@@ -486,6 +486,7 @@ class Broker:
             else:
                 self._fill(session, account, order, *execution, now)
             changed.append(order)
+        brackets.settle(session, self, account.user_id)  # children of bracket entries that expired or were rejected
         session.flush()
         return changed
 
@@ -555,6 +556,7 @@ class Broker:
             )
         )
         session.flush()
+        brackets.after_fill(session, self, order)
 
 
 def _is_open(user_id: int) -> ColumnElement[bool]:

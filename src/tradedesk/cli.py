@@ -515,8 +515,11 @@ def _trail(row: dict[str, Any]) -> str | None:
 
 
 def _print_orders(email: str, rows: list[dict[str, Any]]) -> None:
-    rows = [row | {"trail": _trail(row)} for row in rows]
-    columns = ["id", "agent", "symbol", "side", "quantity", "order_type", "limit_price", "stop_price", "trail"]
+    rows = [
+        row | {"trail": _trail(row), "class": row.get("order_class"), "parent": row.get("parent_id")} for row in rows
+    ]
+    columns = ["id", "agent", "class", "parent", "symbol", "side", "quantity", "order_type", "limit_price"]
+    columns += ["stop_price", "trail"]
     columns += ["time_in_force", "status", "fill_price"]
     ui.out().print(ui.table(f"Orders of {email}", rows, [*columns, "reason"]))
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from agentrecord import Tool
 
-from . import allocations, audit, costs, halt, services
+from . import allocations, audit, brackets, costs, halt, services
 from .accounts import Order
 from .broker import BrokerError
 from .tickers import TICKERS
@@ -44,7 +44,10 @@ def _decimal(value: float | None) -> Decimal | None:
 
 
 def order_notional(args: dict[str, Any]) -> Decimal:
-    """What an order's arguments would cost at the current ask (or its limit price, else its stop price)."""
+    """What an order's arguments would cost at the current ask (or its limit price, else its stop price).
+
+    A bracket's is its entry's: its take-profit and stop-loss only close the position the entry opens.
+    """
     quantity = Decimal(str(args.get("quantity") or 0))
     limit = args.get("limit_price")
     if limit is None:
@@ -82,6 +85,8 @@ def order_view(order: Any) -> dict[str, Any]:
     for key in _STOP_KEYS:  # only stop orders have them: keep other orders' results as short as before
         if view[key] is None:
             del view[key]
+    if isinstance(order, Order):  # a bracket's or OCO's class, parent and legs
+        view |= brackets.view(order)
     return view
 
 
@@ -120,6 +125,12 @@ class OrderEntry(Tool):
         ] = None,
         trail_amount: Annotated[float | None, Field(description="a trailing_stop's distance in dollars")] = None,
         trail_percent: Annotated[float | None, Field(description="a trailing_stop's distance in percent")] = None,
+        take_profit: Annotated[
+            float | None, Field(description="bracket: sell limit price taking profit once bought (sell: OCO exit)")
+        ] = None,
+        stop_loss: Annotated[
+            float | None, Field(description="bracket: sell stop price limiting the loss once bought (sell: OCO exit)")
+        ] = None,
     ) -> dict[str, Any]:
         agent: Any = self.record
         broker = services.broker()
@@ -127,6 +138,26 @@ class OrderEntry(Tool):
             if (reason := halt.refusal(session, agent, side)) is not None:  # paused, halted, past its daily loss
                 return {"status": "rejected", "reason": reason}
             broker.open_account(session, agent.user_id)
+            if take_profit is not None or stop_loss is not None:  # a bracket on a buy, an OCO exit on a sell
+                exits = brackets.place_exits(
+                    broker,
+                    session,
+                    agent.user_id,
+                    symbol=symbol,
+                    side=side,
+                    quantity=quantity,
+                    order_type=order_type,
+                    take_profit=_decimal(take_profit),
+                    stop_loss=_decimal(stop_loss),
+                    limit_price=_decimal(limit_price),
+                    time_in_force=time_in_force,
+                    other_prices=any(v is not None for v in (stop_price, trail_amount, trail_percent)),
+                    idempotency_key=self.call_id,
+                    agent_kind=agent.kind,
+                    agent_id=agent.id,
+                    limits=agent.limits,
+                )
+                return order_view(exits)
             order = broker.place_order(
                 session,
                 agent.user_id,
