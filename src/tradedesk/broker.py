@@ -288,7 +288,7 @@ class Broker:
         order = session.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
         if order is None:
             raise OrderNotFound(f"no order {order_id} in this account")
-        if not order.is_open:
+        if not order.is_open and order.status != brackets.HELD:  # a bracket's held exit can be dropped (with its pair)
             raise BrokerError(f"order {order_id} is {order.status}; only open orders can be cancelled")
         order.status, order.reason = "cancelled", "cancelled by the account owner" + _filled_note(order)
         brackets.after_cancel(session, self, order)

@@ -149,6 +149,19 @@ def test_an_entry_expiring_unfilled_or_an_ioc_entry_that_cannot_fill_cancels_its
     assert [o.status for o in children(db, broker, user, day.id)] == ["cancelled", "cancelled"]
 
 
+def test_cancelling_a_held_exit_drops_both_exits_and_leaves_the_entry_working(db: Engine, clock: ManualClock) -> None:
+    broker = path_broker(clock, ["100", "100", "96"])
+    user = new_user(db)
+    entry = bracket(db, broker, user, entry_type="limit", limit_price=D("97"), take_profit=D("105"))
+    profit, _ = children(db, broker, user, entry.id)
+    act(db, lambda s: broker.cancel_order(s, user, profit.id))
+    assert [o.status for o in children(db, broker, user, entry.id)] == ["cancelled", "cancelled"]
+    minute(db, broker, clock, 2)  # ask 96.01: the entry fills, with no exits left to work
+    assert orders(db, broker, user)[entry.id].status == "filled"
+    assert [o.status for o in children(db, broker, user, entry.id)] == ["cancelled", "cancelled"]
+    assert book(db, broker, user)[2] == 10
+
+
 def test_cancelling_one_working_exit_cancels_its_sibling(db: Engine, clock: ManualClock) -> None:
     broker = path_broker(clock, ["100", "100"])
     user = new_user(db)

@@ -413,6 +413,26 @@ def test_orders_show_stop_and_trailing_stop_orders_with_their_stop_trail_and_tim
     assert "2.5%" in out and "1.50" in out and "gtc" in out
 
 
+def test_orders_show_a_brackets_class_and_its_childrens_parent(alice: str) -> None:
+    ask = float(services.market().quote("KO").ask)
+    steps = [call("order_entry", symbol="KO", side="buy", quantity=10, take_profit=ask + 5, stop_loss=ask - 5), "ok"]
+    talk(alice, ScriptedModel(steps), "daytrader", "go")
+    loss, profit, entry = run_json(alice, "orders", ALICE)
+    assert (entry["order_class"], entry["status"], [c["id"] for c in entry["children"]]) == (
+        "bracket",
+        "filled",
+        [profit["id"], loss["id"]],
+    )
+    assert (profit["parent_id"], profit["order_type"], loss["parent_id"], loss["order_type"]) == (
+        entry["id"],
+        "limit",
+        entry["id"],
+        "stop",
+    )
+    out = run(alice, "orders", ALICE).stdout
+    assert "class" in out and "parent" in out and out.count("bracket") >= 3
+
+
 def test_quote() -> None:
     out = run(None, "quote", "aapl").stdout
     assert "AAPL" in out and "bid" in out and "ask" in out
