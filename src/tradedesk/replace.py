@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import bracket_replace
 from .accounts import Order
 from .broker import Broker, BrokerError, OrderNotFound, RiskLimits
 
@@ -41,6 +42,11 @@ def replace_order(
     old = session.scalar(select(Order).where(Order.id == order_id, Order.user_id == user_id))
     if old is None:
         raise OrderNotFound(f"no order {order_id} in this account")
+    if old.order_class != "simple":  # a bracket's or OCO's order: replaced keeping it joined to the others
+        return bracket_replace.replace(
+            broker, session, user_id, old, quantity=quantity, limit_price=limit_price, stop_price=stop_price,
+            trail_amount=trail_amount, trail_percent=trail_percent, time_in_force=time_in_force, limits=limits,
+        )  # fmt: skip
     if not old.is_open:
         raise BrokerError(f"order {order_id} is {old.status}; only open orders can be replaced")
     if old.filled_quantity:
