@@ -19,7 +19,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased, object_session
 
 from . import triggers
@@ -33,6 +33,7 @@ __all__ = [
     "HELD",
     "after_cancel",
     "after_fill",
+    "counted_once",
     "entry_done",
     "place_bracket",
     "place_exits",
@@ -336,6 +337,11 @@ def reserved_shares(session: Session, user_id: int, symbol: str) -> int:
         else:
             groups[group] = max(groups.get(group, 0), quantity)
     return single + sum(groups.values())
+
+
+def counted_once() -> ColumnElement[bool]:
+    """Orders that count toward an agent's orders per day: a bracket or an OCO exit is one order, not its legs."""
+    return and_(Order.parent_id.is_(None), or_(Order.oco_group.is_(None), Order.oco_group == Order.id))
 
 
 def view(order: Order) -> dict[str, Any]:

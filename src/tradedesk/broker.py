@@ -450,6 +450,7 @@ class Broker:
             Order.agent_id.is_(None) if order.agent_id is None else Order.agent_id == order.agent_id,
             Order.status != "rejected",
             Order.created_at >= midnight,
+            brackets.counted_once(),
         )
         return int(session.scalar(query) or 0)
 

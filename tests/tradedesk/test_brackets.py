@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from agentrecord.testing import ScriptedModel, call, scripted
 from tradedesk import brackets, services
 from tradedesk.accounts import Order
-from tradedesk.broker import Broker
+from tradedesk.broker import Broker, RiskLimits
 from tradedesk.calendar import AlwaysOpen
 from tradedesk.csv_market import CsvMarket
 from tradedesk.exchange import tick
@@ -242,6 +242,22 @@ def test_the_same_key_twice_is_one_bracket(db: Engine, clock: ManualClock) -> No
     again = bracket(db, broker, user, idempotency_key="call-1", quantity=99)
     assert again.id == first.id and len(orders(db, broker, user)) == 3
     assert book(db, broker, user)[2] == 10
+
+
+def test_a_bracket_and_an_oco_exit_each_count_as_one_order_toward_the_agents_daily_limit(
+    db: Engine, clock: ManualClock
+) -> None:
+    broker = path_broker(clock, ["100", "100"])
+    user = new_user(db)
+    limits = RiskLimits(max_orders_per_day=3)
+    agent = {"agent_kind": "daytrader", "agent_id": 1, "limits": limits}
+    assert bracket(db, broker, user, **agent).status == "filled"
+    assert oco(db, broker, user, **agent).status == "rejected"  # the bracket's exits hold the shares: not counted
+    assert order(db, broker, user, symbol="ACME", side="buy", quantity=10, **agent).status == "filled"
+    assert oco(db, broker, user, **agent).status == "open"
+    assert len(orders(db, broker, user)) == 7  # 3 of the bracket, a rejected oco, the buy, 2 of the oco
+    refused = bracket(db, broker, user, **agent)
+    assert refused.status == "rejected" and "already placed 3 orders today" in (refused.reason or "")
 
 
 def test_another_user_cannot_see_or_cancel_a_bracket(db: Engine, clock: ManualClock) -> None:
