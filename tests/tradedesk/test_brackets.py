@@ -336,3 +336,33 @@ def test_order_entry_with_take_profit_and_stop_loss_places_a_bracket_and_a_large
         assert (entry.status, entry.order_class) == ("filled", "bracket")
         legs = brackets.view(entry)["children"]
         assert [(c["status"], c["quantity"]) for c in legs] == [("open", quantity), ("open", quantity)]
+
+
+def test_order_entry_with_take_profit_and_stop_loss_on_a_sell_places_an_oco_exit_on_shares_held(
+    db: Engine, tools_market: SimulatedMarket
+) -> None:
+    with Session(db) as session:
+        trader = Daytrader(user=User(email="alice@example.com"), provider="openai")
+        session.add(trader)
+        session.commit()
+        trader_id = trader.id
+    bid = tools_market.quote("KO").bid
+    tp, sl = float(bid + 3), float(bid - 3)
+    steps = [
+        call("order_entry", symbol="KO", side="buy", quantity=10),
+        call("order_entry", symbol="KO", side="sell", quantity=10, take_profit=tp, stop_loss=sl, time_in_force="gtc"),
+        call("order_entry", symbol="KO", side="sell", quantity=10, take_profit=tp, stop_loss=sl, limit_price=tp),
+        call("order_entry", symbol="KO", side="buy", quantity=10, stop_loss=sl, order_type="stop", stop_price=tp),
+        "ok",
+    ]
+    _, pair, priced, stop_entry = results(talk(db, trader_id, steps))
+    assert (pair["status"], pair["order_class"], pair["order_type"], pair["limit_price"]) == (
+        "open",
+        "oco",
+        "limit",
+        tp,
+    )
+    [leg] = pair["oco_with"]
+    assert (leg["order_type"], leg["stop_price"], leg["status"], leg["quantity"]) == ("stop", sl, "open", 10)
+    assert priced["status"] == "rejected" and "an OCO exit sets its own prices" in priced["reason"]
+    assert stop_entry["status"] == "rejected" and "leave out stop_price" in stop_entry["reason"]
