@@ -120,12 +120,11 @@ def place_bracket(
         return entry
     assert tp is not None and sl is not None
     note = f"held until its bracket entry order {entry.id} fills"
-    profit = _exit(broker, entry, "limit", limit_price=tp, status=HELD, reason=note)
-    profit.parent_id = entry.id
+    profit = _exit(broker, entry, "limit", limit_price=tp, status=HELD, reason=note, parent_id=entry.id)
     session.add(profit)
     session.flush()
-    loss = _exit(broker, entry, "stop" if sl_limit is None else "stop_limit", limit_price=sl_limit, stop_price=sl)
-    loss.status, loss.reason, loss.parent_id = HELD, note, entry.id
+    kind = "stop" if sl_limit is None else "stop_limit"
+    loss = _exit(broker, entry, kind, limit_price=sl_limit, stop_price=sl, status=HELD, reason=note, parent_id=entry.id)
     profit.oco_group = loss.oco_group = profit.id
     session.add(loss)
     session.flush()
@@ -200,9 +199,9 @@ def place_oco(
         return profit
     profit.oco_group = profit.id
     assert sl is not None
-    loss = _exit(broker, profit, "stop" if sl_limit is None else "stop_limit", limit_price=sl_limit, stop_price=sl)
-    loss.status, loss.reason, loss.time_in_force = profit.status, profit.reason, profit.time_in_force
-    loss.quantity, loss.oco_group = profit.quantity, profit.id
+    kind = "stop" if sl_limit is None else "stop_limit"
+    loss = _exit(broker, profit, kind, limit_price=sl_limit, stop_price=sl, status=profit.status, reason=profit.reason)
+    loss.time_in_force, loss.oco_group = profit.time_in_force, profit.id
     session.add(loss)
     session.flush()
     return profit
@@ -394,8 +393,9 @@ def _exit(
     *,
     limit_price: Decimal | None = None,
     stop_price: Decimal | None = None,
-    status: str = HELD,
-    reason: str | None = None,
+    status: str,
+    reason: str | None,
+    parent_id: int | None = None,
 ) -> Order:
     """A sell exit for `parent`'s shares (a bracket's child, or an OCO's second leg), gtc, of `parent`'s class."""
     return Order(
@@ -413,6 +413,7 @@ def _exit(
         reason=reason,
         created_at=broker.now(),
         order_class=parent.order_class,
+        parent_id=parent_id,
     )
 
 
