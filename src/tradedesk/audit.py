@@ -62,6 +62,15 @@ def stamp_placement(order: Order, context: ToolContext) -> None:
         order.approval, order.approved_by, order.approved_at = APPROVED, context.approval.by, context.approval.at
 
 
+def stamp_legs(first: Order, legs: list[Order]) -> None:
+    """Give the orders placed with `first` by the same tool call (a bracket's exits, an OCO's second leg) its stamp,
+    so every one of them, and so every fill, links to the call."""
+    for leg in legs:
+        if leg.tool_call_id is None:
+            leg.tool_call_id, leg.turn, leg.message_seq = first.tool_call_id, first.turn, first.message_seq
+            leg.approval, leg.approved_by, leg.approved_at = first.approval, first.approved_by, first.approved_at
+
+
 def stamp_cancel(order: Order, agent: str, context: ToolContext) -> None:
     """Record which agent (`daytrader/3`) and tool call cancelled `order`."""
     order.cancelled_by, order.cancel_call_id = agent[:48], context.call_id

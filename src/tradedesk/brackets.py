@@ -35,6 +35,7 @@ __all__ = [
     "after_fill",
     "counted_once",
     "entry_done",
+    "legs",
     "place_bracket",
     "place_exits",
     "place_oco",
@@ -44,8 +45,6 @@ __all__ = [
 ]
 
 HELD = "held"
-WORKING = "open"
-"""The status an activated child works under: the one `Broker.place_order` gives a resting order."""
 ENTRY_TYPES = ("market", "limit")
 _STEADY = ("day", "gtc")
 
@@ -300,9 +299,10 @@ def entry_done(session: Session, broker: Broker, entry: Order) -> None:
         or 0
     )
     held = select(Order).where(Order.user_id == entry.user_id, Order.parent_id == entry.id, Order.status == HELD)
+    working = "new" if broker.calendar.is_open(broker.now()) else "accepted"  # as `Broker.place_order` would rest it
     for child in session.scalars(held.order_by(Order.id)):
         if bought:
-            child.quantity, child.status, child.reason = bought, WORKING, None
+            child.quantity, child.status, child.reason = bought, working, None
         else:
             child.status = "cancelled"
             child.reason = f"cancelled: its bracket entry order {entry.id} was {entry.status} without buying any shares"
@@ -322,9 +322,10 @@ def settle(session: Session, broker: Broker, user_id: int) -> None:
 
 
 def reserved_shares(session: Session, user_id: int, symbol: str) -> int:
-    """Shares of `symbol` promised to the user's open sells; an OCO group's legs share theirs (its largest counts)."""
+    """Shares of `symbol` promised to the user's open sells (their unfilled part); an OCO group's legs share theirs
+    (its largest counts)."""
     rows = session.execute(
-        select(Order.quantity, Order.oco_group).where(
+        select(Order.quantity - Order.filled_quantity, Order.oco_group).where(
             Order.user_id == user_id, Order.status.in_(OPEN_STATUSES), Order.side == "sell", Order.symbol == symbol
         )
     ).all()
@@ -336,6 +337,19 @@ def reserved_shares(session: Session, user_id: int, symbol: str) -> int:
         else:
             groups[group] = max(groups.get(group, 0), quantity)
     return single + sum(groups.values())
+
+
+def legs(session: Session, order: Order) -> list[Order]:
+    """The other orders placed with `order` by one request: a bracket entry's exits, or an OCO leg's sibling."""
+    if order.order_class == "bracket" and order.parent_id is None and order.id is not None:
+        query = select(Order).where(Order.user_id == order.user_id, Order.parent_id == order.id)
+    elif order.oco_group is not None:
+        query = select(Order).where(
+            Order.user_id == order.user_id, Order.oco_group == order.oco_group, Order.id != order.id
+        )
+    else:
+        return []
+    return list(session.scalars(query.order_by(Order.id)))
 
 
 def counted_once() -> ColumnElement[bool]:

@@ -610,6 +610,6 @@ else:
     from .cli_costs import costs as costs  # registers account costs
     from .cli_equity import equity as equity  # registers equity
     from .cli_jobs import job_view  # registers the worker, job and schedule commands
-    from .cli_orders import cancel as cancel  # registers cancel and replace
+    from .cli_orders import replace as replace  # registers cancel-order and replace
     from .cli_safety import budget as budget  # registers halt, resume and budget
     from .cli_usage import usage as usage  # registers usage

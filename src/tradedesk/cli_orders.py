@@ -1,4 +1,4 @@
-"""The CLI's `cancel` and `replace` commands: end one of a user's open orders, or change it in one step.
+"""The CLI's `cancel-order` and `replace` commands: end one of a user's open orders, or change it in one step.
 
 Registered on `cli.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
@@ -36,8 +36,8 @@ def _render(lead: str, row: dict[str, Any], as_json: bool) -> None:
     typer.echo(f"{lead} {row['status'].replace('_', ' ')}{reason}.")
 
 
-@app.command()
-def cancel(ctx: typer.Context, email: str, order_id: int, as_json: JsonOption = False) -> None:
+@app.command("cancel-order")
+def cancel_order(ctx: typer.Context, email: str, order_id: int, as_json: JsonOption = False) -> None:
     """Cancel one of a user's open orders (what already filled stays filled)."""
     with _session(ctx) as session:
         row = _desk(session, email).cancel_order(order_id)

@@ -211,8 +211,12 @@ class SimulatedMarket:
         seed: int = 0,
         clock: Callable[[], datetime] = utcnow,
         tickers: Mapping[str, Ticker] = TICKERS,
+        depth: bool = True,
     ) -> None:
+        """`depth`: quotes show the shares offered at the bid and ask (so large orders fill in parts); False shows
+        no sizes, and any order fills whole at the quote."""
         self.seed = seed
+        self.depth = depth
         self.clock = clock
         self._tickers = dict(tickers)
         self._paths: dict[str, _Path] = {}
@@ -271,8 +275,11 @@ class SimulatedMarket:
         first = max(0, minute - MINUTES_PER_DAY + 1)
         x, u, w = path.series(first, minute)
         bid, ask, last = self._book(ticker, x[-1], u[-1])
+        volume = self._volume(ticker, first, w)
+        if not self.depth:
+            return Quote(ticker.symbol, bid, ask, last, volume, when)
         bid_size, ask_size = self._sizes(ticker, minute, w[-1], u[-1])
-        return Quote(ticker.symbol, bid, ask, last, self._volume(ticker, first, w), when, bid_size, ask_size)
+        return Quote(ticker.symbol, bid, ask, last, volume, when, bid_size, ask_size)
 
     def _sizes(self, ticker: Ticker, minute: int, weight: float, u: float) -> tuple[int, int]:
         """Shares displayed at the bid and the ask: a tenth of the minute's volume in round lots, at least one lot.

@@ -157,6 +157,8 @@ class OrderEntry(Tool):
                     agent_id=agent.id,
                     limits=agent.limits,
                 )
+                audit.stamp_placement(exits, self.context)
+                audit.stamp_legs(exits, brackets.legs(session, exits))
                 return order_view(exits)
             order = broker.place_order(
                 session,

@@ -22,7 +22,7 @@ def test_replacing_a_resting_entry_moves_its_held_exits_to_the_new_entry(db: Eng
     user = new_user(db)
     old = bracket(db, broker, user, entry_type="limit", limit_price=D("97"), take_profit=D("105"))
     new = act(db, lambda s: replace_order(broker, s, user, old.id, limit_price=D("98.10")))
-    assert (new.status, new.order_class, new.limit_price) == ("open", "bracket", D("98.10"))
+    assert (new.status, new.order_class, new.limit_price) == ("new", "bracket", D("98.10"))
     now = orders(db, broker, user)
     assert (now[old.id].status, now[old.id].reason) == ("cancelled", f"replaced by order {new.id}")
     assert children(db, broker, user, old.id) == []
@@ -31,7 +31,7 @@ def test_replacing_a_resting_entry_moves_its_held_exits_to_the_new_entry(db: Eng
     minute(db, broker, clock, 2)  # ask 98.51: above the new limit
     minute(db, broker, clock)  # ask 98.01: fills
     assert orders(db, broker, user)[new.id].status == "filled"
-    assert [o.status for o in children(db, broker, user, new.id)] == ["open", "open"]
+    assert [o.status for o in children(db, broker, user, new.id)] == ["new", "new"]
 
 
 def test_an_entry_limit_moved_past_an_exit_is_refused_and_nothing_changes(db: Engine, clock: ManualClock) -> None:
@@ -53,7 +53,7 @@ def test_raising_a_working_stop_loss_keeps_it_one_cancels_other_with_the_take_pr
     profit, loss = children(db, broker, user, entry.id)
     raised = act(db, lambda s: replace_order(broker, s, user, loss.id, stop_price=D("99")))
     assert (raised.status, raised.stop_price, raised.oco_group, raised.parent_id) == (
-        "open",
+        "new",
         D("99"),
         profit.id,
         entry.id,
@@ -79,7 +79,7 @@ def test_an_exits_quantity_or_a_price_it_does_not_have_cannot_be_replaced(db: En
         act(db, lambda s: replace_order(broker, s, user, profit.id, stop_price=D("90")))
     with pytest.raises(BrokerError, match="is a stop-loss: it has no limit_price"):
         act(db, lambda s: replace_order(broker, s, user, loss.id, limit_price=D("90")))
-    assert [o.status for o in children(db, broker, user, entry.id)] == ["open", "open"]
+    assert [o.status for o in children(db, broker, user, entry.id)] == ["new", "new"]
 
 
 def test_replacing_an_oco_take_profit_keeps_the_pair(db: Engine, clock: ManualClock) -> None:
@@ -88,7 +88,7 @@ def test_replacing_an_oco_take_profit_keeps_the_pair(db: Engine, clock: ManualCl
     order(db, broker, user, symbol="ACME", side="buy", quantity=10)
     profit = oco(db, broker, user)
     lower = act(db, lambda s: replace_order(broker, s, user, profit.id, limit_price=D("105")))
-    assert (lower.status, lower.order_class, lower.oco_group) == ("open", "oco", profit.id)
+    assert (lower.status, lower.order_class, lower.oco_group) == ("new", "oco", profit.id)
     minute(db, broker, clock, 2)  # 106: through the new take-profit
     legs = [o for o in orders(db, broker, user).values() if o.oco_group == profit.id]
     assert sorted(o.status for o in legs) == ["cancelled", "cancelled", "filled"]

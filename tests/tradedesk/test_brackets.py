@@ -73,8 +73,8 @@ def test_a_filled_bracket_entry_sets_both_children_working_and_the_take_profit_c
     entry = bracket(db, broker, user)
     assert (entry.status, entry.order_class, entry.fill_price) == ("filled", "bracket", D("100.01"))
     profit, loss = children(db, broker, user, entry.id)
-    assert (profit.order_type, profit.limit_price, profit.status, profit.quantity) == ("limit", D("110"), "open", 10)
-    assert (loss.order_type, loss.stop_price, loss.status, loss.quantity) == ("stop", D("95"), "open", 10)
+    assert (profit.order_type, profit.limit_price, profit.status, profit.quantity) == ("limit", D("110"), "new", 10)
+    assert (loss.order_type, loss.stop_price, loss.status, loss.quantity) == ("stop", D("95"), "new", 10)
     assert profit.is_open and loss.is_open and profit.time_in_force == loss.time_in_force == "gtc"
     assert profit.oco_group == loss.oco_group == profit.id
     minute(db, broker, clock, 2)  # 104: neither
@@ -119,7 +119,7 @@ def test_a_resting_limit_entry_holds_its_children_until_a_later_tick_fills_it(db
     filled = orders(db, broker, user)[entry.id]
     assert (filled.status, filled.fill_price) == ("filled", D("96.01"))
     profit, loss = children(db, broker, user, entry.id)
-    assert (profit.status, loss.status, profit.quantity, loss.quantity) == ("open", "open", 10, 10)
+    assert (profit.status, loss.status, profit.quantity, loss.quantity) == ("new", "new", 10, 10)
     assert profit.reason is None and loss.reason is None
 
 
@@ -182,9 +182,9 @@ def test_an_oco_exit_reserves_its_shares_once_and_a_third_sell_of_them_is_reject
     user = new_user(db)
     order(db, broker, user, symbol="ACME", side="buy", quantity=10)
     profit = oco(db, broker, user)
-    assert (profit.status, profit.order_class, profit.limit_price) == ("open", "oco", D("110"))
+    assert (profit.status, profit.order_class, profit.limit_price) == ("new", "oco", D("110"))
     [loss] = [o for o in orders(db, broker, user).values() if o.oco_group == profit.id and o.id != profit.id]
-    assert (loss.status, loss.order_type, loss.stop_price, loss.quantity) == ("open", "stop", D("95"), 10)
+    assert (loss.status, loss.order_type, loss.stop_price, loss.quantity) == ("new", "stop", D("95"), 10)
     third = order(db, broker, user, symbol="ACME", side="sell", quantity=1)
     assert third.status == "rejected" and "only 10 held (10 already in open sell orders)" in (third.reason or "")
     minute(db, broker, clock, 2)  # 112
@@ -254,7 +254,7 @@ def test_a_bracket_and_an_oco_exit_each_count_as_one_order_toward_the_agents_dai
     assert bracket(db, broker, user, **agent).status == "filled"
     assert oco(db, broker, user, **agent).status == "rejected"  # the bracket's exits hold the shares: not counted
     assert order(db, broker, user, symbol="ACME", side="buy", quantity=10, **agent).status == "filled"
-    assert oco(db, broker, user, **agent).status == "open"
+    assert oco(db, broker, user, **agent).status == "new"
     assert len(orders(db, broker, user)) == 7  # 3 of the bracket, a rejected oco, the buy, 2 of the oco
     refused = bracket(db, broker, user, **agent)
     assert refused.status == "rejected" and "already placed 3 orders today" in (refused.reason or "")
@@ -310,8 +310,8 @@ def test_order_entry_with_take_profit_and_stop_loss_places_a_bracket_and_a_large
     assert (view["status"], view["order_class"], view["fill_price"]) == ("filled", "bracket", float(ask))
     legs = view["children"]
     assert [(c["order_type"], c["status"], c["quantity"]) for c in legs] == [
-        ("limit", "open", 10),
-        ("stop", "open", 10),
+        ("limit", "new", 10),
+        ("stop", "new", 10),
     ]
     assert (legs[0]["limit_price"], legs[1]["stop_price"]) == (tp, sl)
     half = call("order_entry", symbol="KO", side="buy", quantity=10, take_profit=tp)
@@ -335,7 +335,7 @@ def test_order_entry_with_take_profit_and_stop_loss_places_a_bracket_and_a_large
         [entry] = [o for o in services.broker().orders(session, user_id) if o.quantity == quantity and not o.parent_id]
         assert (entry.status, entry.order_class) == ("filled", "bracket")
         legs = brackets.view(entry)["children"]
-        assert [(c["status"], c["quantity"]) for c in legs] == [("open", quantity), ("open", quantity)]
+        assert [(c["status"], c["quantity"]) for c in legs] == [("new", quantity), ("new", quantity)]
 
 
 def test_order_entry_with_take_profit_and_stop_loss_on_a_sell_places_an_oco_exit_on_shares_held(
@@ -357,12 +357,12 @@ def test_order_entry_with_take_profit_and_stop_loss_on_a_sell_places_an_oco_exit
     ]
     _, pair, priced, stop_entry = results(talk(db, trader_id, steps))
     assert (pair["status"], pair["order_class"], pair["order_type"], pair["limit_price"]) == (
-        "open",
+        "new",
         "oco",
         "limit",
         tp,
     )
     [leg] = pair["oco_with"]
-    assert (leg["order_type"], leg["stop_price"], leg["status"], leg["quantity"]) == ("stop", sl, "open", 10)
+    assert (leg["order_type"], leg["stop_price"], leg["status"], leg["quantity"]) == ("stop", sl, "new", 10)
     assert priced["status"] == "rejected" and "an OCO exit sets its own prices" in priced["reason"]
     assert stop_entry["status"] == "rejected" and "leave out stop_price" in stop_entry["reason"]

@@ -1,4 +1,4 @@
-"""`tradedesk cancel` and `tradedesk replace`: end or change an open order, on a real SQLite database."""
+"""`tradedesk cancel-order` and `tradedesk replace`: end or change an open order, on a real SQLite database."""
 
 from __future__ import annotations
 
@@ -61,11 +61,11 @@ def test_replace_refuses_in_one_line_and_leaves_the_order_open(alice: str) -> No
 
 def test_cancel_ends_an_open_order_and_a_second_cancel_says_why_not(alice: str) -> None:
     order_id = resting_limit_buy(alice)
-    assert run(alice, "cancel", ALICE, str(order_id)).stdout.strip() == (
+    assert run(alice, "cancel-order", ALICE, str(order_id)).stdout.strip() == (
         f"Order {order_id} is cancelled (cancelled by the account owner)."
     )
-    assert error(alice, "cancel", ALICE, str(order_id)) == (
+    assert error(alice, "cancel-order", ALICE, str(order_id)) == (
         f"Error: order {order_id} is cancelled; only open orders can be cancelled"
     )
     assert run_json(alice, "orders", ALICE)[0]["status"] == "cancelled"
-    assert error(alice, "cancel", "bob@example.com", str(order_id)).startswith("Error: No user bob@example.com")
+    assert error(alice, "cancel-order", "bob@example.com", str(order_id)).startswith("Error: No user bob@example.com")

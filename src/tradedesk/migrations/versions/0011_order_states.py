@@ -1,7 +1,7 @@
 """Order states and partial fills: new / accepted / partially_filled instead of open, and each order's filled shares.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05
 
 Open orders become `accepted` if they were queued while the exchange was closed (their reason says so) and `new`
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0009"
+down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
