@@ -515,13 +515,23 @@ def _trail(row: dict[str, Any]) -> str | None:
 
 
 def _print_orders(email: str, rows: list[dict[str, Any]]) -> None:
+    """The orders as a table; columns only some orders have (stops, trails, brackets, commissions) show if any does."""
     rows = [
-        row | {"trail": _trail(row), "class": row.get("order_class"), "parent": row.get("parent_id")} for row in rows
+        row
+        | {
+            "trail": _trail(row),
+            "class": row.get("order_class"),
+            "parent": row.get("parent_id"),
+            "filled": row.get("filled_quantity", 0),
+            "commission": row.get("commission"),
+        }
+        for row in rows
     ]
     columns = ["id", "agent", "class", "parent", "symbol", "side", "quantity", "order_type", "limit_price"]
-    columns += ["stop_price", "trail"]
-    columns += ["time_in_force", "status", "fill_price"]
-    ui.out().print(ui.table(f"Orders of {email}", rows, [*columns, "reason"]))
+    columns += ["stop_price", "trail", "time_in_force", "status", "filled", "fill_price", "commission", "reason"]
+    optional = {"class", "parent", "stop_price", "trail", "commission"}
+    shown = [c for c in columns if c not in optional or any(row.get(c) for row in rows)]
+    ui.out().print(ui.table(f"Orders of {email}", rows, shown))
 
 
 @app.command()

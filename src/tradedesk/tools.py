@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from agentrecord import Tool
 
-from . import allocations, audit, brackets, costs, halt, services
+from . import allocations, audit, brackets, costs, equity, halt, services
 from .accounts import Order
 from .broker import BrokerError
 from .tickers import TICKERS
@@ -85,9 +85,20 @@ def order_view(order: Any) -> dict[str, Any]:
     for key in _STOP_KEYS:  # only stop orders have them: keep other orders' results as short as before
         if view[key] is None:
             del view[key]
-    if isinstance(order, Order):  # a bracket's or OCO's class, parent and legs
-        view |= brackets.view(order)
+    if isinstance(order, Order):
+        filled = order.filled_quantity or 0
+        if 0 < filled < order.quantity:  # in part: say how much, as the fill price is the average of those shares
+            view["filled_quantity"] = filled
+        if order.commission:
+            view["commission"] = _plain(order.commission)
+        view |= brackets.view(order)  # a bracket's or OCO's class, parent and legs
     return view
+
+
+def _snapshot_if_filled(session: Any, user_id: int, order: Order) -> None:
+    """The equity curve gets a point at every fill, including one an order gets when placed."""
+    if order.filled_quantity:
+        equity.snapshot(session, user_id, services.broker().portfolio(session, user_id), force=True)
 
 
 class QuoteFeed(Tool):
@@ -159,6 +170,7 @@ class OrderEntry(Tool):
                 )
                 audit.stamp_placement(exits, self.context)
                 audit.stamp_legs(exits, brackets.legs(session, exits))
+                _snapshot_if_filled(session, agent.user_id, exits)
                 return order_view(exits)
             order = broker.place_order(
                 session,
@@ -178,6 +190,7 @@ class OrderEntry(Tool):
                 limits=agent.limits,
             )
             audit.stamp_placement(order, self.context)
+            _snapshot_if_filled(session, agent.user_id, order)
             return order_view(order)
 
 

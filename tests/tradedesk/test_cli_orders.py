@@ -69,3 +69,15 @@ def test_cancel_ends_an_open_order_and_a_second_cancel_says_why_not(alice: str) 
     )
     assert run_json(alice, "orders", ALICE)[0]["status"] == "cancelled"
     assert error(alice, "cancel-order", "bob@example.com", str(order_id)).startswith("Error: No user bob@example.com")
+
+
+def test_orders_show_filled_shares_and_commission_and_hide_columns_no_order_uses(alice: str) -> None:
+    talk(alice, ScriptedModel([call("order_entry", symbol="KO", side="buy", quantity=10), "ok"]), "daytrader", "buy")
+    plain = run(alice, "orders", ALICE).stdout
+    assert "filled" in plain and "commission" not in plain and "stop" not in plain and "trail" not in plain
+    run(alice, "account", "costs", ALICE, "--commission-min", "1")
+    talk(alice, ScriptedModel([call("order_entry", symbol="KO", side="buy", quantity=5), "ok"]), "daytrader", "buy")
+    table = run(alice, "orders", ALICE).stdout
+    assert "commission" in table and "1.00" in table
+    newest = run_json(alice, "orders", ALICE)[0]
+    assert (newest["filled_quantity"], Decimal(newest["commission"])) == (5, Decimal("1"))

@@ -15,6 +15,7 @@ from agentrecord import ApprovalError
 from agentrecord.testing import ScriptedModel, call, scripted
 from tradedesk import services
 from tradedesk.accounts import Order
+from tradedesk.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, StockInvestor, User
 from tradedesk.tools import CancelOrder, FundamentalsFeed, OrderEntry, PortfolioBook, PositionBook, QuoteFeed
@@ -191,3 +192,24 @@ def test_both_agent_kinds_declare_the_seeds_tools_and_skills() -> None:
     assert [s.name for s in trader.skills] == ["find_trade", "enter_trade", "exit_trade"]
     assert [s.name for s in investor.skills] == ["find_investment", "start_position", "rebalance"]
     assert set(trader.confirm) == set(investor.confirm) == {"order_entry", "cancel_order"}
+
+
+def test_an_order_filled_in_part_says_how_much_and_every_fill_adds_an_equity_point(db: Engine) -> None:
+    alice = add_trader(db, "alice@example.com")
+    with Session(db) as session, session.begin():  # limits wide enough for an order beyond the displayed size
+        trader = session.get_one(Daytrader, alice)
+        trader.approval_threshold, trader.max_order_notional, trader.max_position_weight = Decimal(10**6), None, None
+    shown = services.market().quote("KO").ask_size
+    assert shown is not None
+    market, big = (
+        call("order_entry", symbol="KO", side="buy", quantity=10),
+        call("order_entry", symbol="KO", side="buy", quantity=shown + 50),
+    )
+    small, partial = tool_results(talk(db, alice, [[market, big], "ok"]))
+    assert small["status"] == "filled" and "filled_quantity" not in small and "commission" not in small
+    assert (partial["status"], partial["filled_quantity"]) == ("partially_filled", shown)
+    assert "the other 50 fill as shares are offered" in str(partial["reason"])
+    with Session(db) as session:
+        points = session.scalars(select(EquitySnapshot).order_by(EquitySnapshot.id)).all()
+    assert len(points) == 2  # one per order that filled, taken in its own transaction
+    assert points[-1].equity == portfolio(db, "alice@example.com").equity  # type: ignore[attr-defined]
