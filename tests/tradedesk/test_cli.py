@@ -438,6 +438,7 @@ def test_quote() -> None:
     assert "AAPL" in out and "bid" in out and "ask" in out
     doc = run_json(None, "quote", "AAPL")
     assert doc["symbol"] == "AAPL" and Decimal(doc["bid"]) < Decimal(doc["ask"])
+    assert doc["bid_size"] >= 100 and doc["ask_size"] % 100 == 0  # shares displayed, in round lots
     assert error(None, "quote", "ZZZZ").startswith("Error: ")
     assert "ZZZZ" in error(None, "quote", "ZZZZ")
 
