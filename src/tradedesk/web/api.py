@@ -192,6 +192,12 @@ def orders(session: Db, me: Me, status: str | None = None, limit: int = 50) -> l
     return list(plain(_desk(session, me).orders(status, max(1, min(limit, 500)))))
 
 
+@router.get("/orders/{order_id}")
+def order(order_id: int, session: Db, me: Me) -> dict[str, Any]:
+    """One order's audit trail: the prompt, the model's words, the tool call, the approval, the fills."""
+    return dict(plain(_desk(session, me).explain(order_id)))
+
+
 @router.post("/orders/{order_id}/cancel")
 def cancel_order(order_id: int, session: Db, me: Me) -> dict[str, Any]:
     return dict(plain(_desk(session, me).cancel_order(order_id)))

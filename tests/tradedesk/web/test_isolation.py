@@ -185,6 +185,7 @@ def probes(w: World) -> list[Probe]:
     ]
     orders = ({"order_id": str(bob.order_id)}, {"order_id": str(MISSING)})
     found += [
+        Probe("GET", "/api/orders/{order_id}", *orders),
         Probe("POST", "/api/orders/{order_id}/cancel", *orders),
         Probe("POST", "/api/orders/{order_id}/replace", *orders, json={"quantity": 1}),
         Probe("POST", "/orders/{order_id}/cancel", *orders),

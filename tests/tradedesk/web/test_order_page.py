@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
@@ -15,7 +16,7 @@ from tradedesk.accounts import Order
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, User
 
-from .conftest import signed_up
+from .conftest import api_token, signed_up
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York: the exchange is open
 
@@ -65,3 +66,15 @@ def test_another_users_order_page_is_404(live: str, web_db: str) -> None:
     response = bob.get(f"/orders/{order_id}")
     assert response.status_code == 404 and call_id not in response.text
     assert f"No order {order_id}" in response.text
+
+
+def test_the_api_answers_an_orders_audit_trail_as_json_and_another_users_as_404(live: str, web_db: str) -> None:
+    alice = httpx.Client(base_url=live, headers={"Authorization": f"Bearer {api_token(live, 'alice@example.com')}"})
+    bob = httpx.Client(base_url=live, headers={"Authorization": f"Bearer {api_token(live, 'bob@example.com')}"})
+    order_id, call_id, _ = agent_order(web_db, "alice@example.com", "buy 7 KO")
+    doc = alice.get(f"/api/orders/{order_id}").json()
+    assert doc["order"]["id"] == order_id and doc["call"]["call_id"] == call_id and doc["call"]["tool"] == "order_entry"
+    assert doc["prompt"] == "buy 7 KO" and doc["placed_by"].startswith("daytrader/")
+    assert [f["quantity"] for f in doc["fills"]] == [7] and doc["approval"].startswith("not needed")
+    theirs = bob.get(f"/api/orders/{order_id}")
+    assert theirs.status_code == 404 and set(theirs.json()) == {"error"} and call_id not in theirs.text
