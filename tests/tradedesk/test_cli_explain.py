@@ -72,3 +72,20 @@ def test_explaining_an_unknown_or_another_users_order_is_one_line_and_exit_1(ali
     )
     assert error(alice, "orders", ALICE, "--explain", "-3").startswith("Error: --explain takes an order id")
     assert run_json(alice, "orders", ALICE, "--explain", f"#{order_id}")["order"]["id"] == order_id
+
+
+def test_explain_shows_a_brackets_class_and_a_childs_parent_and_the_call_that_placed_both(alice: str) -> None:
+    quote = run_json(None, "quote", "KO")
+    ask = float(quote["ask"])
+    bracket = call(
+        "order_entry", symbol="KO", side="buy", quantity=5, take_profit=round(ask * 1.05, 2),
+        stop_loss=round(ask * 0.95, 2),
+    )  # fmt: skip
+    talk(alice, ScriptedModel([bracket, "Entered with a bracket."]), "daytrader", "enter KO with a bracket")
+    loss, profit, entry = run_json(alice, "orders", ALICE)
+    assert (entry["order_class"], profit["parent_id"], loss["parent_id"]) == ("bracket", entry["id"], entry["id"])
+    shown = run(alice, "orders", ALICE, "--explain", str(entry["id"])).stdout
+    assert "order class" in shown and "bracket" in shown and f"id {bracket.id}" in shown
+    child = run(alice, "orders", ALICE, "--explain", str(loss["id"])).stdout
+    assert "parent id" in child and str(entry["id"]) in child
+    assert "enter KO with a bracket" in child and f"id {bracket.id}" in child  # the same call placed every leg
