@@ -18,8 +18,9 @@ ask or bid, and expires day orders whose session has closed. A day order belongs
 was placed in, or to the next one if it was placed while the exchange was closed; GTC orders stay
 until filled or cancelled.
 
-An order placed while the exchange is closed is accepted (after every check) and rests as an open
-order whose `reason` says it waits for the open. A queued market buy carries a collar: it fills at
+An order placed while the exchange is closed is `accepted` (after every check) and rests, its `reason`
+saying it waits for the open; it is `new` once the exchange opens, like an order resting in a session.
+A queued market buy carries a collar: it fills at
 the ask up to the ask when placed + 5% (`MARKET_COLLAR`, kept as its `limit_price`), and its cash is
 checked and reserved at that price. So a reservation always covers the fill, however the price moves
 overnight, and a gap beyond the collar leaves the order resting (like a limit order) rather than
@@ -29,6 +30,10 @@ reserve their shares, so a resting order can always be filled when it becomes ma
 
 Each account's trading costs (`costs`: a commission per share with a minimum, and a size impact on the
 fill price) apply to every fill; a buy's cash check and reservation include its commission.
+
+An order takes no more shares than the quote displays on its side (`Quote.bid_size`/`ask_size`); the rest
+is `partially_filled` and fills from the next minute on. Every execution is a `Fill` row; reservations
+cover only what is unfilled.
 """
 
 from __future__ import annotations
