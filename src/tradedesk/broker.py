@@ -19,14 +19,14 @@ was placed in, or to the next one if it was placed while the exchange was closed
 until filled or cancelled.
 
 An order placed while the exchange is closed is `accepted` (after every check) and rests, its `reason`
-saying it waits for the open; it is `new` once the exchange opens, like an order resting in a session.
-A queued market buy carries a collar: it fills at
-the ask up to the ask when placed + 5% (`MARKET_COLLAR`, kept as its `limit_price`), and its cash is
-checked and reserved at that price. So a reservation always covers the fill, however the price moves
-overnight, and a gap beyond the collar leaves the order resting (like a limit order) rather than
-filling at any price or overdrawing the account. Queued market sells need no collar (their shares are
-reserved) and fill at the bid. Open buy orders reserve cash at their limit price and open sell orders
-reserve their shares, so a resting order can always be filled when it becomes marketable.
+saying it waits for the open; it is `new` once the exchange opens, like an order resting in a session. A
+queued market buy carries a collar: it fills at the ask up to the ask when placed + 5% (`MARKET_COLLAR`,
+kept as its `limit_price`), and its cash is checked and reserved at that price. So a reservation always
+covers the fill, however the price moves overnight, and a gap beyond the collar leaves the order resting
+(like a limit order) rather than filling at any price or overdrawing the account. Queued market sells
+need no collar (their shares are reserved) and fill at the bid. Open buy orders reserve cash at their
+limit price and open sell orders reserve their shares, so a resting order can always be filled when it
+becomes marketable.
 
 Each account's trading costs (`costs`: a commission per share with a minimum, and a size impact on the
 fill price) apply to every fill; a buy's cash check and reservation include its commission.
