@@ -142,14 +142,14 @@ def run(url: str, processes: int, turns: int, kill_every: tuple[float, float], l
                     restarts += 1
             if time.monotonic() >= next_kill:
                 alive = [i for i in range(processes) if working(i)]
-                if alive:
+                if alive:  # else a kill is still due: the next process to be mid-work is killed
                     victim = random.choice(alive)
                     os.kill(procs[victim].pid, signal.SIGKILL)
                     procs[victim].wait()
                     kills += 1
                     procs[victim], since[victim] = start(victim), (time.monotonic(), done(victim))
                     restarts += 1
-                next_kill = time.monotonic() + random.uniform(*kill_every)
+                    next_kill = time.monotonic() + random.uniform(*kill_every)
         timed_out = any(p.poll() is None for p in procs)
         for p in procs:
             if p.poll() is None:
