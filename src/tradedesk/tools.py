@@ -46,19 +46,22 @@ def _decimal(value: float | None) -> Decimal | None:
 def order_notional(args: dict[str, Any]) -> Decimal:
     """What an order's arguments would cost at the current ask (or its limit price, else its stop price).
 
-    A bracket's is its entry's: its take-profit and stop-loss only close the position the entry opens.
+    A bracket's (or an OCO exit's) is its largest leg's: no order it places is above the approval threshold
+    unapproved, and its exits, which only close the shares the entry buys, are not added on top of it.
     """
     quantity = Decimal(str(args.get("quantity") or 0))
     limit = args.get("limit_price")
     if limit is None:
         limit = args.get("stop_price")
     if limit is not None:
-        return quantity * Decimal(str(limit))
-    try:
-        price = services.market().quote(str(args.get("symbol", "")).upper()).ask
-    except ValueError:
-        return Decimal(0)  # unknown symbol: the broker rejects it anyway
-    return quantity * price
+        price = Decimal(str(limit))
+    else:
+        try:
+            price = services.market().quote(str(args.get("symbol", "")).upper()).ask
+        except ValueError:
+            return Decimal(0)  # unknown symbol: the broker rejects it anyway
+    legs = [Decimal(str(v)) for v in (args.get("take_profit"), args.get("stop_loss")) if v is not None]
+    return quantity * max([price, *legs])
 
 
 _STOP_KEYS = ("stop_price", "trail_amount", "trail_percent")

@@ -295,7 +295,7 @@ def results(reply: Any) -> list[dict[str, Any]]:
     return [p.content for m in reply.messages for p in getattr(m, "parts", []) if p.part_kind == "tool-return"]
 
 
-def test_order_entry_with_take_profit_and_stop_loss_places_a_bracket_and_a_large_one_waits_for_approval(
+def test_order_entry_with_take_profit_and_stop_loss_places_a_bracket_and_one_whose_largest_leg_is_large_waits(
     db: Engine, tools_market: SimulatedMarket
 ) -> None:
     with Session(db) as session:
@@ -321,7 +321,8 @@ def test_order_entry_with_take_profit_and_stop_loss_places_a_bracket_and_a_large
     [pair] = results(talk(db, trader_id, [exit_, "ok"]))
     assert (pair["status"], pair["order_class"]) == ("rejected", "oco")  # the bracket's own exits hold the shares
     assert "10 already in open sell orders" in pair["reason"]
-    quantity = int(10_000 / ask) + 1  # the entry's notional just above the $10,000 threshold
+    quantity = int(10_000 / (ask + 5)) + 1  # the entry under the $10,000 threshold, its take-profit leg above it
+    assert quantity * ask < 10_000 < quantity * (ask + 5)
     big = call("order_entry", symbol="KO", side="buy", quantity=quantity, take_profit=tp, stop_loss=sl)
     reply = talk(db, trader_id, [big])
     assert [p.call_id for p in reply.pending] == [big.id]
