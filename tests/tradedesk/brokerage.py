@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,10 @@ from sqlalchemy import Column, Engine, Integer, String, Table, func, insert, sel
 from sqlalchemy.orm import Session
 
 from tradedesk.broker import Broker, Order
+from tradedesk.calendar import AlwaysOpen, Calendar
+from tradedesk.csv_market import CsvMarket
 from tradedesk.db import Base
+from tradedesk.market import Bar, ManualClock
 
 try:
     import tradedesk.models  # noqa: F401  (defines the users table the brokerage references)
@@ -22,6 +25,42 @@ except ModuleNotFoundError:  # models.py not written yet: a stand-in users table
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 START = Decimal("100000")
+
+
+def replay_broker(
+    clock: ManualClock,
+    closes: Mapping[str, Sequence[Decimal | str]],
+    *,
+    displayed: int | None = None,
+    calendar: Calendar | None = None,
+) -> Broker:
+    """A broker on symbols whose bar i closes at closes[symbol][i], known from T0 + i minutes, with zero spread (the
+    bid is the close, the ask a cent above) and `displayed` shares a side; around the clock unless `calendar`."""
+    bars = {
+        symbol: [Bar(T0 + timedelta(minutes=i - 1), c, c, c, c, 1000) for i, c in enumerate(map(Decimal, path))]
+        for symbol, path in closes.items()
+    }
+    market = CsvMarket(bars, clock=clock, spread_bps=0, displayed=displayed)
+    return Broker(market, calendar=calendar or AlwaysOpen())
+
+
+def path_broker(
+    clock: ManualClock,
+    closes: Sequence[Decimal | str],
+    *,
+    displayed: int | None = None,
+    calendar: Calendar | None = None,
+) -> Broker:
+    """`replay_broker` on one symbol, ACME."""
+    return replay_broker(clock, {"ACME": closes}, displayed=displayed, calendar=calendar)
+
+
+def walk(moves: Iterable[int], start: Decimal = Decimal("100")) -> list[Decimal]:
+    """A price path: `start`, then moved by each step's cents, never below $5."""
+    path = [start]
+    for cents_moved in moves:
+        path.append(max(Decimal("5"), path[-1] + Decimal(cents_moved) / 100))
+    return path
 
 
 def new_user(engine: Engine) -> int:

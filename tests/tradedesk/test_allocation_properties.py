@@ -18,13 +18,11 @@ from sqlalchemy.orm import Session
 
 from tradedesk import allocations
 from tradedesk.broker import Broker, RiskLimits
-from tradedesk.calendar import AlwaysOpen
 from tradedesk.costs import Costs
-from tradedesk.csv_market import CsvMarket
 from tradedesk.exchange import tick
-from tradedesk.market import Bar, ManualClock, Quote
+from tradedesk.market import ManualClock, Quote
 
-from .brokerage import T0, act, new_user
+from .brokerage import T0, act, new_user, path_broker, walk
 
 PROPERTY = settings(
     max_examples=25,
@@ -89,13 +87,8 @@ def check(db: Engine, broker: Broker, user: int, limits: dict[int, Decimal | Non
 def test_allocations_are_never_exceeded_and_the_books_add_up_to_the_account(
     db: Engine, clock: ManualClock, path: list[int], flow: list[dict[str, Any]], allowed: tuple[Decimal | None, ...]
 ) -> None:
-    closes, price = [], Decimal("100")
-    for cents_moved in path:
-        price = max(Decimal("5"), price + Decimal(cents_moved) / 100)
-        closes.append(price)
-    bars = [Bar(T0 + timedelta(minutes=i - 1), c, c, c, c, 1000) for i, c in enumerate([Decimal("100"), *closes])]
-    market = CsvMarket({"ACME": bars}, clock=clock, spread_bps=0)
-    broker = Broker(market, calendar=AlwaysOpen())
+    broker = path_broker(clock, walk(path))
+    market = broker.market
     clock.time = T0
     user = new_user(db)
     limits = dict(zip(AGENTS, allowed, strict=True))

@@ -14,25 +14,19 @@ from agentrecord.testing import ScriptedModel, call, scripted
 from tradedesk import allocations, services
 from tradedesk.accounts import Account, Fill
 from tradedesk.broker import Broker, Order, RiskLimits
-from tradedesk.calendar import AlwaysOpen
 from tradedesk.costs import Costs
-from tradedesk.csv_market import CsvMarket
-from tradedesk.market import Bar, ManualClock, SimulatedMarket
+from tradedesk.market import ManualClock, SimulatedMarket
 from tradedesk.models import StockInvestor, User
 
-from .brokerage import T0, act, new_user
+from .brokerage import T0, act, new_user, replay_broker
 
 D = Decimal
 
 
 def market_of(clock: ManualClock, prices: dict[str, list[str]]) -> Broker:
     """A broker on a market whose symbols trade at `prices[symbol][minute]` (bid; ask a cent above), always open."""
-    bars = {
-        symbol: [Bar(T0 + timedelta(minutes=i - 1), D(p), D(p), D(p), D(p), 1000) for i, p in enumerate(path)]
-        for symbol, path in prices.items()
-    }
     clock.time = T0
-    return Broker(CsvMarket(bars, clock=clock, spread_bps=0), calendar=AlwaysOpen())
+    return replay_broker(clock, prices)
 
 
 def agent_order(db: Engine, broker: Broker, user: int, agent: int, allocation: str | None, **kw: Any) -> Order:

@@ -22,12 +22,10 @@ from sqlalchemy.orm import Session
 from tradedesk import brackets
 from tradedesk.accounts import Order, utc
 from tradedesk.broker import Broker, BrokerError
-from tradedesk.calendar import AlwaysOpen
-from tradedesk.csv_market import CsvMarket
 from tradedesk.exchange import tick
-from tradedesk.market import Bar, ManualClock, Quote
+from tradedesk.market import ManualClock, Quote
 
-from .brokerage import T0, act, new_user
+from .brokerage import T0, act, new_user, path_broker, walk
 
 # no shrinking: shrinking a 30-minute path worked on a database takes minutes; the failing example shows as found
 PROPERTY = settings(
@@ -115,13 +113,8 @@ def check_book(db: Engine, broker: Broker, user: int) -> None:
 def test_brackets_and_oco_exits_over_random_price_paths_never_fill_both_exits_nor_outside_their_conditions(
     db: Engine, clock: ManualClock, path: list[int], flow: list[dict[str, Any]]
 ) -> None:
-    closes, price = [], Decimal("100")
-    for cents_moved in path:
-        price = max(Decimal("5"), price + Decimal(cents_moved) / 100)
-        closes.append(price)
-    bars = [Bar(T0 + timedelta(minutes=i - 1), c, c, c, c, 1000) for i, c in enumerate([Decimal("100"), *closes])]
-    market = CsvMarket({"ACME": bars}, clock=clock, spread_bps=0)
-    broker = Broker(market, calendar=AlwaysOpen())
+    broker = path_broker(clock, walk(path))
+    market = broker.market
     clock.time = T0
     user = new_user(db)
     act(db, lambda s: broker.place_order(s, user, symbol="ACME", side="buy", quantity=40))

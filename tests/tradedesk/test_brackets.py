@@ -18,21 +18,13 @@ from agentrecord.testing import ScriptedModel, call, scripted
 from tradedesk import brackets, services
 from tradedesk.accounts import Order
 from tradedesk.broker import Broker, RiskLimits
-from tradedesk.calendar import AlwaysOpen
-from tradedesk.csv_market import CsvMarket
 from tradedesk.exchange import tick
-from tradedesk.market import Bar, ManualClock, SimulatedMarket
+from tradedesk.market import ManualClock, SimulatedMarket
 from tradedesk.models import Daytrader, User
 
-from .brokerage import START, T0, act, new_user, order
+from .brokerage import START, act, new_user, order, path_broker
 
 D = Decimal
-
-
-def path_broker(clock: ManualClock, closes: list[str]) -> Broker:
-    """A broker on one symbol whose bar i closes at closes[i] and is known from T0 + i minutes."""
-    bars = [Bar(T0 + timedelta(minutes=i - 1), D(c), D(c), D(c), D(c), 1000) for i, c in enumerate(closes)]
-    return Broker(CsvMarket({"ACME": bars}, clock=clock, spread_bps=0), calendar=AlwaysOpen())
 
 
 def bracket(db: Engine, broker: Broker, user: int, **kwargs: Any) -> Order:

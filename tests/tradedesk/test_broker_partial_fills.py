@@ -13,24 +13,14 @@ from sqlalchemy import Engine, select, update
 
 from tradedesk.accounts import Account, Fill
 from tradedesk.broker import Broker, Order
-from tradedesk.calendar import NYSE, AlwaysOpen, Calendar
-from tradedesk.csv_market import CsvMarket
+from tradedesk.calendar import NYSE
 from tradedesk.exchange import tick
-from tradedesk.market import Bar, ManualClock
+from tradedesk.market import ManualClock
 
-from .brokerage import START, T0, act, new_user, order
+from .brokerage import START, act, new_user, order, path_broker
 
 D = Decimal
 CLOSES = ["100.00", "100.50", "101.00", "101.50", "102.00", "103.00", "110.00", "111.00"]
-
-
-def path_broker(
-    clock: ManualClock, displayed: int | None, closes: list[str] = CLOSES, calendar: Calendar | None = None
-) -> Broker:
-    """A broker on ACME whose bar i closes at closes[i] from T0 + i minutes, showing `displayed` shares a side."""
-    bars = [Bar(T0 + timedelta(minutes=i - 1), D(c), D(c), D(c), D(c), 10_000) for i, c in enumerate(closes)]
-    market = CsvMarket({"ACME": bars}, clock=clock, spread_bps=0, displayed=displayed)
-    return Broker(market, calendar=calendar or AlwaysOpen())
 
 
 def fills(db: Engine, order_id: int) -> list[tuple[int, Decimal, Decimal]]:
@@ -51,7 +41,7 @@ def minute(db: Engine, broker: Broker, clock: ManualClock) -> None:
 def test_an_order_larger_than_the_displayed_size_fills_in_part_now_and_the_rest_minute_by_minute(
     db: Engine, clock: ManualClock
 ) -> None:
-    broker = path_broker(clock, displayed=100)
+    broker = path_broker(clock, CLOSES, displayed=100)
     user = new_user(db)
     placed = order(db, broker, user, symbol="ACME", side="buy", quantity=250)
     assert (placed.status, placed.filled_quantity, placed.fill_price) == ("partially_filled", 100, D("100.01"))
@@ -76,7 +66,7 @@ def test_an_order_larger_than_the_displayed_size_fills_in_part_now_and_the_rest_
 
 
 def test_an_ioc_order_is_partially_filled_and_the_rest_cancelled(db: Engine, clock: ManualClock) -> None:
-    broker = path_broker(clock, displayed=100)
+    broker = path_broker(clock, CLOSES, displayed=100)
     user = new_user(db)
     placed = order(
         db, broker, user, symbol="ACME", side="buy", quantity=300, order_type="limit", limit_price="100.05",
@@ -97,7 +87,7 @@ def test_an_ioc_order_is_partially_filled_and_the_rest_cancelled(db: Engine, clo
 def test_a_fok_order_larger_than_the_displayed_size_is_rejected_and_nothing_fills(
     db: Engine, clock: ManualClock
 ) -> None:
-    broker = path_broker(clock, displayed=100)
+    broker = path_broker(clock, CLOSES, displayed=100)
     user = new_user(db)
     placed = order(db, broker, user, symbol="ACME", side="buy", quantity=101, time_in_force="fok")
     assert (placed.status, placed.filled_quantity) == ("rejected", 0)
@@ -109,8 +99,8 @@ def test_a_fok_order_larger_than_the_displayed_size_is_rejected_and_nothing_fill
 
 def test_a_partially_filled_sell_reserves_only_its_unfilled_shares(db: Engine, clock: ManualClock) -> None:
     user = new_user(db)
-    assert order(db, path_broker(clock, None), user, symbol="ACME", side="buy", quantity=300).status == "filled"
-    broker = path_broker(clock, displayed=100)
+    assert order(db, path_broker(clock, CLOSES), user, symbol="ACME", side="buy", quantity=300).status == "filled"
+    broker = path_broker(clock, CLOSES, displayed=100)
     selling = order(db, broker, user, symbol="ACME", side="sell", quantity=250)
     assert (selling.status, selling.filled_quantity) == ("partially_filled", 100)
     refused = order(db, broker, user, symbol="ACME", side="sell", quantity=51)
@@ -119,7 +109,7 @@ def test_a_partially_filled_sell_reserves_only_its_unfilled_shares(db: Engine, c
 
 
 def test_cancelling_a_partially_filled_order_keeps_its_fills_and_frees_the_rest(db: Engine, clock: ManualClock) -> None:
-    broker = path_broker(clock, displayed=100)
+    broker = path_broker(clock, CLOSES, displayed=100)
     user = new_user(db)
     placed = order(db, broker, user, symbol="ACME", side="buy", quantity=400, order_type="limit", limit_price="101")
     cancelled = act(db, lambda s: broker.cancel_order(s, user, placed.id))

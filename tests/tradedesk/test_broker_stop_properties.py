@@ -17,13 +17,11 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from tradedesk.accounts import utc
-from tradedesk.broker import Broker, Order
-from tradedesk.calendar import AlwaysOpen
-from tradedesk.csv_market import CsvMarket
+from tradedesk.broker import Order
 from tradedesk.exchange import tick
-from tradedesk.market import Bar, ManualClock, Quote
+from tradedesk.market import ManualClock, Quote
 
-from .brokerage import T0, act, new_user
+from .brokerage import T0, act, new_user, path_broker, walk
 
 # no shrinking: shrinking a 30-minute path worked on a database takes minutes; the failing example shows as found
 PROPERTY = settings(
@@ -92,13 +90,8 @@ def reached(order: Order, quote: Quote) -> bool:
 def test_stop_orders_over_random_price_paths_fill_only_when_and_where_their_conditions_allow(
     db: Engine, clock: ManualClock, path: list[int], flow: list[dict[str, Any]]
 ) -> None:
-    closes, price = [], Decimal("100")
-    for cents_moved in path:
-        price = max(Decimal("5"), price + Decimal(cents_moved) / 100)
-        closes.append(price)
-    bars = [Bar(T0 + timedelta(minutes=i - 1), c, c, c, c, 1000) for i, c in enumerate([Decimal("100"), *closes])]
-    market = CsvMarket({"ACME": bars}, clock=clock, spread_bps=0)
-    broker = Broker(market, calendar=AlwaysOpen())
+    broker = path_broker(clock, walk(path))
+    market = broker.market
     clock.time = T0
     user = new_user(db)
     act(db, lambda s: broker.place_order(s, user, symbol="ACME", side="buy", quantity=40))

@@ -13,20 +13,12 @@ import pytest
 from sqlalchemy import Engine
 
 from tradedesk.broker import Broker, Order
-from tradedesk.calendar import AlwaysOpen
-from tradedesk.csv_market import CsvMarket
 from tradedesk.exchange import tick
-from tradedesk.market import Bar, ManualClock
+from tradedesk.market import ManualClock
 
-from .brokerage import START, T0, act, new_user, order
+from .brokerage import START, act, new_user, order, path_broker
 
 D = Decimal
-
-
-def path_broker(clock: ManualClock, closes: list[str]) -> Broker:
-    """A broker on one symbol whose bar i closes at closes[i] and is known from T0 + i minutes."""
-    bars = [Bar(T0 + timedelta(minutes=i - 1), D(c), D(c), D(c), D(c), 1000) for i, c in enumerate(closes)]
-    return Broker(CsvMarket({"ACME": bars}, clock=clock, spread_bps=0), calendar=AlwaysOpen())
 
 
 def advance(db: Engine, broker: Broker, clock: ManualClock, user: int, order_id: int) -> Order:
