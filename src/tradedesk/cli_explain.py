@@ -11,28 +11,6 @@ from . import cli_output as ui
 from .audit import Call, Explanation
 from .desk import Invalid
 
-ORDER_FIELDS = (
-    "id",
-    "symbol",
-    "side",
-    "quantity",
-    "order_type",
-    "limit_price",
-    "stop_price",
-    "trail_amount",
-    "trail_percent",
-    "time_in_force",
-    "status",
-    "filled_quantity",
-    "fill_price",
-    "commission",
-    "order_class",
-    "parent_id",
-    "reason",
-    "created_at",
-    "filled_at",
-)
-
 
 def order_id(text: str) -> int:
     """An order id as typed after --explain; anything but a whole number is refused in one line."""
@@ -48,7 +26,7 @@ def print_explanation(found: Explanation, *, as_json: bool) -> None:
         ui.print_json(found)
         return
     console = ui.out()
-    order = {k: found.order.get(k) for k in ORDER_FIELDS if k in found.order}
+    order = {k: v for k, v in found.order.items() if not isinstance(v, list | dict)}  # a bracket's legs are orders
     placed = f"placed by {found.placed_by}" + (f", turn {found.turn}" if found.turn is not None else "")
     console.print(ui.pairs(f"Order {found.order['id']} ({placed})", order))
     if found.agent is not None:
