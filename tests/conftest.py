@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +17,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import Engine, create_engine, text
 
 from agentrecord import tracing
+
+if "AGENTRECORD_CACHE_DIR" not in os.environ:  # the embedded model's stored scoring states: this run's own
+    os.environ["AGENTRECORD_CACHE_DIR"] = tempfile.mkdtemp(prefix="agentrecord-cache-")
+    atexit.register(shutil.rmtree, os.environ["AGENTRECORD_CACHE_DIR"], True)
 
 PG_ADMIN_URL = os.environ.get("AGENTRECORD_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -70,30 +72,72 @@ def test_local_agent_answers_small_talk_in_words_without_a_tool(engine: Engine) 
     assert reply.text.strip() and reply.usage.requests == 1
 
 
-def test_streamed_turn_yields_chunks_and_counts_the_same_tokens_as_a_plain_turn(tmp_path: Path) -> None:
+ASKED = "What's the last price of AAPL?"
+
+# One turn of a fresh local day trader, in a new process with its own (empty) scoring cache: its reply as JSON.
+FRESH_PROCESS_TURN = """
+import json, sys
+from sqlalchemy.orm import Session
+from agentrecord import create_engine
+from tests.agentrecord.seed import Base, Daytrader, User
+engine = create_engine(f"sqlite:///{sys.argv[1]}")
+Base.metadata.create_all(engine)
+with Session(engine) as session:
+    trader = Daytrader(user=User(email="fresh@example.com"), provider="local", model="smollm2-135m")
+    session.add(trader)
+    session.commit()
+    reply = trader.talk(sys.argv[2])
+    print(json.dumps([reply.text, reply.usage.input_tokens, reply.usage.output_tokens]))
+"""
+
+
+def test_the_same_request_gets_the_same_answer_plain_streamed_after_others_and_in_a_new_process(
+    tmp_path: Path,
+) -> None:
     from agentrecord import create_engine
-    from tests.agentrecord.seed import Base
+    from tests.agentrecord.seed import Base, StockInvestor
 
     engine = create_engine(f"sqlite:///{tmp_path}/agents.db")
     Base.metadata.create_all(engine)
-    plain_id, streamed_id = make_local_trader(engine, "a@example.com"), make_local_trader(engine, "b@example.com")
+    ids = [make_local_trader(engine, f"{name}@example.com") for name in ("plain", "streamed", "later", "other")]
     with Session(engine) as session:
-        plain = session.get(Daytrader, plain_id)
-        streamed = session.get(Daytrader, streamed_id)
-        assert plain is not None and streamed is not None
-        expected = plain.talk("What's the last price of AAPL?")
-        stream = streamed.stream("What's the last price of AAPL?")
+        plain, streamed, later, other = (session.get(Daytrader, i) for i in ids)
+        assert plain is not None and streamed is not None and later is not None and other is not None
+        expected = plain.talk(ASKED)
+        stream = streamed.stream(ASKED)
         chunks = list(stream)
+        for unrelated in ("Buy 10 shares of MSFT", "Hello there!", "Show my positions", "What is NVDA at?"):
+            other.talk(unrelated)  # other prompts, cached sequences and batch shapes in between
+        investor = StockInvestor(user=other.user, provider="local", model="smollm2-135m")
+        session.add(investor)
+        session.commit()
+        investor.talk("What is the P/E of MSFT?")
+        again = later.talk(ASKED)
     assert chunks  # one chunk per clause or sentence, each shown once complete
-    assert stream.reply is not None and "".join(chunks) == stream.reply.text == expected.text
-    # greedy decoding is deterministic: the streamed turn reports the engine's counts, not an estimate
-    assert stream.reply.usage == expected.usage
+    assert stream.reply is not None and "".join(chunks) == stream.reply.text
+    assert expected.text == stream.reply.text == again.text  # byte for byte
+    assert expected.usage == stream.reply.usage == again.usage  # the engine's counts, not an estimate
+    env = {**os.environ, "AGENTRECORD_CACHE_DIR": str(tmp_path / "cold-cache"), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS_TURN, str(tmp_path / "fresh.db"), ASKED],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        expected.text,
+        expected.usage.input_tokens,
+        expected.usage.output_tokens,
+    ]
     with Session(engine) as session:
-        streamed = session.get(Daytrader, streamed_id)
-        assert streamed is not None
-        assert streamed.total_tokens == expected.usage.input_tokens + expected.usage.output_tokens
-        assert streamed.cost == 0
-        assert [c.tool_name for c in tool_calls(streamed.messages)] == ["quote_feed"]
+        saved = session.get(Daytrader, ids[1])
+        assert saved is not None
+        assert saved.total_tokens == expected.usage.input_tokens + expected.usage.output_tokens
+        assert saved.cost == 0
+        assert [c.tool_name for c in tool_calls(saved.messages)] == ["quote_feed"]
 
 
 def test_threads_share_one_loaded_model_and_each_gets_its_own_answer(engine: Engine) -> None:

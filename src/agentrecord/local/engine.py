@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,6 +26,7 @@ import numpy as np
 # Passive workers sleep instead. libgomp reads this once, when llama.cpp's library is loaded below.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import llama_cpp
 from llama_cpp import Llama
 from llama_cpp import llama_cpp as _c
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -33,11 +34,15 @@ from llama_cpp.llama_grammar import LlamaGrammar
 
 from ..errors import AgentRecordError
 from .scorer import Scorer
+from .states import StateStore
 
 DEFAULT_MODEL = "smollm2-135m"
 _SCORER_CTX = 1024
 _SCORED_TOKENS = 256
 _PREFIX_TOKENS = 384
+_CHUNK = 64
+"""A prompt is evaluated in batches starting at multiples of this, so a batch kept from an earlier prompt is
+exactly the batch this one would evaluate (llama.cpp's results depend on how tokens are batched)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,15 @@ class Generation:
     completion_tokens: int
 
 
+class Scored(NamedTuple):
+    """Scores, the tokens evaluated for them now, and the tokens they were conditioned on (the prefix counted
+    once): `read` is the same for the same request whatever was kept, `evaluated` is the work it cost."""
+
+    scores: list[float]
+    evaluated: int
+    read: int
+
+
 class ContextOverflow(AgentRecordError):
     """The request does not fit the model's context window, even with older messages left out."""
 
@@ -126,6 +140,8 @@ class Engine:
         self._scorer: Scorer | None = None
         self._formatter: Jinja2ChatFormatter | None = None
         self._grammars: dict[str, LlamaGrammar] = {}
+        self._stable: list[int] = []
+        """The prompt tokens at the start of the context that were evaluated in whole `_CHUNK` batches."""
 
     def _load(self) -> Llama:
         if self._llama is None:
@@ -141,22 +157,22 @@ class Engine:
             self._llama = llama
         return self._llama
 
-    def score(self, prefix: str, options: list[str], target: str) -> tuple[list[float], int]:
-        """Log-likelihood of `target` after `prefix + option`, for each option; and the tokens evaluated."""
+    def score(self, prefix: str, options: list[str], target: str) -> Scored:
+        """Log-likelihood of `target` after `prefix + option`, for each option."""
         return self.score_pairs(prefix, [(option, target) for option in options])
 
-    def score_pairs(self, prefix: str, pairs: list[tuple[str, str]]) -> tuple[list[float], int]:
-        """Log-likelihood of each `target` after `prefix + middle`, for each (middle, target); and the tokens evaluated.
+    def score_pairs(self, prefix: str, pairs: list[tuple[str, str]]) -> Scored:
+        """Log-likelihood of each `target` after `prefix + middle`, for each (middle, target).
 
         Runs on a second context of the same model that keeps each `prefix + middle` evaluated between
-        calls (see `scorer`), so a call costs little more than its targets' tokens. What does not fit is
-        cut, never refused: the prefix keeps its end, a middle its start.
+        calls and processes (see `scorer`), so a call costs little more than its targets' tokens. What does
+        not fit is cut, never refused: the prefix keeps its end, a middle its start.
         """
         with self.lock:
             llama = self._load()
             if self._scorer is None:
                 params = llama.context_params
-                self._scorer = Scorer(llama, params.n_threads, params.n_threads_batch)
+                self._scorer = Scorer(llama, params.n_threads, params.n_threads_batch, self._state_store())
             bos = [llama.token_bos()] if llama.token_bos() != -1 else []
             head = bos + list(llama.tokenize(prefix.encode("utf-8"), add_bos=False, special=False))[-_PREFIX_TOKENS:]
             work: list[tuple[list[int], list[int]]] = []
@@ -164,7 +180,30 @@ class Engine:
                 want = list(llama.tokenize(target.encode("utf-8"), add_bos=False, special=False))[-_SCORED_TOKENS:]
                 middle = list(llama.tokenize(middle_text.encode("utf-8"), add_bos=False, special=False))
                 work.append((head + middle[: max(1, _SCORER_CTX - len(head) - len(want))], want))
-            return self._scorer.score(work)
+            scores, evaluated = self._scorer.score(work)
+            read = len(head) + sum(len(context) - len(head) + len(want) for context, want in work)
+            return Scored(scores, evaluated, read)
+
+    def _state_store(self) -> StateStore | None:
+        build = f"{llama_cpp.__version__}|{_c.llama_print_system_info().decode(errors='replace')}"
+        return StateStore.for_model(self.path, build)
+
+    def _evaluate(self, llama: Llama, prompt: list[int]) -> None:
+        """Evaluate all but the prompt's last token, in `_CHUNK` batches from position 0, keeping the whole
+        batches an earlier prompt shares with it: the same prompt always gets the same computation."""
+        body = prompt[:-1]
+        shared = 0
+        for kept, token in zip(self._stable, body, strict=False):
+            if kept != token:
+                break
+            shared += 1
+        start = shared // _CHUNK * _CHUNK
+        llama.n_tokens = start
+        self._stable = self._stable[:start]
+        for at in range(start, len(body), _CHUNK):
+            llama.eval(body[at : at + _CHUNK])
+            if at + _CHUNK <= len(body):
+                self._stable = body[: at + _CHUNK]
 
     def _tokens(self, messages: list[dict[str, str]]) -> list[int]:
         llama = self._load()
@@ -225,6 +264,7 @@ class Engine:
                 sampler["grammar"] = self._grammar(grammar)
             if allow is not None:
                 sampler["logits_processor"] = [self._constraint(llama, len(prompt), allow)]
+            self._evaluate(llama, prompt)  # generate() below then evaluates only the last token, alone
             for token in llama.generate(prompt, **sampler):
                 if _c.llama_vocab_is_eog(llama._model.vocab, token):
                     break

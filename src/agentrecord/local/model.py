@@ -320,8 +320,9 @@ class LocalModel(FunctionModel):
         assert isinstance(self.format, ChannelFormat)
         request = _last_prompt(messages)
         options = self.format.options(tools, info.allow_text_output)
-        scores, evaluated = self.engine.score(self._prefix(info, messages), [text for _, text in options], request)
-        usage[0] += RequestUsage(input_tokens=evaluated)
+        scored = self.engine.score(self._prefix(info, messages), [text for _, text in options], request)
+        usage[0] += _scoring_usage(scored)
+        scores = scored.scores
         if self.routing == "evidence":
             by_name = {t.name: t for t in tools}
             for i, (name, _) in enumerate(options):
@@ -439,9 +440,9 @@ class LocalModel(FunctionModel):
 
     def _scores(self, statements: list[str], request: str, usage: list[RequestUsage]) -> list[float]:
         options = [f"{s}\nThe user's message: " for s in statements]
-        scores, evaluated = self.engine.score("", options, request)
-        usage[0] += RequestUsage(input_tokens=evaluated)
-        return scores
+        scored = self.engine.score("", options, request)
+        usage[0] += _scoring_usage(scored)
+        return scored.scores
 
     # What the model sees.
 
@@ -642,6 +643,11 @@ class _SentenceGate:
 
 def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().lower()
+
+
+def _scoring_usage(scored: engine.Scored) -> RequestUsage:
+    """Scoring's tokens as a provider counts a prompt: all it read, of which the kept part as cache reads."""
+    return RequestUsage(input_tokens=scored.read, cache_read_tokens=max(0, scored.read - scored.evaluated))
 
 
 def _usage(gen: engine.Generation) -> RequestUsage:
