@@ -315,6 +315,17 @@ class Desk:
             return "running"
         return "idle"
 
+    def live_status(self, agent: TradingAgent, recent: list[Job], held: int | None = None) -> str:
+        """`status`, and "running" from the moment a turn is queued (before a worker takes its lease)."""
+        found = self.status(agent, held)
+        if found == "idle" and any(j.status in ("queued", "running") for j in recent):
+            return "running"
+        return found
+
+    def pending_count(self) -> int:
+        """How many calls wait for the user's decision, across all their agents (the navigation's badge)."""
+        return sum(len(a.pending_approvals) for a in self.agents())
+
     def agent_row(self, agent: TradingAgent, *, schedules: bool = False) -> dict[str, Any]:
         held = len(agent.pending_approvals)  # one read of the agent's state, for the status and the count
         row: dict[str, Any] = {

@@ -1,6 +1,9 @@
-// Streams a turn into its message box: text deltas, tool calls and results, then the final reply.
+// Streams a turn into its message box: text deltas, tool calls and results, then the final reply; then
+// fetches the page's parts the turn changed (header, status, recent jobs, approvals badge) as HTMX
+// out-of-band swaps, so the page stays true without a reload.
 (function () {
   "use strict";
+  function refresh(box) { if (box.dataset.live && window.htmx) window.htmx.ajax("GET", box.dataset.live, { swap: "none" }); }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   function call(tool, args) { return tool + "(" + Object.keys(args || {}).map(function (k) { return k + "=" + JSON.stringify(args[k]); }).join(", ") + ")"; }
   function follow(box) {
@@ -31,11 +34,12 @@
       meta.textContent = parts.join(" · ");
       if (d.status === "waiting_approval") { var a = el("a", null, " Approve or deny →"); a.href = "/approvals"; meta.appendChild(a); }
       if (d.status === "cancelled") meta.textContent = "cancelled";
+      refresh(box);
     });
     source.addEventListener("error", function (e) {
       if (e.data) { meta.textContent = ""; meta.appendChild(el("span", "error", JSON.parse(e.data).error)); }
       else if (source.readyState === EventSource.CLOSED) { meta.textContent = "connection lost: reload to see the reply"; }
-      source.close(); box.classList.remove("streaming");
+      source.close(); box.classList.remove("streaming"); refresh(box);
     });
   }
   function scan() { document.querySelectorAll("[data-events]").forEach(follow); var empty = document.getElementById("no-messages"); if (empty && document.querySelector(".msg")) empty.remove(); }
