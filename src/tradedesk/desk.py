@@ -316,11 +316,12 @@ class Desk:
         return "idle"
 
     def live_status(self, agent: TradingAgent, recent: list[Job], held: int | None = None) -> str:
-        """`status`, and "running" from the moment a turn is queued (before a worker takes its lease)."""
+        """`status`, but "running" while one of the `recent` jobs is queued (before a worker takes the lease) or
+        resumes calls already decided (they stay pending until the turn takes them up)."""
         found = self.status(agent, held)
-        if found == "idle" and any(j.status in ("queued", "running") for j in recent):
-            return "running"
-        return found
+        statuses = {j.status for j in recent}
+        working = bool(statuses & {"queued", "running"}) and "waiting_approval" not in statuses
+        return "running" if working and found in ("idle", "waiting_approval") else found
 
     def pending_count(self) -> int:
         """How many calls wait for the user's decision, across all their agents (the navigation's badge)."""

@@ -11,12 +11,28 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from agentrecord.jobs import Job
+
 from .. import desk
 from ..models import TradingAgent
 from .auth import Viewer
 
 JOBS = 5
 """Recent jobs shown on an agent's page."""
+WORKING = ("queued", "running")
+
+
+def follower(record: TradingAgent, job_id: str) -> dict[str, str]:
+    """Where the page follows a turn: its job's events, and the parts to fetch once it ends."""
+    base = f"/agents/{record.kind}/{record.id}"
+    return {"events": f"{base}/jobs/{job_id}/events", "live": f"{base}/live", "job": job_id}
+
+
+def in_flight(record: TradingAgent, recent: list[Job]) -> dict[str, str] | None:
+    """The follower of the agent's newest turn still queued or running (one resumed after approval,
+    or started elsewhere), so the page shows it land; None when nothing is under way."""
+    found = next((j for j in recent if j.status in WORKING), None)
+    return None if found is None else follower(record, found.id)
 
 
 def agent_parts(d: desk.Desk, record: TradingAgent) -> dict[str, Any]:

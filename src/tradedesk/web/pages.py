@@ -67,10 +67,11 @@ def agent(request: Request, kind: str, agent_id: int, session: Db, me: Me, befor
     d = desk.Desk(session, me.user)
     record = d.agent(kind, agent_id)
     page = record.history(before=None if before is None else max(0, min(before, desk.MAX_ID)), limit=PAGE)
+    parts = live.agent_parts(d, record)  # after the history: a turn that lands in between is followed, not lost
     return _page(
         request, me, "agent.html", messages=[stream.message_json(seq, m) for seq, m in page],
         older=page[0][0] if page and page[0][0] > 0 else None, newest=before is None,
-        schedules=d.schedules(record), **live.agent_parts(d, record),
+        schedules=d.schedules(record), in_flight=before is None and live.in_flight(record, parts["jobs"]), **parts,
     )  # fmt: skip
 
 
@@ -88,14 +89,11 @@ async def talk(request: Request, kind: str, agent_id: int, session: Db, me: Me, 
     streamed = bool(request.headers.get("hx-request"))  # the page then follows the turn's events as they come
     d = desk.Desk(session, me.user)
     record, job = await run_in_threadpool(start_turn, d, kind, agent_id, prompt, streamed)
-    base = f"/agents/{kind}/{agent_id}"
     if not streamed:
-        return RedirectResponse(base, status_code=303)
+        return RedirectResponse(f"/agents/{kind}/{agent_id}", status_code=303)
     parts = await run_in_threadpool(live.agent_parts, d, record)
-    return _page(
-        request, me, "_turn.html", prompt=prompt.strip(), events=f"{base}/jobs/{job.id}/events", live=f"{base}/live",
-        job=job.id, label=record.label, **parts,
-    )  # fmt: skip
+    turn = live.follower(record, job.id)
+    return _page(request, me, "_turn.html", prompt=prompt.strip(), label=record.label, **turn, **parts)
 
 
 @router.get("/agents/{kind}/{agent_id}/jobs/{job_id}/events")

@@ -58,3 +58,17 @@ def test_every_page_of_a_signed_in_user_carries_the_approvals_badge_and_no_live_
         assert re.search(r'<span id="nav-approvals" class="badge"[^>]*hidden>0</span>', html), page
         assert "hx-swap-oob" not in html, page  # whole pages render the parts in place
     client.close()
+
+
+def test_the_agent_page_follows_a_turn_under_way_when_it_loads(live: str) -> None:
+    client = signed_up(live, "dee@example.com")
+    path = day_trader(client)
+    assert "data-events" not in client.get(path).text  # nothing under way: no box to fill
+    queued = client.post(f"{path}/messages", data={"prompt": "quote MSFT"},
+                         headers={"HX-Request": "true", "X-CSRF-Token": client.csrf})  # fmt: skip
+    job = re.search(r'data-job="([^"]+)"', queued.text)
+    assert job is not None, queued.text[:300]
+    page = client.get(path).text  # as after a reload, or after approving a held call elsewhere
+    assert f'data-events="{path}/jobs/{job.group(1)}/events"' in page and f'data-live="{path}/live"' in page
+    assert "data-events" not in client.get(f"{path}?before=1").text  # an older page of the history follows nothing
+    client.close()
