@@ -49,9 +49,10 @@ def dashboard(request: Request, session: Db, me: Me) -> Response:
     rows = [d.agent_row(a, schedules=True) for a in d.agents()]
     book = d.portfolio()
     history = d.equity_history()
+    pending = sum(r["pending_approvals"] for r in rows)
     return _page(
         request, me, "dashboard.html", agents=rows, book=book, today=d.today_pnl(book),
-        pending=sum(r["pending_approvals"] for r in rows), curve=chart.equity(history),
+        pending=pending, waiting=pending, curve=chart.equity(history),
         kinds=list(AGENT_KINDS), default_provider=desk.default_provider(),
     )  # fmt: skip
 
