@@ -315,6 +315,18 @@ class Desk:
             return "running"
         return "idle"
 
+    def live_status(self, agent: TradingAgent, recent: list[Job], held: int | None = None) -> str:
+        """`status`, but "running" while one of the `recent` jobs is queued (before a worker takes the lease) or
+        resumes calls already decided (they stay pending until the turn takes them up)."""
+        found = self.status(agent, held)
+        statuses = {j.status for j in recent}
+        working = bool(statuses & {"queued", "running"}) and "waiting_approval" not in statuses
+        return "running" if working and found in ("idle", "waiting_approval") else found
+
+    def pending_count(self) -> int:
+        """How many calls wait for the user's decision, across all their agents (the navigation's badge)."""
+        return sum(len(a.pending_approvals) for a in self.agents())
+
     def agent_row(self, agent: TradingAgent, *, schedules: bool = False) -> dict[str, Any]:
         held = len(agent.pending_approvals)  # one read of the agent's state, for the status and the count
         row: dict[str, Any] = {

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from agentrecord import providers as agent_providers
 
 from .. import desk, identity
+from . import live
 from .auth import COOKIE, Viewer, anonymous_csrf, check_csrf, current, db, set_cookie
 
 router = APIRouter(include_in_schema=False)
@@ -23,6 +24,8 @@ Csrf = Annotated[str, Form(max_length=200)]
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     templates = request.app.state.templates
+    if "waiting" not in context:  # the navigation's approvals badge, on every page of a signed-in user
+        context = {**context, "waiting": live.waiting(context.get("viewer"))}
     response: HTMLResponse = templates.TemplateResponse(request, name, context, status_code=status)
     return response
 

@@ -71,7 +71,13 @@ def _when(value: Any) -> str:
     return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-templates.env.filters.update(money=_money, usd=_usd, sign=_sign, when=_when)
+def _state(value: Any) -> str:
+    """An agent's or a job's status in words ("waiting_approval": "waiting for approval")."""
+    text = str(value)
+    return "waiting for approval" if text == "waiting_approval" else text.replace("_", " ")
+
+
+templates.env.filters.update(money=_money, usd=_usd, sign=_sign, when=_when, state=_state)
 
 
 def _status(error: Exception) -> int:

@@ -17,7 +17,7 @@ from .. import desk, services
 from ..accounts import OPEN_STATUSES, STATUSES
 from ..market import UnknownSymbol
 from ..models import AGENT_KINDS
-from . import chart, stream
+from . import chart, live, stream
 from .account_pages import render
 from .account_pages import router as account_router
 from .api import start_turn
@@ -49,9 +49,10 @@ def dashboard(request: Request, session: Db, me: Me) -> Response:
     rows = [d.agent_row(a, schedules=True) for a in d.agents()]
     book = d.portfolio()
     history = d.equity_history()
+    pending = sum(r["pending_approvals"] for r in rows)
     return _page(
         request, me, "dashboard.html", agents=rows, book=book, today=d.today_pnl(book),
-        pending=sum(r["pending_approvals"] for r in rows), curve=chart.equity(history),
+        pending=pending, waiting=pending, curve=chart.equity(history),
         kinds=list(AGENT_KINDS), default_provider=desk.default_provider(),
     )  # fmt: skip
 
@@ -67,24 +68,33 @@ def agent(request: Request, kind: str, agent_id: int, session: Db, me: Me, befor
     d = desk.Desk(session, me.user)
     record = d.agent(kind, agent_id)
     page = record.history(before=None if before is None else max(0, min(before, desk.MAX_ID)), limit=PAGE)
+    parts = live.agent_parts(d, record)  # after the history: a turn that lands in between is followed, not lost
     return _page(
-        request, me, "agent.html", agent=record, row=d.agent_row(record, schedules=True),
-        messages=[stream.message_json(seq, m) for seq, m in page],
+        request, me, "agent.html", messages=[stream.message_json(seq, m) for seq, m in page],
         older=page[0][0] if page and page[0][0] > 0 else None, newest=before is None,
-        schedules=d.schedules(record), pending=record.pending_approvals, jobs=record.jobs(5),
-        capital=next(b for b in d.portfolio_by_agent() if b.agent == record.label),
+        schedules=d.schedules(record), in_flight=before is None and live.in_flight(record, parts["jobs"]), **parts,
     )  # fmt: skip
+
+
+@router.get("/agents/{kind}/{agent_id}/live")
+def agent_live(request: Request, kind: str, agent_id: int, session: Db, me: Me) -> Response:
+    """The page's parts a turn changes, as out-of-band swaps (fetched when a turn's stream ends)."""
+    d = desk.Desk(session, me.user)
+    return _page(request, me, "_live.html", **live.agent_parts(d, d.agent(kind, agent_id)))
 
 
 @router.post("/agents/{kind}/{agent_id}/messages")
 async def talk(request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text) -> Response:
-    """Start the turn as a job and answer with the exchange's fragment; the page then streams it."""
-    live = bool(request.headers.get("hx-request"))  # the page then follows the turn's events as they come
-    record, job = await run_in_threadpool(start_turn, desk.Desk(session, me.user), kind, agent_id, prompt, live)
-    if not live:
+    """Start the turn as a job and answer with the exchange's fragment (the page then streams it) and,
+    out of band, the page's parts the queued turn changed (status, recent jobs)."""
+    streamed = bool(request.headers.get("hx-request"))  # the page then follows the turn's events as they come
+    d = desk.Desk(session, me.user)
+    record, job = await run_in_threadpool(start_turn, d, kind, agent_id, prompt, streamed)
+    if not streamed:
         return RedirectResponse(f"/agents/{kind}/{agent_id}", status_code=303)
-    events = f"/agents/{kind}/{agent_id}/jobs/{job.id}/events"
-    return _page(request, me, "_turn.html", prompt=prompt.strip(), events=events, job=job.id, label=record.label)
+    parts = await run_in_threadpool(live.agent_parts, d, record)
+    turn = live.follower(record, job.id)
+    return _page(request, me, "_turn.html", prompt=prompt.strip(), label=record.label, **turn, **parts)
 
 
 @router.get("/agents/{kind}/{agent_id}/jobs/{job_id}/events")

@@ -80,7 +80,7 @@ def _env(model_url: str, clock_speed: float, extra: dict[str, str]) -> dict[str,
         TRADEDESK_CLOCK_ANCHOR=str(time.time()),
         TRADEDESK_CLOCK_SPEED=str(clock_speed),
         TRADEDESK_EXCHANGE_HOURS="nyse",
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),  # this checkout's code, not an installed copy
     )
     env.update(extra)
     return env

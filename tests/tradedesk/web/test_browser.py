@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.agentrecord.jobs.fleet import buyer
 
@@ -80,18 +80,16 @@ def send(page: Page, prompt: str) -> None:
     page.locator("#talk").get_by_role("button", name="Send").click()
 
 
-def until_shown(page: Page, target: Callable[[], Locator], timeout: float = WAIT / 1000) -> None:
-    """Reload `page` until the locator `target()` is visible (for what finishes on a worker off-page)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        locator = target()
-        try:
-            expect(locator).to_be_visible(timeout=1_000)
-            return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-        page.reload()
+def watch_without_reload(page: Page) -> None:
+    """Mark the page (a reload clears the mark) and record every text the status badge takes from now on."""
+    page.evaluate(
+        """() => { window.unreloaded = true; window.statuses = [];
+             new MutationObserver(() => {
+               const badge = document.getElementById('agent-status');
+               const now = badge ? badge.textContent : '';
+               if (window.statuses[window.statuses.length - 1] !== now) window.statuses.push(now);
+             }).observe(document.querySelector('main'), {subtree: true, childList: true, characterData: true}); }"""
+    )
 
 
 def test_a_new_user_creates_a_day_trader_and_watches_its_reply_stream_in(context: BrowserContext) -> None:
@@ -144,7 +142,7 @@ def test_an_order_above_the_threshold_waits_is_approved_and_shows_in_the_portfol
     expect(reply.locator(".tool.result")).to_have_count(0)  # nothing was placed
     page.goto("/")
     expect(page.locator("#pending-badge")).to_have_text("1")
-    expect(page.locator("#agents")).to_contain_text("waiting approval")
+    expect(page.locator("#agents")).to_contain_text("waiting for approval")
     page.goto("/orders")
     expect(page.locator("main")).not_to_contain_text("NVDA")
 
@@ -159,9 +157,14 @@ def test_an_order_above_the_threshold_waits_is_approved_and_shows_in_the_portfol
     held.get_by_role("link", name="follow it on the agent's page").click()
     expect(page).to_have_url(re.compile(re.escape(path) + "$"))
 
-    until_shown(page, lambda: page.locator("#messages").get_by_text("Done: buy 150 NVDA."))
+    expect(page.locator("#agent-status")).to_have_text(re.compile("^(running|idle)$"))  # decided: not held
+    watch_without_reload(page)  # the page follows the resumed turn until it lands
+    expect(page.locator("#messages").get_by_text("Done: buy 150 NVDA.")).to_be_visible()
     expect(page.locator("#messages .tool.result").last).to_contain_text(re.compile(r'"status": ?"filled"'))
+    expect(page.locator("#messages .tool.call", has_text="NVDA")).to_have_count(1)  # the held call, once
     expect(page.locator("#agent-status")).to_have_text("idle")
+    assert page.evaluate("window.unreloaded") is True
+    assert "waiting for approval" not in page.evaluate("window.statuses")  # decided: it runs, then idles
     expect(page.locator("aside .status.done").first).to_be_visible()  # the job, in "Recent jobs"
     page.goto("/approvals")
     expect(page.locator("main")).to_contain_text("Nothing is waiting for you")
@@ -177,6 +180,56 @@ def test_an_order_above_the_threshold_waits_is_approved_and_shows_in_the_portfol
     page.get_by_role("link", name="Orders").click()
     expect(page.locator("main")).to_contain_text("NVDA")
     expect(page.locator("main .status.filled").first).to_be_visible()
+
+
+def test_the_agent_page_shows_a_finished_turns_tokens_status_and_job_without_a_reload(context: BrowserContext) -> None:
+    page = context.new_page()
+    sign_up(page, "dave@example.com")
+    create_day_trader(page)
+    usage, status, recent = page.locator("#agent-usage"), page.locator("#agent-status"), page.locator("#recent-jobs")
+    expect(usage).to_contain_text("· 0 tokens (0 in, 0 out) · cost n/a")
+    expect(status).to_have_text("idle")
+    expect(recent).to_have_text("No jobs yet.")
+    expect(page.locator("#capital")).not_to_contain_text("holds")
+    watch_without_reload(page)
+    send(page, "buy 2 AAPL")
+
+    expect(page.locator("#messages .msg.agent .text").last).to_have_text("Done: buy 2 AAPL.")
+    expect(usage).to_have_text(re.compile(r"· [1-9][\d,]* tokens \([1-9][\d,]* in, [1-9][\d,]* out\) · cost \$0\.\d+$"))
+    expect(recent.locator("li")).to_have_count(1)
+    expect(recent.locator("li")).to_contain_text("buy 2 AAPL")
+    expect(recent.locator("li .status")).to_have_text("done")
+    expect(status).to_have_text("idle")
+    expect(page.locator("#capital")).to_contain_text("holds 2 AAPL")
+    assert page.evaluate("window.unreloaded") is True
+    statuses: list[str] = page.evaluate("window.statuses")
+    assert "running" in statuses and statuses[-1] == "idle", statuses  # it showed the turn running, then idle
+
+
+def test_a_turn_held_for_approval_shows_in_the_status_and_the_approvals_badge_without_a_reload(
+    context: BrowserContext,
+) -> None:
+    page = context.new_page()
+    sign_up(page, "erin@example.com")
+    create_day_trader(page)
+    badge = page.locator("header nav #nav-approvals")
+    expect(badge).to_be_hidden()  # nothing waits
+    expect(page.locator("#agent-pending")).to_have_text("")
+    watch_without_reload(page)
+    send(page, "buy 150 NVDA")  # over the default $10,000 threshold: held
+
+    expect(page.locator("#messages .msg.agent .meta").last).to_contain_text("waiting for your approval")
+    expect(page.locator("#agent-status")).to_have_text("waiting for approval")
+    expect(badge).to_be_visible()
+    expect(badge).to_have_text("1")
+    expect(page.locator("#agent-pending")).to_contain_text("1 call waits for your decision")
+    expect(page.locator("#recent-jobs li .status")).to_have_text("waiting for approval")
+    assert page.evaluate("window.unreloaded") is True
+    statuses: list[str] = page.evaluate("window.statuses")
+    assert statuses[-1] == "waiting for approval" and "idle" not in statuses, statuses
+
+    page.get_by_role("link", name="Orders").click()
+    expect(badge).to_have_text("1")  # every page's navigation carries the count
 
 
 def test_a_second_user_sees_nothing_of_the_first_users_account(served: Platform, context: BrowserContext) -> None:

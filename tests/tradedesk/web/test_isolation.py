@@ -131,6 +131,7 @@ def probes(w: World) -> list[Probe]:
                 json={"prompt": "sell it all", "cron": "0 10 * * *"},
             ),
             Probe("GET", "/agents/{kind}/{agent_id}", theirs, missing),
+            Probe("GET", "/agents/{kind}/{agent_id}/live", theirs, missing),
             Probe("POST", "/agents/{kind}/{agent_id}/messages", theirs, missing, form={"prompt": "sell it all"}),
             Probe("POST", "/agents/{kind}/{agent_id}/pause", theirs, missing),
             Probe("POST", "/agents/{kind}/{agent_id}/resume", theirs, missing),
