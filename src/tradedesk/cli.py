@@ -234,9 +234,10 @@ def _session_of(obj: object) -> Session:
 # -- turns ---------------------------------------------------------------------------------------
 
 
-def _stream(agent: TradingAgent, prompt: str, *, echo: bool) -> Reply[Any]:
-    """Run a turn, a spinner on stderr until the first words arrive, then `label> words` as they come."""
-    stream = agent.stream(prompt)
+def _stream(d: desk.Desk, agent: TradingAgent, prompt: str, *, echo: bool) -> Reply[Any]:
+    """Run a turn (once the desk's one check lets it through), a spinner on stderr until the first words arrive,
+    then `label> words` as they come."""
+    stream = d.stream(agent, prompt)
     with ui.err().status(f"{agent.label} is thinking…"):
         first = next(stream, None)
     if echo and first is not None:
@@ -403,16 +404,16 @@ def talk(
 ) -> None:
     """Talk to an agent: one turn, tools included; the reply streams in (or runs on a worker)."""
     with _session(ctx) as session:
-        user = _user(session, email)
-        record = _agent(user, agent)
+        d = _desk(session, email)
+        user, record = d.user, d.agent_by_ref(agent)
         if background:
-            job = record.enqueue(prompt)
+            job = d.enqueue(record, prompt)
             if as_json:
                 ui.print_json(job_view(job))
             else:
                 typer.echo(job.id)
             return
-        reply = _stream(record, prompt, echo=not as_json)
+        reply = _stream(d, record, prompt, echo=not as_json)
         if as_json:
             ui.print_json(ui.reply_json(record.label, reply, user=user.email, prompt=prompt))
         else:
@@ -586,7 +587,7 @@ def demo(
                     break  # a new turn would be refused until the held calls are decided
                 if not as_json:
                     console.print(f"\n[bold]you → {agent.label}:[/bold] {question}")
-                reply = _stream(agent, question, echo=not as_json)
+                reply = _stream(desk.Desk(session, user), agent, question, echo=not as_json)
                 if not as_json:
                     ui.print_turn_footer(reply, email=user.email)
                 turns.append(ui.reply_json(agent.label, reply, prompt=question))

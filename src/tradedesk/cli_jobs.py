@@ -14,7 +14,7 @@ from agentrecord import jobs
 
 from . import cli_output as ui
 from . import worker as platform_worker
-from .cli import JsonOption, _agent, _agents, _database, _root, _shown, _user, app
+from .cli import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
 from .models import AGENT_KINDS
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Run prompts on a clock.")
@@ -122,14 +122,9 @@ def schedule_add(
     as_json: JsonOption = False,
 ) -> None:
     """Run a prompt for an agent on a clock; each tick runs once however many workers run."""
-    platform_worker.register()
-    with _database(_root(ctx).url) as engine, Session(engine) as session:
-        del engine
-        record = _agent(_user(session, email), agent)
-        zone = tz or ("America/New_York" if market_hours else None)
-        made = record.schedule(
-            prompt, every=every, cron=cron, tz=zone, calendar=platform_worker.CALENDAR if market_hours else None
-        )
+    with _session(ctx) as session:
+        d = _desk(session, email)
+        made = d.add_schedule(d.agent_by_ref(agent), prompt, every=every, cron=cron, tz=tz, market_hours=market_hours)
         doc = schedule_view(made)
     if as_json:
         ui.print_json(doc)

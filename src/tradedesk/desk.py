@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -30,6 +30,9 @@ from .broker import BrokerError, OrderNotFound, Portfolio
 from .costs import Costs
 from .models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
 from .tools import order_notional, order_view
+
+if TYPE_CHECKING:
+    from agentrecord import ReplyStream
 
 NEW_YORK = ZoneInfo("America/New_York")
 MAX_ID = 2**63 - 1
@@ -206,12 +209,27 @@ def decide(agent: TradingAgent, call_id: str, reason: str | None) -> Decision:
     return Decision(agent, held, "approved" if reason is None else "denied", reply, job_id, still)
 
 
-def _utf8(text: str) -> bool:
+MAX_PROMPT = 20_000
+"""The longest prompt (characters, once stripped) a turn or a schedule takes."""
+
+
+def checked_prompt(prompt: object) -> str:
+    """`prompt` stripped, else Invalid: not text, empty or blank, too long, or not UTF-8 (a terminal's lone surrogates).
+
+    The API hands it the JSON value as sent, so these lines are the only ones any entry point gives for a prompt.
+    """
+    if not isinstance(prompt, str):
+        raise Invalid("The prompt must be text (a string).")
+    text = prompt.strip()
+    if not text:
+        raise Invalid("Say something: the prompt is empty.")
+    if len(text) > MAX_PROMPT:
+        raise Invalid(f"The prompt is too long (at most {MAX_PROMPT:,} characters).")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        raise Invalid("The prompt is not valid UTF-8 text: decode the input as UTF-8 and send it again.") from None
+    return text
 
 
 def _decimal(value: object, name: str) -> Decimal | None:
@@ -381,21 +399,29 @@ class Desk:
         self.session.commit()
         return agent
 
-    # -- turns and jobs ----------------------------------------------------------------------------
-    def enqueue(self, agent: TradingAgent, prompt: str, *, stream: bool = False) -> Job:
-        """Queue a turn of the user's agent after checking the prompt and the agent can take it."""
-        text = prompt.strip()
-        if not text:
-            raise Invalid("Say something: the prompt is empty.")
-        if len(text) > 20_000:
-            raise Invalid("The prompt is too long (at most 20,000 characters).")
-        if not _utf8(text):
-            raise Invalid("The prompt is not valid UTF-8 text: decode the input as UTF-8 and send it again.")
+    # -- turns and jobs: the one door every request of the user's comes through -----------------------
+    def check_prompt(self, agent: TradingAgent, prompt: object) -> str:
+        """The prompt (stripped) a turn of `agent` may run now, else the one DeskError every entry point shows.
+
+        The CLI (plain, streamed, background), the pages, the API and schedules all ask here, so a refusal reads
+        the same everywhere and nothing is written before it.
+        """
+        text = checked_prompt(prompt)
         if agent.pending_approvals:
             raise Conflict(f"{agent.label} is waiting for your decision on a held call: approve or deny it first.")
         if self.user.halted:
             raise Conflict(f"Your agents are halted: resume them first (`tradedesk resume {self.user.email}`).")
-        return agent.enqueue(text, stream=stream)
+        if agent.paused:
+            raise Conflict(f"{agent.label} is paused: resume it on its page first.")
+        return text
+
+    def enqueue(self, agent: TradingAgent, prompt: str, *, stream: bool = False) -> Job:
+        """Queue a turn of the user's agent, once `check_prompt` lets it through."""
+        return agent.enqueue(self.check_prompt(agent, prompt), stream=stream)
+
+    def stream(self, agent: TradingAgent, prompt: str) -> ReplyStream:
+        """Run a turn of the user's agent here, its text streamed as it comes (`agent.stream`), once checked."""
+        return agent.stream(self.check_prompt(agent, prompt))
 
     # -- safety: the kill switch and budgets --------------------------------------------------------
     def set_halted(self, halted: bool) -> list[str]:
@@ -613,15 +639,15 @@ class Desk:
         tz: str | None = None,
         market_hours: bool = False,
     ) -> Schedule:
+        """Run `prompt` for `agent` on a clock; added paused while the agent is paused or the user halted."""
         from . import worker as platform_worker
 
-        if not prompt.strip():
-            raise Invalid("A schedule needs a prompt.")
+        text = checked_prompt(prompt)  # the same wording as a turn's; held calls do not stop a future tick
         platform_worker.register()
         zone = tz or ("America/New_York" if market_hours else None)
         calendar = platform_worker.CALENDAR if market_hours else None
         try:
-            made = agent.schedule(prompt.strip(), every=every or None, cron=cron or None, tz=zone, calendar=calendar)
+            made = agent.schedule(text, every=every or None, cron=cron or None, tz=zone, calendar=calendar)
         except jobs.ScheduleError as error:
             raise Invalid(str(error)) from None
-        return made.pause() if agent.paused else made
+        return made.pause() if agent.paused or self.user.halted else made  # resuming them resumes it

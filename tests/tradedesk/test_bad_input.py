@@ -515,7 +515,7 @@ case("web: a prompt with a lone surrogate")(
         "POST",
         AGENT.format(id=w.trader) + "/messages",
         status=422,
-        says="invalid request",
+        says="not valid UTF-8",
         content=b'{"prompt": "\\udce9"}',
     )
 )

@@ -175,8 +175,11 @@ def test_a_paused_agent_has_its_schedules_paused_and_its_orders_refused(jobs_db:
         assert d.status(agent) == "paused" and [s.active for s in d.schedules(agent)] == [False]
         second = d.add_schedule(agent, "and again", every="1h")
         assert not second.active  # added while paused: paused too
-        with pytest.raises(desk.Invalid, match="needs a prompt"):
+        with pytest.raises(desk.Invalid, match="the prompt is empty"):
             d.add_schedule(agent, "  ", every="1h")
+        with pytest.raises(desk.Conflict, match=f"{agent.label} is paused: resume it on its page first."):
+            d.enqueue(agent, "hello")  # a paused agent takes no turn either
+        assert d.jobs() == []
         with pytest.raises(desk.Invalid):
             d.add_schedule(agent, "x")
         reply = talk(agent, call("order_entry", symbol="KO", side="buy", quantity=1), "Tried.")
@@ -195,6 +198,27 @@ def test_a_paused_agent_has_its_schedules_paused_and_its_orders_refused(jobs_db:
             bob.schedule(first.id)
         with pytest.raises(desk.Invalid, match="empty"):
             d.enqueue(agent, "   ")
+
+
+def test_a_halted_user_s_agents_take_no_turn_and_a_schedule_added_meanwhile_waits_for_the_resume(
+    jobs_db: Engine,
+) -> None:
+    with Session(jobs_db) as session:
+        d = desk.Desk(session, user(session, "alice@example.com"))
+        agent = d.new_agent("daytrader", "openai")
+        d.set_halted(True)
+        with pytest.raises(desk.Conflict, match="Your agents are halted: resume them first"):
+            d.enqueue(agent, "hello")
+        with pytest.raises(desk.Conflict, match="halted"):
+            d.stream(agent, "hello")
+        with pytest.raises(desk.Invalid, match="the prompt is empty"):
+            d.enqueue(agent, " ")  # the prompt is checked first: its line does not depend on the agent's state
+        assert d.jobs() == [] and agent.history() == []
+        made = d.add_schedule(agent, "look around", every="1h")
+        assert not made.active  # added while halted: paused, like those the halt paused
+        d.set_halted(False)
+        assert [s.active for s in d.schedules(agent)] == [True]
+        assert d.enqueue(agent, "hello").status == "queued"
 
 
 def test_deciding_a_call_twice_is_a_conflict(db: Engine) -> None:

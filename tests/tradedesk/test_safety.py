@@ -176,7 +176,7 @@ def test_halt_during_a_running_job_places_no_further_order(tmp_path: Path, monke
                 told = str([getattr(p, "content", "") for m in trader.messages for p in getattr(m, "parts", [])])
             assert "agent halted" in told  # the running turn's next orders were refused, and it was told
             refused = runner.invoke(app, ["--db", url, "talk", "h@example.com", "daytrader", "x", "--background"])
-            assert refused.exit_code == 0 or "halted" in refused.stderr
+            assert refused.exit_code == 1 and refused.stderr.startswith("Error: Your agents are halted")
             assert runner.invoke(app, ["--db", url, "resume", "h@example.com"]).exit_code == 0
             engine.dispose()
         finally:

@@ -3,23 +3,25 @@
 Auth is a bearer token (`POST /api/login` or settings) or the session cookie (with `X-CSRF-Token`
 on changes). Errors are `{"error": "..."}` with 400/422 bad input, 401 unauthenticated, 404 not
 yours, 409 decided or busy, 502/504 when the model provider fails or a turn takes too long.
+Prompts are checked by the application layer alone (`Desk.check_prompt`), so a refusal reads as on the CLI.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field, SkipValidation
 from sqlalchemy.orm import Session
 
 from agentrecord import jobs
 
 from .. import desk, identity
-from ..cli_output import plain
+from ..cli_output import plain, reply_json
 from ..models import TradingAgent
 from . import stream
 from .auth import Viewer, current, db
@@ -28,7 +30,12 @@ router = APIRouter(prefix="/api", tags=["api"])
 Db = Annotated[Session, Depends(db)]
 Me = Annotated[Viewer, Depends(current)]
 TURN_TIMEOUT = 300.0
-"""Seconds a `POST .../messages` waits for its job before answering 504 (the job goes on)."""
+"""Seconds a `POST .../messages` (or a decision) waits for its job before answering 504 (the job goes on)."""
+PromptText = Annotated[
+    SkipValidation[str],
+    Field(description="What to ask: text of 1 to 20,000 characters once stripped (checked as everywhere else)."),
+]
+"""A prompt goes to `Desk.check_prompt` as sent: its refusals (empty, too long, not UTF-8) read as on the CLI."""
 
 
 class Credentials(BaseModel):
@@ -47,7 +54,7 @@ class NewAgent(BaseModel):
 
 
 class Prompt(BaseModel):
-    prompt: str = Field(min_length=1, max_length=20_000)
+    prompt: PromptText
 
 
 class Denial(BaseModel):
@@ -66,7 +73,7 @@ class Replacement(BaseModel):
 
 
 class NewSchedule(BaseModel):
-    prompt: str = Field(min_length=1, max_length=20_000)
+    prompt: PromptText
     every: str | None = Field(default=None, max_length=32)
     cron: str | None = Field(default=None, max_length=200)
     tz: str | None = Field(default=None, max_length=64)

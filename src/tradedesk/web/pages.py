@@ -27,7 +27,8 @@ router = APIRouter(include_in_schema=False)
 router.include_router(account_router)
 Db = Annotated[Session, Depends(db)]
 Me = Annotated[Viewer, Depends(current)]
-Text = Annotated[str, Form(max_length=20_000)]
+Text = Annotated[str, Form()]
+"""A prompt, as typed: `Desk.check_prompt` alone refuses it (empty, too long...), in the CLI's and the API's words."""
 Short = Annotated[str, Form(max_length=200)]
 PAGE = 30
 """Messages per page of an agent's history."""
@@ -84,7 +85,7 @@ def agent_live(request: Request, kind: str, agent_id: int, session: Db, me: Me) 
 
 
 @router.post("/agents/{kind}/{agent_id}/messages")
-async def talk(request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text) -> Response:
+async def talk(request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text = "") -> Response:
     """Start the turn as a job and answer with the exchange's fragment (the page then streams it) and,
     out of band, the page's parts the queued turn changed (status, recent jobs)."""
     streamed = bool(request.headers.get("hx-request"))  # the page then follows the turn's events as they come
@@ -147,7 +148,7 @@ def allocation(request: Request, kind: str, agent_id: int, session: Db, me: Me, 
 
 @router.post("/agents/{kind}/{agent_id}/schedules")
 def add_schedule(
-    request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text, every: Short = "",
+    request: Request, kind: str, agent_id: int, session: Db, me: Me, prompt: Text = "", every: Short = "",
     cron: Short = "", tz: Short = "", market_hours: Short = "",
 ) -> Response:  # fmt: skip
     d = desk.Desk(session, me.user)
