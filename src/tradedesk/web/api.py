@@ -177,14 +177,63 @@ def _decision(result: desk.Decision) -> dict[str, Any]:
     )
 
 
-@router.post("/approvals/{call_id}/approve")
-def approve(call_id: str, session: Db, me: Me) -> dict[str, Any]:
-    return _decision(_desk(session, me).decide(call_id, None))
+DECIDED = """Deciding a held call resumes its turn, and the answer is that turn's, as `POST .../messages` gives it:
+`reply`, `tool_calls` (with their results), `pending` (calls still waiting), `usage`, `cost`, `status` and `job`,
+plus `call_id` and `decision`. It waits for the resumed turn (up to 300 s, then 504 while the job goes on). With
+`Accept: text/event-stream` the resumed turn streams as SSE (`delta`, `tool_call`, `tool_result`, then `reply` or
+`error`). With `?wait=false` it answers at once: the decision and the `job` that resumes the turn on a worker
+(`GET /api/jobs/{id}` follows it). A call decided already is 409; another user's is 404."""
+Wait = Annotated[
+    bool, Query(description="false: answer at once with the job resuming the turn, instead of the resumed reply.")
+]
 
 
-@router.post("/approvals/{call_id}/deny")
-def deny(call_id: str, body: Denial, session: Db, me: Me) -> dict[str, Any]:
-    return _decision(_desk(session, me).decide(call_id, body.reason))
+@router.post(
+    "/approvals/{call_id}/approve", summary="Approve a held call; answer the resumed turn", description=DECIDED
+)
+async def approve(call_id: str, request: Request, session: Db, me: Me, wait: Wait = True) -> Response:
+    d = _desk(session, me)
+    return await _resumed(d, await run_in_threadpool(decide_now, d, call_id, None), request, wait)
+
+
+@router.post("/approvals/{call_id}/deny", summary="Deny a held call; answer the resumed turn", description=DECIDED)
+async def deny(call_id: str, body: Denial, request: Request, session: Db, me: Me, wait: Wait = True) -> Response:
+    d = _desk(session, me)
+    return await _resumed(d, await run_in_threadpool(decide_now, d, call_id, body.reason), request, wait)
+
+
+def decide_now(d: desk.Desk, call_id: str, reason: str | None) -> desk.Decision:
+    """Approve (`reason` None) or deny; then end the read transaction, so waiting holds no pooled connection."""
+    result = d.decide(call_id, reason)
+    d.session.commit()
+    return result
+
+
+async def _resumed(d: desk.Desk, result: desk.Decision, request: Request, wait: bool) -> Response:
+    """The resumed turn's reply (or SSE stream) for a decision; with `wait` false, the decision and its job."""
+    label = result.agent.label
+    if not wait:
+        return JSONResponse(_decision(result))
+    live = "text/event-stream" in request.headers.get("accept", "")
+    decided = {"call_id": result.call.call_id, "decision": result.verb}
+    if result.job is not None:
+        job = await run_in_threadpool(jobs.job, d.engine, result.job)
+        if live:
+            events = stream.sse(job, label, stream.pending_of(result.agent), TURN_TIMEOUT)
+            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+        done = await stream.settle(job, TURN_TIMEOUT)
+        held = await run_in_threadpool(stream.pending_of(result.agent)) if done.status == "waiting_approval" else None
+        return JSONResponse(plain(stream.job_reply(done, label, held) | decided))
+    if result.reply is not None:  # the turn was not a job's: it resumed here, in this request
+        status = "waiting_approval" if result.reply.pending else "done"
+        doc = reply_json(label, result.reply, job=None, status=status)
+    else:  # other calls of the turn still wait for a decision
+        doc = reply_json(label, None, job=None, status="waiting_approval") | {"pending": result.still_pending}
+    doc = plain(doc | decided)
+    if live:
+        whole = f"event: reply\ndata: {json.dumps(doc)}\n\n"
+        return StreamingResponse(iter([whole]), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    return JSONResponse(doc)
 
 
 @router.get("/portfolio")

@@ -26,11 +26,13 @@ BUY = re.compile(r"buy (\d+) ([A-Z]+)")
 
 
 def model(body: dict[str, Any]) -> Step:
-    """ "buy N SYM": one market buy, then "Done: <prompt>."; anything else: an answer in a few words."""
+    """ "buy N SYM": one market buy, then "Done: <prompt>." (or "Not done (<why>)" when denied); anything else: an
+    answer in a few words."""
     messages = body["messages"]
     prompt = next(m["content"] for m in reversed(messages) if m["role"] == "user")
     if messages[-1]["role"] == "tool":
-        return f"Done: {prompt}."
+        result = str(messages[-1]["content"])
+        return f"Done: {prompt}." if "status" in result else f"Not done ({result}): {prompt}."
     found = BUY.search(str(prompt))
     if found:
         return ToolCall("order_entry", {"symbol": found.group(2), "side": "buy", "quantity": int(found.group(1))})
@@ -294,10 +296,14 @@ def test_a_held_order_is_listed_approved_once_and_a_second_decision_is_409(web: 
     assert "waiting for your decision" in error_of(talk(api, trader, "buy 1 AAPL"), 409)
     approved = api.post(f"/api/approvals/{pending['call_id']}/approve")
     assert approved.status_code == 200, approved.text
-    decision = approved.json()
+    decision = approved.json()  # the resumed turn's reply, as a message's
     assert decision["decision"] == "approved" and decision["call_id"] == pending["call_id"]
-    assert decision["job"] == doc["job"]
-    assert job_settles(api, doc["job"])["status"] == "done"
+    assert decision["job"] == doc["job"] and decision["status"] == "done"
+    assert decision["reply"] == "Done: buy 100 AAPL." and decision["pending"] == []
+    (used,) = decision["tool_calls"]
+    assert used["tool"] == "order_entry" and used["result"]["status"] == "filled"
+    assert decision["usage"]["total_tokens"] > 0 and "cost" in decision
+    assert [(o["quantity"], o["status"]) for o in api.get("/api/orders").json()] == [(100, "filled")]  # at once
     again = api.post(f"/api/approvals/{pending['call_id']}/approve")
     message = error_of(again, 409)
     assert (
@@ -316,8 +322,10 @@ def test_a_denied_call_carries_the_reason_and_cannot_be_decided_again(web: Platf
     doc = talk(api, trader, "buy 200 MSFT").json()
     (pending,) = doc["pending"]
     denied = api.post(f"/api/approvals/{pending['call_id']}/deny", json={"reason": "too big"})
-    assert denied.status_code == 200 and denied.json()["decision"] == "denied"
-    assert job_settles(api, doc["job"])["status"] == "done"
+    assert denied.status_code == 200, denied.text
+    answer = denied.json()
+    assert answer["decision"] == "denied" and answer["status"] == "done" and answer["job"] == doc["job"]
+    assert answer["reply"] == "Not done (too big): buy 200 MSFT."
     assert api.get("/api/orders").json() == []
     error_of(api.post(f"/api/approvals/{pending['call_id']}/approve"), 409)
     error_of(api.post(f"/api/approvals/{pending['call_id']}/deny", json={"reason": "again"}), 409)
@@ -325,6 +333,31 @@ def test_a_denied_call_carries_the_reason_and_cannot_be_decided_again(web: Platf
     messages = api.get(f"/api/agents/daytrader/{trader['id']}/messages").json()["messages"]
     results = [p for m in messages for p in m["parts"] if p["type"] == "tool_result"]
     assert results and "too big" in json.dumps(results[0]["result"])
+
+
+def test_a_decision_with_wait_false_answers_its_job_at_once_and_with_sse_streams_the_resumed_turn(
+    web: Platform,
+) -> None:
+    api = web.user("approve-later@example.com")
+    trader = new_agent(api)
+    first = talk(api, trader, "buy 150 AAPL").json()
+    (pending,) = first["pending"]
+    quick = api.post(f"/api/approvals/{pending['call_id']}/approve", params={"wait": "false"})
+    assert quick.status_code == 200, quick.text
+    doc = quick.json()
+    assert set(doc) == {"call_id", "decision", "agent", "call", "job", "reply", "still_pending"}
+    assert (doc["job"], doc["decision"], doc["reply"]) == (first["job"], "approved", None)
+    assert job_settles(api, first["job"])["status"] == "done"
+    second = talk(api, trader, "buy 120 MSFT").json()
+    (held,) = second["pending"]
+    path = f"/api/approvals/{held['call_id']}/deny"
+    streamed = api.post(path, json={"reason": "not now"}, headers={"Accept": "text/event-stream"})
+    assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(streamed)
+    names = [name for name, _ in events]
+    assert names[-1] == "reply" and "tool_result" in names, names
+    assert events[-1][1]["reply"] == "Not done (not now): buy 120 MSFT." and events[-1][1]["job"] == second["job"]
+    assert [o["symbol"] for o in api.get("/api/orders").json()] == ["AAPL"]
 
 
 # -- schedules ---------------------------------------------------------------------------------------
