@@ -517,6 +517,7 @@ case("web: a prompt with a lone surrogate")(
         status=422,
         says="not valid UTF-8",
         content=b'{"prompt": "\\udce9"}',
+        headers={"Content-Type": "application/json"},  # without it the body is no JSON at all
     )
 )
 case("web: approve another user's call")(
