@@ -222,6 +222,7 @@ DOORS: dict[str, tuple[Door, bool]] = {
 }
 """Each door, and whether it adds a schedule (which refuses a bad prompt, but not an agent's state)."""
 
+
 def snapshot(url: str) -> dict[str, set[tuple[Any, ...]]]:
     """Every row of every table of the SQLite file (the job engine's included), per table."""
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
