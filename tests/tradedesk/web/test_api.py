@@ -15,8 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session
 
+import agentrecord
 from tests.agentrecord.openai_server import Step, ToolCall
+from tradedesk.models import Daytrader
 
 from .conftest import signed_up
 from .world import Platform, platform
@@ -358,6 +361,27 @@ def test_a_decision_with_wait_false_answers_its_job_at_once_and_with_sse_streams
     assert names[-1] == "reply" and "tool_result" in names, names
     assert events[-1][1]["reply"] == "Not done (not now): buy 120 MSFT." and events[-1][1]["job"] == second["job"]
     assert [o["symbol"] for o in api.get("/api/orders").json()] == ["AAPL"]
+
+
+def test_approving_a_turn_that_was_not_a_job_resumes_it_in_the_request_and_answers_its_reply(
+    web: Platform,
+) -> None:
+    api = web.user("in-process@example.com")
+    trader = new_agent(api)
+    engine = agentrecord.create_engine(web.url)
+    try:
+        with Session(engine) as session:  # a turn run in a process of its own (as `tradedesk talk` runs it)
+            agent = session.get(Daytrader, trader["id"])
+            assert agent is not None
+            (held,) = agent.talk("buy 300 KO").pending
+    finally:
+        engine.dispose()
+    approved = api.post(f"/api/approvals/{held.call_id}/approve")
+    assert approved.status_code == 200, approved.text
+    doc = approved.json()
+    assert (doc["status"], doc["job"], doc["decision"]) == ("done", None, "approved")
+    assert doc["reply"] == "Done: buy 300 KO." and doc["usage"]["total_tokens"] > 0
+    assert [(o["symbol"], o["status"], o["reason"]) for o in api.get("/api/orders").json()] == [("KO", "filled", None)]
 
 
 # -- schedules ---------------------------------------------------------------------------------------
