@@ -83,7 +83,7 @@ from tests.agentrecord.seed import Base, Daytrader, User
 engine = create_engine(f"sqlite:///{sys.argv[1]}")
 Base.metadata.create_all(engine)
 with Session(engine) as session:
-    trader = Daytrader(user=User(email="fresh@example.com"), provider="local", model="smollm2-135m")
+    trader = Daytrader(user=User(email="owner@example.com"), provider="local", model="smollm2-135m")
     session.add(trader)
     session.commit()
     reply = trader.talk(sys.argv[2])
@@ -99,16 +99,20 @@ def test_the_same_request_gets_the_same_answer_plain_streamed_after_others_and_i
 
     engine = create_engine(f"sqlite:///{tmp_path}/agents.db")
     Base.metadata.create_all(engine)
-    ids = [make_local_trader(engine, f"{name}@example.com") for name in ("plain", "streamed", "later", "other")]
     with Session(engine) as session:
-        plain, streamed, later, other = (session.get(Daytrader, i) for i in ids)
-        assert plain is not None and streamed is not None and later is not None and other is not None
+        owner = User(email="owner@example.com")  # one owner: the seed's quote tool tells its user id
+        plain, streamed, later, other = agents = [
+            Daytrader(user=owner, provider="local", model="smollm2-135m") for _ in range(4)
+        ]
+        session.add_all(agents)
+        session.commit()
+        ids = [a.id for a in agents]
         expected = plain.talk(ASKED)
         stream = streamed.stream(ASKED)
         chunks = list(stream)
         for unrelated in ("Buy 10 shares of MSFT", "Hello there!", "Show my positions", "What is NVDA at?"):
             other.talk(unrelated)  # other prompts, cached sequences and batch shapes in between
-        investor = StockInvestor(user=other.user, provider="local", model="smollm2-135m")
+        investor = StockInvestor(user=owner, provider="local", model="smollm2-135m")
         session.add(investor)
         session.commit()
         investor.talk("What is the P/E of MSFT?")
