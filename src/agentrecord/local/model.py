@@ -45,8 +45,9 @@ from pydantic_ai.usage import RequestUsage
 
 from ..errors import AgentRecordError
 from . import arguments, engine
+from .fields import Bound, asked_fields, focus_facts, result_fields
 from .formats import ChannelFormat, Choice, PromptFormat, format_named, has_arguments
-from .grammar import ArgumentsGrammar, Bounds, NumbersFrom, numbers_in
+from .grammar import ArgumentsGrammar, Bounds, numbers_in
 
 DEFAULT_MODEL = engine.DEFAULT_MODEL
 ROUTINGS = ("evidence", "channel")
@@ -234,12 +235,15 @@ class LocalModel(FunctionModel):
         after the question, which small models ground on best."""
         conversation = self._conversation(messages, info.instructions, None)
         allowed = numbers_in([*(m["content"] for m in conversation)])
+        returns = _returns_since_prompt(messages)
+        request = _last_prompt(messages)
+        fields = result_fields(_result(p) for p in returns)
         gate = _SentenceGate(self.max_sentences, on_text)
         try:
             gen = self.engine.generate(
                 conversation,
                 grammar=None,
-                allow=NumbersFrom(allowed),
+                allow=Bound(allowed, fields, request),
                 max_tokens=max_tokens,
                 temperature=temperature,
                 on_text=gate.push,
@@ -253,16 +257,11 @@ class LocalModel(FunctionModel):
                 on_text(text)
             return text, RequestUsage()
         text = gate.finish(cut=gen.completion_tokens >= max_tokens)
-        if not text:  # nothing sound was written: say what the tools said, or that there is nothing to say
-            facts = [
-                p
-                for m in messages[max(_last_prompt_index(messages), 0) :]
-                if isinstance(m, ModelRequest)
-                for p in m.parts
-                if isinstance(p, ToolReturnPart)
-            ]
-            first = _facts(facts[-1].tool_name, _result(facts[-1]), "") if facts else ""
-            text = " ".join(first.split("\n")[:3]) or "Sorry, I have no answer to that."
+        if not text:  # nothing sound was written: say what the tools said (what was asked first), or that it cannot
+            last = returns[-1] if returns else None
+            lines = _facts(last.tool_name, _result(last), request).split("\n") if last else []
+            asked = asked_fields(request, result_fields([_result(last)])) if last else frozenset()
+            text = " ".join(lines[-3:] if asked else lines[:3]) or "Sorry, I have no answer to that."
             if on_text is not None:
                 on_text(text)
         return text, _usage(gen)
@@ -677,7 +676,8 @@ def _result(part: ToolReturnPart) -> str:
 def _facts(tool: str, result: str, question: str) -> str:
     """A tool result as short sentences ("The last is 190.0."), which small models quote most faithfully.
 
-    The facts whose names share a word with the question come last, nearest the question.
+    When the question names fields of the result (see `fields`), only theirs and those without numbers are
+    given; else all, those whose names share a word with the question last, nearest it.
     """
     try:
         data = json.loads(result)
@@ -689,9 +689,24 @@ def _facts(tool: str, result: str, question: str) -> str:
         return f"{tool} returned: {data}."
     pairs: list[tuple[str, str]] = []
     _flatten(data, "", pairs)
-    asked = set(re.findall(r"[a-z]+", question.lower()))
-    pairs.sort(key=lambda kv: bool(set(re.findall(r"[a-z]+", kv[0].lower().replace("_", " "))) & asked))
+    named = asked_fields(question, result_fields([result]))
+    if named:
+        pairs = focus_facts(pairs, named, question)
+    else:
+        asked = set(re.findall(r"[a-z]+", question.lower()))
+        pairs.sort(key=lambda kv: bool(set(re.findall(r"[a-z]+", kv[0].lower().replace("_", " "))) & asked))
     return "\n".join(f"The {k.replace('_', ' ') or 'result'} is {v}." for k, v in pairs)
+
+
+def _returns_since_prompt(messages: list[ModelMessage]) -> list[ToolReturnPart]:
+    """The results of the tool calls made for the latest user prompt, in order."""
+    return [
+        p
+        for m in messages[max(_last_prompt_index(messages), 0) :]
+        if isinstance(m, ModelRequest)
+        for p in m.parts
+        if isinstance(p, ToolReturnPart)
+    ]
 
 
 def _last_prompt_index(messages: list[ModelMessage]) -> int:
