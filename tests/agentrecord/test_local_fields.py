@@ -113,11 +113,19 @@ def test_without_a_named_field_any_number_of_the_context_is_allowed_as_before() 
     assert order("Your order for 10 shares of AAPL filled at 190.1.", True)
 
 
-def test_facts_in_focus_are_the_asked_fields_the_requests_subject_and_list_items_names() -> None:
+def test_facts_in_focus_are_the_asked_fields_and_the_names_of_list_items() -> None:
     pairs = [("symbol", "JPM"), ("name", "JPMorgan Chase"), ("eps", "19.8"), ("debt_to_equity", "1.6")]
-    assert focus_facts(pairs, frozenset({"debt_to_equity"}), "What is the debt to equity of JPM?") == [
-        ("symbol", "JPM"),
-        ("debt_to_equity", "1.6"),
-    ]
+    assert focus_facts(pairs, frozenset({"debt_to_equity"})) == [("debt_to_equity", "1.6")]
     rows = [("positions symbol", "AAPL"), ("positions last", "190.0"), ("positions symbol", "KO"), ("cash", "5.0")]
-    assert focus_facts(rows, frozenset({"last"}), "What are the last prices?") == rows[:3]
+    assert focus_facts(rows, frozenset({"last"})) == rows[:3]
+
+
+def test_the_first_sentence_gives_the_asked_value_before_it_ends() -> None:
+    allow = bound("What's the ask for MSFT?", QUOTE)
+    assert not allow("The quote feed tool provided the requested quote. ", False)
+    assert not allow("The quote feed tool provided the requested quote.", False)
+    assert not allow("The quote feed tool provided the requested quote.", True)
+    assert allow("The quote feed tool provided the requested quote, which is 190.1. ", False)
+    unasked = bound("How is AAPL doing?", QUOTE)
+    assert unasked("AAPL is doing fine. ", False)
+    assert allow("The ask of MSFT is 190.", False)  # a decimal point, not yet the sentence's end

@@ -26,7 +26,9 @@ _INITIALS_SKIP = frozenset({"to", "of", "the", "a", "an", "and", "s"})
 """Words initials skip ("price to earnings" is P/E), unlike "per" ("earnings per share" is EPS)."""
 _INFLECTIONS = frozenset({"ing", "ed", "er", "ers", "es"})
 """Endings that make another word of a short one ("asking" is not the `ask`), unlike abbreviations' rests."""
-_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n")
+_SENTENCE_END = re.compile(r"[.!?]\s|\n")
+_ENDING = re.compile(r"(?<![0-9])[.!?]$")
+"""A sentence ending as it is written: a full stop after a word, not a decimal point."""
 _TAIL = re.compile(r"(?<![0-9.])[0-9]+(?:\.[0-9]*)?$")
 _ASCII_DIGITS = frozenset("0123456789")
 
@@ -184,17 +186,12 @@ def asked_fields(request: str, fields: dict[str, ResultField]) -> frozenset[str]
     return frozenset(k for m in mentions(request, fields) for k in m.keys)
 
 
-def focus_facts(pairs: list[tuple[str, str]], asked: frozenset[str], request: str) -> list[tuple[str, str]]:
-    """The (path, value) facts a small model should answer from, in their order: the asked fields', and of
-    those without numbers the ones the request names (its symbol) or that tell a list's items apart; other
-    facts left out, as a 135M model quotes or talks about whichever is nearest."""
-    said = request.lower()
+def focus_facts(pairs: list[tuple[str, str]], asked: frozenset[str]) -> list[tuple[str, str]]:
+    """The (path, value) facts a small model should answer from, in their order: the asked fields', and those
+    without numbers that tell a list's items apart (each position's symbol); the rest left out, as a 135M model
+    quotes or talks about whichever fact comes first ("The symbol is PG.")."""
     keys = [k for k, _ in pairs]
-    return [
-        (k, v)
-        for k, v in pairs
-        if k.split(" ")[-1] in asked or (not NUMBER.search(v) and (v.lower() in said or keys.count(k) > 1))
-    ]
+    return [(k, v) for k, v in pairs if k.split(" ")[-1] in asked or (not NUMBER.search(v) and keys.count(k) > 1)]
 
 
 class Bound(NumbersFrom):
@@ -203,6 +200,7 @@ class Bound(NumbersFrom):
     A number's field is the one the sentence names since its previous number; else one the sentence named
     whose value it has not given yet; else (`asked`) one the request named, or a number of the request.
     A field the sentence names only by one word of a longer key binds only if the request named it too.
+    When the request named fields with values, the first sentence gives one of them before it ends.
     """
 
     def __init__(self, numbers: Iterable[str], fields: dict[str, ResultField], request: str) -> None:
@@ -210,7 +208,17 @@ class Bound(NumbersFrom):
         self.fields = {k: f for k, f in fields.items() if f.values}
         self.asked = asked_fields(request, fields)
         self.request_numbers = frozenset(numbers_in([request]))
+        self.asked_values = self._values(self.asked)
         self._cache: dict[str, frozenset[str] | None] = {}
+
+    def _first_sentence_answers(self, text: str, final: bool) -> bool:
+        """False when the first sentence (or the answer) ends without an asked field's value, if it has one:
+        the answer comes first, before what a small model says about the tool or the company."""
+        end = _SENTENCE_END.search(text) or (None if final else _ENDING.search(text))
+        if end is None and not final or not self.asked_values:
+            return True
+        said = text[: end.start()] if end else text
+        return any(m.group(0) in self.asked_values for m in NUMBER.finditer(said))
 
     def _values(self, keys: Iterable[str]) -> frozenset[str]:
         return frozenset(v for k in keys if k in self.fields for v in self.fields[k].values)
@@ -252,7 +260,7 @@ class Bound(NumbersFrom):
         return list(dict.fromkeys(keys))
 
     def __call__(self, text: str, final: bool) -> bool:
-        if not super().__call__(text, final):
+        if not super().__call__(text, final) or not self._first_sentence_answers(text, final):
             return False
         tail = None if final else _TAIL.search(text)
         for m in NUMBER.finditer(text):

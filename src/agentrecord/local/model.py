@@ -691,7 +691,7 @@ def _facts(tool: str, result: str, question: str) -> str:
     _flatten(data, "", pairs)
     named = asked_fields(question, result_fields([result]))
     if named:
-        pairs = focus_facts(pairs, named, question)
+        pairs = focus_facts(pairs, named)
     else:
         asked = set(re.findall(r"[a-z]+", question.lower()))
         pairs.sort(key=lambda kv: bool(set(re.findall(r"[a-z]+", kv[0].lower().replace("_", " "))) & asked))
