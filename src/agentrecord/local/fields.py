@@ -215,7 +215,7 @@ class Bound(NumbersFrom):
         """False when the first sentence (or the answer) ends without an asked field's value, if it has one:
         the answer comes first, before what a small model says about the tool or the company."""
         end = _SENTENCE_END.search(text) or (None if final else _ENDING.search(text))
-        if end is None and not final or not self.asked_values:
+        if (end is None and not final) or not self.asked_values:
             return True
         said = text[: end.start()] if end else text
         return any(m.group(0) in self.asked_values for m in NUMBER.finditer(said))
