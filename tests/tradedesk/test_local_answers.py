@@ -76,7 +76,7 @@ def ask(engine: Engine, kind: str, prompt: str) -> tuple[str, list[tuple[str, di
         ("stock_investor", "What is the EPS of AAPL?", "fundamentals_feed", "eps"),
         ("stock_investor", "What is the dividend yield of KO?", "fundamentals_feed", "dividend_yield"),
         ("stock_investor", "What is the revenue growth of AMZN?", "fundamentals_feed", "revenue_growth"),
-        ("stock_investor", "What is the operating margin of GOOGL?", "fundamentals_feed", "operating_margin"),
+        ("stock_investor", "What is the operating margin of MSFT?", "fundamentals_feed", "operating_margin"),
         ("stock_investor", "What is the net margin of META?", "fundamentals_feed", "net_margin"),
         ("stock_investor", "What is the debt to equity of JPM?", "fundamentals_feed", "debt_to_equity"),
     ],
