@@ -129,3 +129,12 @@ def test_the_first_sentence_gives_the_asked_value_before_it_ends() -> None:
     unasked = bound("How is AAPL doing?", QUOTE)
     assert unasked("AAPL is doing fine. ", False)
     assert allow("The ask of MSFT is 190.", False)  # a decimal point, not yet the sentence's end
+
+
+def test_a_tools_description_names_a_field_with_one_word_more() -> None:
+    described = result_fields([QUOTE], ["Get the latest quote for a ticker: bid, ask, last price and volume."])
+    assert asked_fields("What is the price of AAPL?", described) == {"last"}
+    assert asked_fields("What is the price of AAPL?", result_fields([QUOTE])) == set()
+    allow = Bound(numbers_in([QUOTE]), described, "What is the price of AAPL?")
+    assert allow("The price of AAPL is 190.0.", True)
+    assert not allow("The price of AAPL is 190.1.", True)

@@ -35,11 +35,17 @@ _ASCII_DIGITS = frozenset("0123456789")
 
 @dataclass(frozen=True)
 class ResultField:
-    """One key of a tool result: its words (stop words left out) and the numbers of its values."""
+    """One key of a tool result: its words (stop words left out), the numbers of its values, and other names
+    the tool's description gives it ("last price" for `last` in "bid, ask, last price and volume")."""
 
     key: str
     words: tuple[str, ...]
     values: frozenset[str]
+    aliases: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def names(self) -> tuple[tuple[str, ...], ...]:
+        return (self.words, *self.aliases)
 
 
 def key_words(key: str) -> tuple[str, ...]:
@@ -50,9 +56,10 @@ def key_words(key: str) -> tuple[str, ...]:
     return tuple(w for w in re.findall(r"[a-z0-9]+", spaced.lower()) if w not in _STOP)
 
 
-def result_fields(results: Iterable[str]) -> dict[str, ResultField]:
+def result_fields(results: Iterable[str], descriptions: Iterable[str] = ()) -> dict[str, ResultField]:
     """The fields of tool results, by key; a key found in several places (each position's `last`) has all their
-    numbers. A result is JSON, else text with `key=value` or `key: value` pairs."""
+    numbers. A result is JSON, else text with `key=value` or `key: value` pairs. `descriptions` (the tools')
+    may name a field with one word more than its key: "last price" makes "price" name `last` too."""
     found: dict[str, set[str]] = {}
     for result in results:
         try:
@@ -67,7 +74,21 @@ def result_fields(results: Iterable[str]) -> dict[str, ResultField]:
         words = key_words(key)
         if words:
             fields[key] = ResultField(key, words, frozenset(values))
-    return fields
+    texts = list(descriptions)
+    return {k: _with_aliases(f, texts) for k, f in fields.items()}
+
+
+def _with_aliases(field: ResultField, descriptions: list[str]) -> ResultField:
+    aliases: list[tuple[str, ...]] = []
+    for description in descriptions:
+        for phrase in re.split(r"[,;:.()]|\band\b|\bor\b", description):
+            words = _forms(phrase)
+            for i in range(len(words)):
+                size = _full(words, i, field)
+                after = next(iter(words[i + size])) if size and i + size < len(words) else ""
+                if after.isalpha() and after not in _STOP and _full(words, i, field) == len(field.words):
+                    aliases.append((*field.words, after))
+    return ResultField(field.key, field.words, field.values, tuple(dict.fromkeys(aliases)))
 
 
 def _leaves(value: Any, key: str, found: dict[str, set[str]]) -> None:
@@ -134,8 +155,12 @@ def _match_token(words: list[frozenset[str]], i: int, token: str) -> int:
 
 def _full(words: list[frozenset[str]], i: int, field: ResultField) -> int:
     """The length of the span from `i` naming all of `field`'s words in order (stop words between), or 0."""
+    return max(_spells(words, i, name) for name in field.names)
+
+
+def _spells(words: list[frozenset[str]], i: int, name: tuple[str, ...]) -> int:
     j = i
-    for n, token in enumerate(field.words):
+    for n, token in enumerate(name):
         while n and j < len(words) and next(iter(words[j])) in _STOP:
             j += 1
         size = _match_token(words, j, token)
@@ -174,7 +199,10 @@ def mentions(text: str, fields: dict[str, ResultField]) -> list[Mention]:
         if i in near or next(iter(forms)) in _STOP:
             continue
         keys = {
-            f.key for f in fields.values() if len(f.words) > 1 and any(_same_word(w, t) for w in forms for t in f.words)
+            f.key
+            for f in fields.values()
+            for name in f.names
+            if len(name) > 1 and any(_same_word(w, t) for w in forms for t in name)
         }
         if keys:
             chosen.append((i, Mention(frozenset(keys), False)))

@@ -237,7 +237,9 @@ class LocalModel(FunctionModel):
         allowed = numbers_in([*(m["content"] for m in conversation)])
         returns = _returns_since_prompt(messages)
         request = _last_prompt(messages)
-        fields = result_fields(_result(p) for p in returns)
+        used = {p.tool_name for p in returns}
+        described = [t.description or "" for t in info.function_tools if t.name in used]
+        fields = result_fields([_result(p) for p in returns], described)
         gate = _SentenceGate(self.max_sentences, on_text)
         try:
             gen = self.engine.generate(
