@@ -138,3 +138,13 @@ def test_a_tools_description_names_a_field_with_one_word_more() -> None:
     allow = Bound(numbers_in([QUOTE]), described, "What is the price of AAPL?")
     assert allow("The price of AAPL is 190.0.", True)
     assert not allow("The price of AAPL is 190.1.", True)
+
+
+def test_a_request_naming_a_word_field_binds_no_number_but_a_null_one_allows_none() -> None:
+    order = json.dumps({"id": 1, "quantity": 10, "order_type": "market", "fill_price": 229.25})
+    allow = bound("Place an order to buy 10 shares of AAPL.", order)
+    assert allow("Your market order for 10 shares of AAPL filled at 229.25.", True)
+    loss = json.dumps({"symbol": "INTC", "eps": 1.2, "pe_ratio": None})
+    no_pe = bound("What is the P/E ratio of INTC?", loss)
+    assert no_pe("INTC has no P/E ratio.", True)
+    assert not no_pe("The P/E ratio of INTC is 1.2.", True)

@@ -42,6 +42,8 @@ class ResultField:
     words: tuple[str, ...]
     values: frozenset[str]
     aliases: tuple[tuple[str, ...], ...] = ()
+    text: bool = False
+    """A value has no number and is not null: a word field (a side, a status), which binds no number."""
 
     @property
     def names(self) -> tuple[tuple[str, ...], ...]:
@@ -61,6 +63,7 @@ def result_fields(results: Iterable[str], descriptions: Iterable[str] = ()) -> d
     numbers. A result is JSON, else text with `key=value` or `key: value` pairs. `descriptions` (the tools')
     may name a field with one word more than its key: "last price" makes "price" name `last` too."""
     found: dict[str, set[str]] = {}
+    words: set[str] = set()
     for result in results:
         try:
             data = json.loads(result)
@@ -68,12 +71,12 @@ def result_fields(results: Iterable[str], descriptions: Iterable[str] = ()) -> d
             for key, value in re.findall(r"([A-Za-z][\w ]{0,40}?)\s*[=:]\s*([^,;\n]+)", result):
                 found.setdefault(key.strip(), set()).update(numbers_in([value]))
             continue
-        _leaves(data, "", found)
+        _leaves(data, "", found, words)
     fields = {}
     for key, values in found.items():
-        words = key_words(key)
-        if words:
-            fields[key] = ResultField(key, words, frozenset(values))
+        named = key_words(key)
+        if named:
+            fields[key] = ResultField(key, named, frozenset(values), text=key in words and not values)
     texts = list(descriptions)
     return {k: _with_aliases(f, texts) for k, f in fields.items()}
 
@@ -88,19 +91,21 @@ def _with_aliases(field: ResultField, descriptions: list[str]) -> ResultField:
                 after = next(iter(words[i + size])) if size and i + size < len(words) else ""
                 if after.isalpha() and after not in _STOP and _full(words, i, field) == len(field.words):
                     aliases.append((*field.words, after))
-    return ResultField(field.key, field.words, field.values, tuple(dict.fromkeys(aliases)))
+    return ResultField(field.key, field.words, field.values, tuple(dict.fromkeys(aliases)), field.text)
 
 
-def _leaves(value: Any, key: str, found: dict[str, set[str]]) -> None:
+def _leaves(value: Any, key: str, found: dict[str, set[str]], words: set[str]) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
-            _leaves(v, str(k), found)
+            _leaves(v, str(k), found, words)
     elif isinstance(value, list):
         for v in value:
-            _leaves(v, key, found)
+            _leaves(v, key, found, words)
     elif key:
         numbers = numbers_in([str(value)]) if not isinstance(value, bool) and value is not None else set()
         found.setdefault(key, set()).update(numbers)
+        if value is not None and not numbers:
+            words.add(key)
 
 
 def _forms(text: str) -> list[frozenset[str]]:
@@ -210,8 +215,9 @@ def mentions(text: str, fields: dict[str, ResultField]) -> list[Mention]:
 
 
 def asked_fields(request: str, fields: dict[str, ResultField]) -> frozenset[str]:
-    """The keys of the fields the request names."""
-    return frozenset(k for m in mentions(request, fields) for k in m.keys)
+    """The keys of the fields the request names that hold a number or nothing (a P/E of null), not words: in
+    "Place an order", `order_type` (market) is no question about a number."""
+    return frozenset(k for m in mentions(request, fields) for k in m.keys if not fields[k].text)
 
 
 def focus_facts(pairs: list[tuple[str, str]], asked: frozenset[str]) -> list[tuple[str, str]]:
