@@ -4,8 +4,8 @@ A request is decided, then answered. Deciding (when tools are offered): every op
 answering in words) is scored by the likelihood of the user's message after its description; the
 winner's arguments are copied from the request, chosen by likelihood among allowed values, or
 written under a bounded grammar (retried once tighter). Answering: a sentence or two, streamed,
-under a grammar that admits only the numbers of the tool results and the request, stopped when a
-sentence repeats. Whatever the model does, a request never raises because of its output: a call
+under a constraint that admits only the numbers of the tool results and the request, each the value
+of the field the request or the sentence names (`fields`), stopped when a sentence repeats. Whatever the model does, a request never raises because of its output: a call
 that cannot be formed becomes an answer in words saying so. Usage comes from the engine's own
 token counts; the price is zero.
 """
@@ -229,7 +229,8 @@ class LocalModel(FunctionModel):
         on_text: Callable[[str], None] | None,
         cancelled: threading.Event | None,
     ) -> tuple[str, RequestUsage]:
-        """A short answer: at most `max_sentences`, nothing said twice, numbers only from the context.
+        """A short answer: at most `max_sentences`, nothing said twice, numbers only from the context and each
+        the value of the field it is about (`fields.Bound`: "The P/E ratio is" is followed by the P/E).
 
         The results of this request's tool calls are written as plain facts ("The last is 190.0.")
         after the question, which small models ground on best."""
