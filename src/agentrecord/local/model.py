@@ -5,9 +5,10 @@ answering in words) is scored by the likelihood of the user's message after its 
 winner's arguments are copied from the request, chosen by likelihood among allowed values, or
 written under a bounded grammar (retried once tighter). Answering: a sentence or two, streamed,
 under a constraint that admits only the numbers of the tool results and the request, each the value
-of the field the request or the sentence names (`fields`), stopped when a sentence repeats. Whatever the model does, a request never raises because of its output: a call
-that cannot be formed becomes an answer in words saying so. Usage comes from the engine's own
-token counts; the price is zero.
+of the field the request or the sentence names (`fields`), stopped when a sentence repeats.
+Whatever the model does, a request never raises because of its output: a call that cannot be
+formed becomes an answer in words saying so. Usage comes from the engine's own token counts; the
+price is zero.
 """
 
 from __future__ import annotations
@@ -234,13 +235,12 @@ class LocalModel(FunctionModel):
 
         The results of this request's tool calls are written as plain facts ("The last is 190.0.")
         after the question, which small models ground on best."""
-        conversation = self._conversation(messages, info.instructions, None)
+        described = {t.name: t.description or "" for t in info.function_tools}
+        conversation = self._conversation(messages, info.instructions, None, described)
         allowed = numbers_in([*(m["content"] for m in conversation)])
         returns = _returns_since_prompt(messages)
         request = _last_prompt(messages)
-        used = {p.tool_name for p in returns}
-        described = [t.description or "" for t in info.function_tools if t.name in used]
-        fields = result_fields([_result(p) for p in returns], described)
+        fields = result_fields([_result(p) for p in returns], [described.get(p.tool_name, "") for p in returns])
         gate = _SentenceGate(self.max_sentences, on_text)
         try:
             gen = self.engine.generate(
@@ -262,8 +262,9 @@ class LocalModel(FunctionModel):
         text = gate.finish(cut=gen.completion_tokens >= max_tokens)
         if not text:  # nothing sound was written: say what the tools said (what was asked first), or that it cannot
             last = returns[-1] if returns else None
-            lines = _facts(last.tool_name, _result(last), request).split("\n") if last else []
-            asked = asked_fields(request, result_fields([_result(last)])) if last else frozenset()
+            about = described.get(last.tool_name, "") if last else ""
+            lines = _facts(last.tool_name, _result(last), request, about).split("\n") if last else []
+            asked = asked_fields(request, result_fields([_result(last)], [about])) if last else frozenset()
             text = " ".join(lines[-3:] if asked else lines[:3]) or "Sorry, I have no answer to that."
             if on_text is not None:
                 on_text(text)
@@ -448,15 +449,21 @@ class LocalModel(FunctionModel):
     # What the model sees.
 
     def _conversation(
-        self, messages: list[ModelMessage], instructions: str | None, tool_system: str | None
+        self,
+        messages: list[ModelMessage],
+        instructions: str | None,
+        tool_system: str | None,
+        described: dict[str, str] | None = None,
     ) -> list[dict[str, str]]:
         """The chat as role/content pairs the GGUF's template accepts: one system turn, then user/assistant.
 
         Only the current request (with its tool results) and `context_turns` earlier exchanges are
         shown: a 135M model copies its own old answers, errors and all, into new ones. For the answer
         in words (`tool_system` None) the results of this request's tool calls are written as plain
-        facts right before the question, which small models ground on best.
+        facts right before the question, which small models ground on best (`described`: the tools'
+        descriptions, which may name their fields).
         """
+        described = described or {}
         system = [instructions] if instructions else []
         start = _last_prompt_index(messages)
         turns: list[tuple[str, str]] = []
@@ -474,7 +481,9 @@ class LocalModel(FunctionModel):
                     elif isinstance(part, ToolReturnPart) and not tool_system:
                         facts.append(
                             f"The {part.tool_name.replace('_', ' ')} tool answered:\n"
-                            + _facts(part.tool_name, _result(part), _last_prompt(messages))
+                            + _facts(
+                                part.tool_name, _result(part), _last_prompt(messages), described.get(part.tool_name, "")
+                            )
                         )
                     elif isinstance(part, ToolReturnPart):
                         turns.append(("user", f"{part.tool_name} returned: {_result(part)}"))
@@ -676,7 +685,7 @@ def _result(part: ToolReturnPart) -> str:
     return text if text or not isinstance(part.content, list | dict) else json.dumps(part.content)
 
 
-def _facts(tool: str, result: str, question: str) -> str:
+def _facts(tool: str, result: str, question: str, description: str = "") -> str:
     """A tool result as short sentences ("The last is 190.0."), which small models quote most faithfully.
 
     When the question names fields of the result (see `fields`), only theirs and those without numbers are
@@ -692,7 +701,7 @@ def _facts(tool: str, result: str, question: str) -> str:
         return f"{tool} returned: {data}."
     pairs: list[tuple[str, str]] = []
     _flatten(data, "", pairs)
-    named = asked_fields(question, result_fields([result]))
+    named = asked_fields(question, result_fields([result], [description]))
     if named:
         pairs = focus_facts(pairs, named)
     else:
