@@ -4,6 +4,7 @@ Run:  .venv/bin/python benchmarks/local_model_accuracy.py                   (def
       .venv/bin/python benchmarks/local_model_accuracy.py --configs default  (the default alone)
       .venv/bin/python benchmarks/local_model_accuracy.py --quick            (a few cases of each kind)
       .venv/bin/python benchmarks/local_model_accuracy.py --set general --verbose
+      .venv/bin/python benchmarks/local_model_accuracy.py --configs default --fields  (field cases, both splits)
 
 Trading set (tests/agentrecord/local_eval_set.py): every case is a real turn of tradedesk's own agents
 (`tradedesk.models.Daytrader` / `StockInvestor`: their instructions, tools and skills) on persisted
@@ -17,6 +18,8 @@ Scores, per configuration:
   declined  (general set) irrelevant-tool requests answered without a call
   faithful  replies whose every number appears in the turn's tool results or the user's message
   quoted    (trading) number-quoting requests whose reply quotes a number of the tool's result
+  right     requests naming one field of the tool's result (`--fields`) whose reply's first number is that
+            field's value; reported apart for the split tuned on and the held-out split
   degenerate  replies with a sentence three times or more
   crashes   turns that raised
   unasked   orders placed when the request did not ask to buy or sell
@@ -26,6 +29,7 @@ Scores, per configuration:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -86,6 +90,8 @@ class Score:
     degenerate: int = 0
     crashes: int = 0
     unasked: int = 0
+    asking: int = 0
+    right: int = 0
     times: list[float] = field(default_factory=list)
     misses: list[str] = field(default_factory=list)
 
@@ -124,6 +130,34 @@ def unfaithful(text: str, sources: list[str]) -> list[str]:
     return [n for n in NUMBER.findall(text) if n.isascii() and float(n) not in known] + odd
 
 
+def field_values(results: list[str], key: str) -> set[float]:
+    """The numbers of every value under `key` in the JSON tool results."""
+    found: set[float] = set()
+
+    def walk(value: Any, at: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, at)
+        elif at == key and value is not None and not isinstance(value, bool):
+            found.update(float(n) for n in NUMBER.findall(str(value)))
+
+    for result in results:
+        try:
+            walk(json.loads(result), "")
+        except ValueError:
+            continue
+    return found
+
+
+def right_field(text: str, results: list[str], key: str) -> bool:
+    """The reply's first number is the value of the field `key` of the tool results."""
+    numbers = NUMBER.findall(text)
+    return bool(numbers) and float(numbers[0]) in field_values(results, key)
+
+
 def degenerate(text: str) -> bool:
     sentences = [re.sub(r"\W+", " ", s).strip().lower() for s in re.split(r"(?<=[.!?])\s+", text)]
     sentences = [s for s in sentences if s]
@@ -139,6 +173,7 @@ def score(
     *,
     quotes: bool = False,
     irrelevant: bool = False,
+    field: str | None = None,
 ) -> None:
     s.n += 1
     s.times.append(t.seconds)
@@ -172,6 +207,12 @@ def score(
         if degenerate(t.text):
             s.degenerate += 1
             s.misses.append(f"DEGENERATE {prompt!r}: {t.text!r}")
+    if field is not None:
+        s.asking += 1
+        if right_field(t.text, t.results, field):
+            s.right += 1
+        else:
+            s.misses.append(f"FIELD {prompt!r} ({field}): {t.text!r} under {t.results}")
     if quotes:
         s.quoting += 1
         in_results = {float(n) for r in t.results for n in NUMBER.findall(r)}
@@ -232,7 +273,7 @@ def run_trading(
         for name, model in models.items():
             cls, agent_id = desk.agent(case.kind)
             t = desk.talk(model, cls, agent_id, case.prompt)
-            score(scores[name], case.prompt, case.tool, case.args_match, t, quotes=case.quotes)
+            score(scores[name], case.prompt, case.tool, case.args_match, t, quotes=case.quotes, field=case.field)
         done += 1
         print(f"  trading {done}/{total}", end="\r", flush=True, file=sys.stderr)
     if singles:
@@ -266,7 +307,13 @@ def run_general(models: dict[str, LocalModel], cases: list[general.GeneralCase],
             except Exception as exc:
                 t = Turn([], [], "", time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
             score(
-                scores[name], f"[{case.app}] {case.prompt}", case.tool, case.args_match, t, irrelevant=case.tool is None
+                scores[name],
+                f"[{case.app}] {case.prompt}",
+                case.tool,
+                case.args_match,
+                t,
+                irrelevant=case.tool is None,
+                field=case.field,
             )
         print(f"  general {i}/{len(cases)}", end="\r", flush=True, file=sys.stderr)
 
@@ -289,6 +336,29 @@ def table(title: str, scores: dict[str, Score], general_set: bool) -> None:
         )
 
 
+def fields_table(title: str, scores: dict[str, Score]) -> None:
+    print(f"\n{title}\n", flush=True)
+    print("| config | tool | args | right field | faithful numbers | degenerate | crashes | median (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, s in scores.items():
+        median = statistics.median(s.times) if s.times else 0.0
+        print(
+            f"| {name} | {pct(s.tool, s.n)} | {pct(s.args, s.n)} | **{pct(s.right, s.asking)}** "
+            f"| {pct(s.faithful, s.replies)} | {s.degenerate} | {s.crashes} | {median:.2f} |"
+        )
+
+
+def run_fields(models: dict[str, LocalModel], split: str) -> dict[str, Score]:
+    """The field cases of both sets for `split` ("tune" or "heldout")."""
+    from tests.agentrecord.local_eval_set import FIELDS, FIELDS_HELDOUT
+
+    held = split == "heldout"
+    scores = {name: Score() for name in models}
+    run_trading(models, FIELDS_HELDOUT if held else FIELDS, [], scores)
+    run_general(models, general.FIELDS_HELDOUT if held else general.FIELDS, scores)
+    return scores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
@@ -296,6 +366,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few cases of each kind")
     parser.add_argument("--singles-only", action="store_true", help="the trading set's single requests only")
     parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument(
+        "--fields",
+        nargs="?",
+        const="both",
+        choices=["tune", "heldout", "both"],
+        help="only the requests naming one field (both sets), per split",
+    )
     parser.add_argument("--verbose", action="store_true", help="print each miss")
     parser.add_argument("--src", help="import agentrecord and tradedesk from this src directory instead")
     opts = parser.parse_args()
@@ -309,6 +386,15 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
     warm = Agent(models[opts.configs[0]], tools=general.APPS["math"])
     warm.run_sync("Add 1 and 2.")
+    if opts.fields:
+        for split in ("tune", "heldout") if opts.fields == "both" else (opts.fields,):
+            found = run_fields(models, split)
+            fields_table(f"Field requests, {split} split (trading and general sets)", found)
+            if opts.verbose:
+                for name, s in found.items():
+                    for miss in s.misses:
+                        print("  ", name, miss)
+        return
     trading = {name: Score() for name in models}
     general_scores = {name: Score() for name in models}
     started = time.perf_counter()

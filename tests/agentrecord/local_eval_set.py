@@ -9,7 +9,10 @@ should answer in words. Three kinds of cases:
   portfolio, fundamentals, small talk, conceptual questions and requests that should use a skill;
 - `CONVERSATIONS`: 10-turn conversations, each run in order on one persisted agent, so that what
   the agent said before can help or harm the next turn;
-- requests whose honest answer quotes a tool's numbers (`quotes=True`, among both).
+- requests whose honest answer quotes a tool's numbers (`quotes=True`, among both);
+- `FIELDS` and `FIELDS_HELDOUT`: requests naming one field of a tool's result (`field`: its key), whose
+  answer must give that field's value, not another number of the result. The held-out split is never
+  used to tune the model's answers: it is only measured.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class Case:
     category: str = ""
     quotes: bool = False
     """The honest answer quotes a number from the tool's result."""
+    field: str | None = None
+    """The key of the tool result's field the request names: the answer's number must be its value."""
+    heldout: bool = False
+    """In the held-out split of the field cases (measured, never tuned on)."""
 
     def args_match(self, got: dict[str, Any]) -> bool:
         """True when every expected key argument is present with the expected value (symbols and sides ignore case)."""
@@ -94,6 +101,15 @@ def _portfolio(prompt: str, quotes: bool = False) -> Case:
 
 def _fundamentals(prompt: str, symbol: str, quotes: bool = True) -> Case:
     return Case("stock_investor", prompt, "fundamentals_feed", {"symbol": symbol}, "fundamentals", quotes)
+
+
+def _field(prompt: str, symbol: str | None, field: str, heldout: bool = False) -> Case:
+    """A request naming one field of a quote, of the fundamentals, or (no symbol) of the portfolio."""
+    if symbol is None:
+        return Case("stock_investor", prompt, "portfolio_book", {}, "field", True, field, heldout)
+    if field in ("bid", "ask", "last", "volume"):
+        return Case("daytrader", prompt, "quote_feed", {"symbol": symbol}, "field", True, field, heldout)
+    return Case("stock_investor", prompt, "fundamentals_feed", {"symbol": symbol}, "field", True, field, heldout)
 
 
 def _chat(prompt: str, kind: Kind = "daytrader") -> Case:
@@ -276,5 +292,39 @@ CONVERSATIONS: list[Conversation] = [
         _portfolio("What is my account worth?", quotes=True),
     ),
 ]
+
+FIELDS: list[Case] = [
+    _field("What is the P/E ratio of MSFT?", "MSFT", "pe_ratio"),
+    _field("What is the bid on AAPL?", "AAPL", "bid"),
+    _field("What's the ask for MSFT?", "MSFT", "ask"),
+    _field("What was the last trade price of NVDA?", "NVDA", "last"),
+    _field("What is the volume of TSLA today?", "TSLA", "volume"),
+    _field("What is the EPS of MSFT?", "MSFT", "eps"),
+    _field("What's the dividend yield on PG?", "PG", "dividend_yield"),
+    _field("What is the revenue growth of AMZN?", "AMZN", "revenue_growth"),
+    _field("What is the debt to equity of JPM?", "JPM", "debt_to_equity"),
+    _field("What's the operating margin of AAPL?", "AAPL", "operating_margin"),
+    _field("What is the net margin of META?", "META", "net_margin"),
+    _field("How much cash do I have?", None, "cash"),
+]
+"""Requests naming one field: the split the answers' number binding was developed on."""
+
+FIELDS_HELDOUT: list[Case] = [
+    _field("Tell me the bid price for GOOGL.", "GOOGL", "bid", True),
+    _field("What's the ask price on AMD?", "AMD", "ask", True),
+    _field("What did NFLX last trade at?", "NFLX", "last", True),
+    _field("What's today's trading volume for AAPL?", "AAPL", "volume", True),
+    _field("Give me the P/E of NVDA.", "NVDA", "pe_ratio", True),
+    _field("What are MSFT's earnings per share?", "MSFT", "eps", True),
+    _field("What is KO's dividend yield?", "KO", "dividend_yield", True),
+    _field("What is the revenue growth rate of GOOGL?", "GOOGL", "revenue_growth", True),
+    _field("What is XOM's debt-to-equity ratio?", "XOM", "debt_to_equity", True),
+    _field("What is the operating margin for MSFT?", "MSFT", "operating_margin", True),
+    _field("What is the price to earnings ratio of KO?", "KO", "pe_ratio", True),
+    _field("What is the net margin of NVDA?", "NVDA", "net_margin", True),
+    _field("What is my buying power?", None, "buying_power", True),
+    _field("What is the EPS of PEP?", "PEP", "eps", True),
+]
+"""Requests naming one field, never used to tune the binding: the rate reported is this split's."""
 
 CASES: list[Case] = [*SINGLES, *(turn for conversation in CONVERSATIONS for turn in conversation.turns)]

@@ -126,6 +126,24 @@ def stock_price(ticker: Annotated[str, Field(pattern=r"^[A-Z]{1,5}$")]) -> dict[
     return {"ticker": ticker, "price": 101.25}
 
 
+def company_stats(ticker: Annotated[str, Field(pattern=r"^[A-Z]{1,5}$")]) -> dict[str, Any]:
+    """Look up a listed company's key statistics: market cap, volume, P/E, EPS, dividend yield, beta."""
+    return {
+        "ticker": ticker,
+        "market_cap": 2870.5,
+        "volume": 51234000,
+        "pe_ratio": 29.4,
+        "eps": 6.13,
+        "dividend_yield": 0.52,
+        "beta": 1.21,
+    }
+
+
+def weather_details(city: Annotated[str, Field(max_length=40)]) -> dict[str, Any]:
+    """Get detailed current weather in a city: temperature, humidity, wind speed, UV index, pressure."""
+    return {"city": city, "temperature": 18, "humidity": 64, "wind_speed": 27, "uv_index": 5, "pressure": 1013}
+
+
 APPS: dict[str, list[Any]] = {
     "math": [add_numbers, multiply_numbers, convert_units],
     "weather": [get_weather, get_forecast, web_search],
@@ -133,6 +151,7 @@ APPS: dict[str, list[Any]] = {
     "office": [send_email, create_event, set_timer, translate],
     "shop": [order_groceries, web_search],
     "finance": [stock_price, convert_units],
+    "stats": [company_stats, weather_details, web_search],
 }
 INSTRUCTIONS = "You are a helpful assistant. Use a tool when the request needs one."
 
@@ -146,6 +165,10 @@ class GeneralCase:
     tool: str | None
     args: dict[str, Any] = field(default_factory=dict)
     category: str = ""
+    field: str | None = None
+    """The key of the tool result's field the request names: the answer's number must be its value."""
+    heldout: bool = False
+    """In the held-out split of the field cases (measured, never tuned on)."""
 
     def args_match(self, got: dict[str, Any]) -> bool:
         """Every expected argument present and equal (strings ignore case and surrounding space; numbers by value)."""
@@ -311,3 +334,29 @@ CASES: list[GeneralCase] = [
     _c("finance", "Write a poem about the sea.", None, "irrelevant"),
     _c("finance", "Thanks for your help!", None, "irrelevant"),
 ]
+
+
+def _f(prompt: str, tool: str, name: str, heldout: bool = False, **args: Any) -> GeneralCase:
+    return GeneralCase("stats", prompt, tool, args, "field", name, heldout)
+
+
+FIELDS: list[GeneralCase] = [
+    _f("What is the market cap of AAPL?", "company_stats", "market_cap", ticker="AAPL"),
+    _f("What's the beta of TSLA?", "company_stats", "beta", ticker="TSLA"),
+    _f("What is the EPS of IBM?", "company_stats", "eps", ticker="IBM"),
+    _f("How humid is it in Paris? Give me the humidity.", "weather_details", "humidity", city="Paris"),
+    _f("What's the wind speed in Oslo?", "weather_details", "wind_speed", city="Oslo"),
+]
+"""Requests naming one field of a result with several numbers: the split the binding was developed on."""
+
+FIELDS_HELDOUT: list[GeneralCase] = [
+    _f("What's the UV index in Sydney?", "weather_details", "uv_index", True, city="Sydney"),
+    _f("Tell me the air pressure in Denver.", "weather_details", "pressure", True, city="Denver"),
+    _f("What is the temperature in Lisbon?", "weather_details", "temperature", True, city="Lisbon"),
+    _f("What is the humidity in Cairo?", "weather_details", "humidity", True, city="Cairo"),
+    _f("What is NVDA's price/earnings ratio?", "company_stats", "pe_ratio", True, ticker="NVDA"),
+    _f("What is the dividend yield of KO?", "company_stats", "dividend_yield", True, ticker="KO"),
+    _f("What's the trading volume of AMD?", "company_stats", "volume", True, ticker="AMD"),
+    _f("What is the market capitalization of MSFT?", "company_stats", "market_cap", True, ticker="MSFT"),
+]
+"""Requests naming one field, never used to tune the binding: the rate reported is this split's."""

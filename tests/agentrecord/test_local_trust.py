@@ -345,3 +345,19 @@ def test_eval_sets_are_large_and_varied() -> None:
         names = [fn.__name__ for fn in general.APPS[gcase.app]]
         assert gcase.tool is None or gcase.tool in names, gcase
     assert sum(c.tool is None for c in general.CASES) >= 10
+
+
+def test_field_cases_name_a_field_their_tool_returns_and_keep_a_held_out_split() -> None:
+    from tests.agentrecord.local_eval_set import FIELDS, FIELDS_HELDOUT, TOOLS
+
+    assert len(FIELDS_HELDOUT) >= 10 and len(general.FIELDS_HELDOUT) >= 5
+    assert all(c.heldout for c in [*FIELDS_HELDOUT, *general.FIELDS_HELDOUT])
+    assert not any(c.heldout for c in [*FIELDS, *general.FIELDS])
+    assert not {c.prompt for c in [*FIELDS, *general.FIELDS]} & {
+        c.prompt for c in [*FIELDS_HELDOUT, *general.FIELDS_HELDOUT]
+    }
+    for case in [*FIELDS, *FIELDS_HELDOUT]:
+        assert case.field and case.tool in TOOLS[case.kind] and case.quotes, case
+    for gcase in [*general.FIELDS, *general.FIELDS_HELDOUT]:
+        (tool,) = [fn for fn in general.APPS[gcase.app] if fn.__name__ == gcase.tool]
+        assert gcase.field in tool(**gcase.args), gcase

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -456,6 +457,11 @@ def test_demo_json_on_the_local_model(tmp_path: Path) -> None:
     by_prompt = {t["prompt"]: t for t in doc["turns"]}
     assert [c["tool"] for c in by_prompt["What is the price of AAPL?"]["tool_calls"]] == ["quote_feed"]
     assert [c["tool"] for c in by_prompt["What is the P/E ratio of MSFT?"]["tool_calls"]] == ["fundamentals_feed"]
+    # the right numbers, not only faithful ones: the P/E (not the EPS), the last price (not the bid or ask)
+    for prompt, field in (("What is the P/E ratio of MSFT?", "pe_ratio"), ("What is the price of AAPL?", "last")):
+        (call,) = by_prompt[prompt]["tool_calls"]
+        given = re.findall(r"\d+(?:\.\d+)?", by_prompt[prompt]["reply"])
+        assert given and float(given[0]) == float(call["result"][field]), (by_prompt[prompt]["reply"], call)
     assert all(t["reply"] or t["pending"] for t in doc["turns"])
     assert [a["agent"] for a in doc["agents"]] == ["daytrader/1", "stock_investor/1"]
     assert all(a["total_tokens"] > 0 for a in doc["agents"])

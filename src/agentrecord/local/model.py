@@ -4,10 +4,11 @@ A request is decided, then answered. Deciding (when tools are offered): every op
 answering in words) is scored by the likelihood of the user's message after its description; the
 winner's arguments are copied from the request, chosen by likelihood among allowed values, or
 written under a bounded grammar (retried once tighter). Answering: a sentence or two, streamed,
-under a grammar that admits only the numbers of the tool results and the request, stopped when a
-sentence repeats. Whatever the model does, a request never raises because of its output: a call
-that cannot be formed becomes an answer in words saying so. Usage comes from the engine's own
-token counts; the price is zero.
+under a constraint that admits only the numbers of the tool results and the request, each the value
+of the field the request or the sentence names (`fields`), stopped when a sentence repeats.
+Whatever the model does, a request never raises because of its output: a call that cannot be
+formed becomes an answer in words saying so. Usage comes from the engine's own token counts; the
+price is zero.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ from pydantic_ai.usage import RequestUsage
 
 from ..errors import AgentRecordError
 from . import arguments, engine
+from .fields import Bound, asked_fields, focus_facts, result_fields
 from .formats import ChannelFormat, Choice, PromptFormat, format_named, has_arguments
-from .grammar import ArgumentsGrammar, Bounds, NumbersFrom, numbers_in
+from .grammar import ArgumentsGrammar, Bounds, numbers_in
 
 DEFAULT_MODEL = engine.DEFAULT_MODEL
 ROUTINGS = ("evidence", "channel")
@@ -228,18 +230,23 @@ class LocalModel(FunctionModel):
         on_text: Callable[[str], None] | None,
         cancelled: threading.Event | None,
     ) -> tuple[str, RequestUsage]:
-        """A short answer: at most `max_sentences`, nothing said twice, numbers only from the context.
+        """A short answer: at most `max_sentences`, nothing said twice, numbers only from the context and each
+        the value of the field it is about (`fields.Bound`: "The P/E ratio is" is followed by the P/E).
 
         The results of this request's tool calls are written as plain facts ("The last is 190.0.")
         after the question, which small models ground on best."""
-        conversation = self._conversation(messages, info.instructions, None)
+        described = {t.name: t.description or "" for t in info.function_tools}
+        conversation = self._conversation(messages, info.instructions, None, described)
         allowed = numbers_in([*(m["content"] for m in conversation)])
+        returns = _returns_since_prompt(messages)
+        request = _last_prompt(messages)
+        fields = result_fields([_result(p) for p in returns], [described.get(p.tool_name, "") for p in returns])
         gate = _SentenceGate(self.max_sentences, on_text)
         try:
             gen = self.engine.generate(
                 conversation,
                 grammar=None,
-                allow=NumbersFrom(allowed),
+                allow=Bound(allowed, fields, request),
                 max_tokens=max_tokens,
                 temperature=temperature,
                 on_text=gate.push,
@@ -253,16 +260,12 @@ class LocalModel(FunctionModel):
                 on_text(text)
             return text, RequestUsage()
         text = gate.finish(cut=gen.completion_tokens >= max_tokens)
-        if not text:  # nothing sound was written: say what the tools said, or that there is nothing to say
-            facts = [
-                p
-                for m in messages[max(_last_prompt_index(messages), 0) :]
-                if isinstance(m, ModelRequest)
-                for p in m.parts
-                if isinstance(p, ToolReturnPart)
-            ]
-            first = _facts(facts[-1].tool_name, _result(facts[-1]), "") if facts else ""
-            text = " ".join(first.split("\n")[:3]) or "Sorry, I have no answer to that."
+        if not text:  # nothing sound was written: say what the tools said (what was asked first), or that it cannot
+            last = returns[-1] if returns else None
+            about = described.get(last.tool_name, "") if last else ""
+            lines = _facts(last.tool_name, _result(last), request, about).split("\n") if last else []
+            asked = asked_fields(request, result_fields([_result(last)], [about])) if last else frozenset()
+            text = " ".join(lines[-3:] if asked else lines[:3]) or "Sorry, I have no answer to that."
             if on_text is not None:
                 on_text(text)
         return text, _usage(gen)
@@ -447,15 +450,21 @@ class LocalModel(FunctionModel):
     # What the model sees.
 
     def _conversation(
-        self, messages: list[ModelMessage], instructions: str | None, tool_system: str | None
+        self,
+        messages: list[ModelMessage],
+        instructions: str | None,
+        tool_system: str | None,
+        described: dict[str, str] | None = None,
     ) -> list[dict[str, str]]:
         """The chat as role/content pairs the GGUF's template accepts: one system turn, then user/assistant.
 
         Only the current request (with its tool results) and `context_turns` earlier exchanges are
         shown: a 135M model copies its own old answers, errors and all, into new ones. For the answer
         in words (`tool_system` None) the results of this request's tool calls are written as plain
-        facts right before the question, which small models ground on best.
+        facts right before the question, which small models ground on best (`described`: the tools'
+        descriptions, which may name their fields).
         """
+        described = described or {}
         system = [instructions] if instructions else []
         start = _last_prompt_index(messages)
         turns: list[tuple[str, str]] = []
@@ -473,7 +482,9 @@ class LocalModel(FunctionModel):
                     elif isinstance(part, ToolReturnPart) and not tool_system:
                         facts.append(
                             f"The {part.tool_name.replace('_', ' ')} tool answered:\n"
-                            + _facts(part.tool_name, _result(part), _last_prompt(messages))
+                            + _facts(
+                                part.tool_name, _result(part), _last_prompt(messages), described.get(part.tool_name, "")
+                            )
                         )
                     elif isinstance(part, ToolReturnPart):
                         turns.append(("user", f"{part.tool_name} returned: {_result(part)}"))
@@ -680,10 +691,11 @@ def _result(part: ToolReturnPart) -> str:
     return text if text or not isinstance(part.content, list | dict) else json.dumps(part.content)
 
 
-def _facts(tool: str, result: str, question: str) -> str:
+def _facts(tool: str, result: str, question: str, description: str = "") -> str:
     """A tool result as short sentences ("The last is 190.0."), which small models quote most faithfully.
 
-    The facts whose names share a word with the question come last, nearest the question.
+    When the question names fields of the result (see `fields`), only theirs and those without numbers are
+    given; else all, those whose names share a word with the question last, nearest it.
     """
     try:
         data = json.loads(result)
@@ -695,9 +707,24 @@ def _facts(tool: str, result: str, question: str) -> str:
         return f"{tool} returned: {data}."
     pairs: list[tuple[str, str]] = []
     _flatten(data, "", pairs)
-    asked = set(re.findall(r"[a-z]+", question.lower()))
-    pairs.sort(key=lambda kv: bool(set(re.findall(r"[a-z]+", kv[0].lower().replace("_", " "))) & asked))
+    named = asked_fields(question, result_fields([result], [description]))
+    if named:
+        pairs = focus_facts(pairs, named)
+    else:
+        asked = set(re.findall(r"[a-z]+", question.lower()))
+        pairs.sort(key=lambda kv: bool(set(re.findall(r"[a-z]+", kv[0].lower().replace("_", " "))) & asked))
     return "\n".join(f"The {k.replace('_', ' ') or 'result'} is {v}." for k, v in pairs)
+
+
+def _returns_since_prompt(messages: list[ModelMessage]) -> list[ToolReturnPart]:
+    """The results of the tool calls made for the latest user prompt, in order."""
+    return [
+        p
+        for m in messages[max(_last_prompt_index(messages), 0) :]
+        if isinstance(m, ModelRequest)
+        for p in m.parts
+        if isinstance(p, ToolReturnPart)
+    ]
 
 
 def _last_prompt_index(messages: list[ModelMessage]) -> int:
