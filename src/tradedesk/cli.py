@@ -9,7 +9,6 @@ else sqlite:///tradedesk.db in the working directory.
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -437,6 +436,8 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """A demo user with one agent of each kind, real questions, then orders, portfolio and token usage."""
+    import tempfile
+
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
