@@ -103,6 +103,7 @@ def _stream(agent: "TradingAgent", prompt: str, *, echo: bool) -> "Reply[Any]":
         first = next(stream, None)
     if echo and first is not None:
         sys.stdout.write(f"{agent.label}> {first}")
+        sys.stdout.flush()  # the first words show now, not with the second chunk
         for chunk in stream:
             sys.stdout.write(chunk)
             sys.stdout.flush()
