@@ -1,34 +1,86 @@
-"""agentrecord: AI agents that live in your application's database, as SQLAlchemy records."""
+"""agentrecord: AI agents that live in your application's database, as SQLAlchemy records.
 
-from .approvals import Approval, PendingApproval
-from .compaction import Compaction
-from .engine import create_engine
-from .errors import (
-    AgentBusy,
-    AgentRecordError,
-    ApprovalError,
-    ApprovalPending,
-    BudgetExceeded,
-    DeclarationError,
-    InvalidPrompt,
-    LeaseLost,
-    MCPServerUnavailable,
-    ProviderError,
-    ProviderNotConfigured,
-    ProviderTimeout,
-    RecordNotSaved,
-    RequestLimitExceeded,
-    StateVersionError,
-    TurnFailed,
-    TurnLimitExceeded,
-    UnknownProvider,
+The public names below are imported on first use (PEP 562), not with the package: `import agentrecord`
+costs nothing, so a program that only needs `agentrecord.errors` or `create_engine` does not pay for
+pydantic-ai and the providers' SDKs. `from agentrecord import X` works as before.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` imports each on first use
+    from .approvals import Approval, PendingApproval
+    from .compaction import Compaction
+    from .engine import create_engine
+    from .errors import (
+        AgentBusy,
+        AgentRecordError,
+        ApprovalError,
+        ApprovalPending,
+        BudgetExceeded,
+        DeclarationError,
+        InvalidPrompt,
+        LeaseLost,
+        MCPServerUnavailable,
+        ProviderError,
+        ProviderNotConfigured,
+        ProviderTimeout,
+        RecordNotSaved,
+        RequestLimitExceeded,
+        StateVersionError,
+        TurnFailed,
+        TurnLimitExceeded,
+        UnknownProvider,
+    )
+    from .ledger import DayUsage
+    from .mcp_servers import MCP
+    from .providers import configured_providers, provider_names
+    from .record import AgentRecord, ReplyStream
+    from .reply import Reply, Usage
+    from .tools import Tool, ToolContext, tool
+
+_ERRORS = (
+    "AgentBusy",
+    "AgentRecordError",
+    "ApprovalError",
+    "ApprovalPending",
+    "BudgetExceeded",
+    "DeclarationError",
+    "InvalidPrompt",
+    "LeaseLost",
+    "MCPServerUnavailable",
+    "ProviderError",
+    "ProviderNotConfigured",
+    "ProviderTimeout",
+    "RecordNotSaved",
+    "RequestLimitExceeded",
+    "StateVersionError",
+    "TurnFailed",
+    "TurnLimitExceeded",
+    "UnknownProvider",
 )
-from .ledger import DayUsage
-from .mcp_servers import MCP
-from .providers import configured_providers, provider_names
-from .record import AgentRecord, ReplyStream
-from .reply import Reply, Usage
-from .tools import Tool, ToolContext, tool
+
+_HOME: dict[str, str] = {
+    "Approval": "approvals",
+    "PendingApproval": "approvals",
+    "Compaction": "compaction",
+    "create_engine": "engine",
+    **dict.fromkeys(_ERRORS, "errors"),
+    "DayUsage": "ledger",
+    "MCP": "mcp_servers",
+    "configured_providers": "providers",
+    "provider_names": "providers",
+    "AgentRecord": "record",
+    "ReplyStream": "record",
+    "Reply": "reply",
+    "Usage": "reply",
+    "Tool": "tools",
+    "ToolContext": "tools",
+    "tool": "tools",
+}
+"""Each public name and the submodule that defines it."""
 
 __all__ = [
     "MCP",
@@ -65,3 +117,23 @@ __all__ = [
     "provider_names",
     "tool",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """A public name, imported from its submodule on first use; or a submodule (`agentrecord.jobs`)."""
+    home = _HOME.get(name)
+    if home is not None:
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if not name.startswith("__"):
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as error:
+            if error.name != f"{__name__}.{name}":
+                raise  # the submodule exists but something it imports does not
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

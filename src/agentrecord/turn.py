@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -570,9 +571,14 @@ async def _run(
         fresh = decisions is None and not held and not continuing
         summary = await _compact(target, lease) if fresh else None
         history, carried = _prepare_history(lease.history) if fresh else (lease.history, [])
-        from . import _encoding  # imports the OpenAI SDK: only once a turn runs
+        # Encodings are reused for OpenAI chat models only, and one exists only once its module is loaded:
+        # a turn on another model (the embedded one, Anthropic...) does not import the OpenAI SDK.
+        if "pydantic_ai.models.openai" in sys.modules:
+            from . import _encoding
 
-        model, run_history, finished = await _encoding.plan(target.model, history, prompt)
+            model, run_history, finished = await _encoding.plan(target.model, history, prompt)
+        else:
+            model, run_history, finished = target.model, history, []
         meter = budgets.Meter.of(target.record, target.engine, target.store.agents.metadata, target.label)
     except BaseException:
         target.store.release(target.engine, target.agent_id, lease)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from .market import Bar, Market
+if TYPE_CHECKING:
+    from .market import Bar, Market
 
 INTERVALS = {"1m": timedelta(minutes=1), "1d": timedelta(days=1)}
 MAX_BARS = 500

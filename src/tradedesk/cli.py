@@ -5,109 +5,49 @@ errors print one line on stderr and exit 1. The database is `--db URL`, else TRA
 else sqlite:///tradedesk.db in the working directory.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
 import os
 import sys
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pydantic_ai
 import typer
-from alembic.util import CommandError
-from sqlalchemy import Engine, exc, make_url, select
-from sqlalchemy.orm import Session, object_session
-from typer.core import TyperGroup
-
-import agentrecord
-from agentrecord import AgentRecordError, ProviderNotConfigured, Reply, jobs
-from agentrecord import providers as agent_providers
 
 from . import cli_output as ui
-from . import desk, identity, migrations, services
-from .broker import BrokerError, Portfolio
-from .cli_explain import order_id, print_explanation
-from .db import database_url
-from .market import UnknownSymbol
-from .models import AGENT_KINDS, TradingAgent, User
+from .cli_common import (
+    CliError,
+    JsonOption,
+    _agent,
+    _agent_row,
+    _agents,
+    _database,
+    _desk,
+    _kind,
+    _Root,
+    _root,
+    _session,
+    _shown,
+    _user,
+    agent_app,
+    app,
+    user_app,
+)
+
+if TYPE_CHECKING:
+    from agentrecord import Reply
+
+    from . import desk
+    from .broker import Portfolio
+    from .models import TradingAgent
+
+__all__ = ["CliError", "app", "main"]
 
 DEMO_EMAIL = "demo@tradedesk.local"
 DEMO_QUESTIONS = {
     "daytrader": ["What is the price of AAPL?", "Place an order to buy 10 shares of AAPL."],
     "stock_investor": ["What is the P/E ratio of MSFT?"],
 }
-
-
-class CliError(Exception):
-    """A failure the user can fix; its message is the one line the CLI prints."""
-
-
-_EXPECTED: tuple[type[BaseException], ...] = (
-    CliError,
-    desk.DeskError,
-    AgentRecordError,
-    UnknownSymbol,
-    BrokerError,
-    exc.OperationalError,
-    exc.ArgumentError,
-    CommandError,  # alembic: e.g. a database migrated by a newer tradedesk
-)
-
-
-class _Commands(TyperGroup):
-    """Turns the errors a user can act on into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except _EXPECTED as error:
-            typer.echo(f"Error: {_one_line(error, _root(ctx).url)}", err=True)
-            ctx.exit(1)
-
-
-def _one_line(error: BaseException, url: str) -> str:
-    if isinstance(error, exc.OperationalError | exc.ArgumentError):
-        detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        return f"Database error on {_shown(url)}: {detail}"
-    return " ".join(str(error).split())
-
-
-app: typer.Typer = typer.Typer(
-    cls=_Commands,
-    no_args_is_help=True,
-    add_completion=False,
-    help="Personal AI trading agents on a paper brokerage.",
-)
-user_app = typer.Typer(no_args_is_help=True, help="Manage users.")
-agent_app: typer.Typer = typer.Typer(no_args_is_help=True, help="Manage agents.")
-app.add_typer(user_app, name="user")
-app.add_typer(agent_app, name="agent")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-
-
-@dataclass
-class _Root:
-    """Options of the whole command line."""
-
-    db: str | None
-
-    @property
-    def url(self) -> str:
-        return database_url(self.db)
-
-    @property
-    def db_given(self) -> bool:
-        return bool(self.db or os.environ.get("TRADEDESK_DATABASE_URL"))
-
-
-def _root(ctx: typer.Context) -> _Root:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, _Root) else _Root(None)
 
 
 @app.callback()
@@ -129,7 +69,8 @@ def _options(
         from .tracing import export
 
         ctx.call_on_close(export(trace.strip().lower()))
-    pydantic_ai.BANNER_ENABLED = False  # the CLI owns its terminal: no first-run banner amid the reply
+    # The CLI owns its terminal: no pydantic-ai first-run banner amid the reply (read when a turn starts).
+    os.environ.setdefault("PYDANTIC_AI_NO_BANNER", "1")
 
 
 def main() -> None:
@@ -137,51 +78,12 @@ def main() -> None:
     app()
 
 
-# -- database ------------------------------------------------------------------------------------
-
-
-def _shown(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except exc.ArgumentError:
-        return url
-
-
-def _sqlite_file(url: str) -> Path | None:
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or not parsed.database or parsed.database == ":memory:":
-        return None
-    return None if parsed.database.startswith("file:") else Path(parsed.database)
-
-
-@contextmanager
-def _database(url: str) -> Iterator[Engine]:
-    """An engine on an initialized, up-to-date database (else a CliError saying to run `tradedesk init`)."""
-    missing = _sqlite_file(url)
-    if missing is not None and not missing.exists():
-        raise CliError(f"No database at {_shown(url)}: run `tradedesk init` to create it.")
-    engine = agentrecord.create_engine(url)
-    try:
-        state = migrations.status(engine)
-        if state.current is None:
-            raise CliError(f"The database {_shown(url)} is not initialized: run `tradedesk init`.")
-        if not state.up_to_date:
-            raise CliError(
-                f"The database {_shown(url)} is at revision {state.current}, this tradedesk needs {state.head}: "
-                "run `tradedesk init` to migrate it."
-            )
-        yield engine
-    finally:
-        engine.dispose()
-
-
-@contextmanager
-def _session(ctx: typer.Context) -> Iterator[Session]:
-    with _database(_root(ctx).url) as engine, Session(engine, expire_on_commit=False) as session:
-        yield session
-
-
 def _initialize(url: str) -> dict[str, Any]:
+    import agentrecord
+    from agentrecord import jobs
+
+    from . import migrations
+
     engine = agentrecord.create_engine(url)
     try:
         before = migrations.status(engine).current
@@ -192,49 +94,10 @@ def _initialize(url: str) -> dict[str, Any]:
     return {"database": _shown(url), "revision": after.current, "previous": before, "changed": before != after.current}
 
 
-# -- lookups (the application layer does the work; these keep the CLI's names) -------------------
-
-
-def _user(session: Session, email: str) -> User:
-    return desk.user_by_email(session, email)
-
-
-def _kind(name: str) -> type[TradingAgent]:
-    return desk.kind_of(name)
-
-
-def _agents(user: User) -> list[TradingAgent]:
-    """The user's agents, day traders first."""
-    return [*user.daytraders, *user.stock_investors]
-
-
-def _desk(session: Session, email: str) -> desk.Desk:
-    return desk.Desk(session, _user(session, email))
-
-
-def _agent(user: User, ref: str) -> TradingAgent:
-    """`daytrader/3`, or `daytrader` when the user has exactly one."""
-    session = object_session(user)
-    assert session is not None
-    return desk.Desk(session, user).agent_by_ref(ref)
-
-
-def _agent_row(agent: TradingAgent) -> dict[str, Any]:
-    row = desk.Desk(_session_of(agent), agent.user).agent_row(agent)
-    columns = ("agent", "kind", "id", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "cost")
-    return {k: row[k] for k in (*columns, "today_tokens", "today_usd", "pending_approvals")}
-
-
-def _session_of(obj: object) -> Session:
-    session = object_session(obj)
-    assert session is not None
-    return session
-
-
 # -- turns ---------------------------------------------------------------------------------------
 
 
-def _stream(d: desk.Desk, agent: TradingAgent, prompt: str, *, echo: bool) -> Reply[Any]:
+def _stream(d: "desk.Desk", agent: "TradingAgent", prompt: str, *, echo: bool) -> "Reply[Any]":
     """Run a turn (once the desk's one check lets it through), a spinner on stderr until the first words arrive,
     then `label> words` as they come."""
     stream = d.stream(agent, prompt)
@@ -242,6 +105,7 @@ def _stream(d: desk.Desk, agent: TradingAgent, prompt: str, *, echo: bool) -> Re
         first = next(stream, None)
     if echo and first is not None:
         sys.stdout.write(f"{agent.label}> {first}")
+        sys.stdout.flush()  # the first words show now, not with the second chunk
         for chunk in stream:
             sys.stdout.write(chunk)
             sys.stdout.flush()
@@ -254,6 +118,8 @@ def _stream(d: desk.Desk, agent: TradingAgent, prompt: str, *, echo: bool) -> Re
 
 
 def _decide(ctx: typer.Context, call_id: str, reason: str | None, as_json: bool) -> None:
+    from . import desk
+
     verb = "approved" if reason is None else "denied"
     with _session(ctx) as session:
         agent = desk.holder(session, call_id)
@@ -308,6 +174,8 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @user_app.command("add")
 def user_add(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """Add a user (with a paper brokerage account)."""
+    from . import desk
+
     with _session(ctx) as session:
         user = desk.add_user(session, email)
         session.commit()
@@ -329,6 +197,8 @@ def user_password(
     as_json: JsonOption = False,
 ) -> None:
     """Set a user's password for signing in on the web."""
+    from . import identity
+
     secret = password or os.environ.get("TRADEDESK_PASSWORD")
     if secret is None:
         if not sys.stdin.isatty():
@@ -361,6 +231,11 @@ def agent_add(
     as_json: JsonOption = False,
 ) -> None:
     """Give a user a day trader or a stock investor."""
+    from agentrecord import ProviderNotConfigured
+    from agentrecord import providers as agent_providers
+
+    from . import desk
+
     _kind(kind)
     name = agent_providers.canonical(provider) if provider else desk.default_provider()
     with _session(ctx) as session:
@@ -423,6 +298,8 @@ def talk(
 @app.command()
 def approvals(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """List the tool calls waiting for a user's approval."""
+    from . import desk
+
     with _session(ctx) as session:
         user = _user(session, email)
         rows = desk.Desk(session, user).approvals()
@@ -455,6 +332,8 @@ def deny(
 @app.command()
 def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """A user's cash, positions, equity and P&L."""
+    from . import desk
+
     with _session(ctx) as session:
         user = _user(session, email)
         book = desk.Desk(session, user).portfolio()
@@ -468,7 +347,7 @@ def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> No
     print_by_agent(by_agent)
 
 
-def _print_portfolio(email: str, book: Portfolio) -> None:
+def _print_portfolio(email: str, book: "Portfolio") -> None:
     values = ui.fields_of(book)
     positions = [ui.fields_of(p) for p in values.pop("positions", [])]
     console = ui.out()
@@ -492,7 +371,11 @@ def orders(
     as_json: JsonOption = False,
 ) -> None:
     """A user's orders, newest first."""
+    from . import desk
+
     if explain is not None:
+        from .cli_explain import order_id, print_explanation
+
         with _session(ctx) as session:
             print_explanation(_desk(session, email).explain(order_id(explain)), as_json=as_json)
         return
@@ -538,6 +421,8 @@ def _print_orders(email: str, rows: list[dict[str, Any]]) -> None:
 @app.command()
 def quote(symbol: str, as_json: JsonOption = False) -> None:
     """The latest quote for a symbol."""
+    from . import services
+
     current = services.market().quote(symbol.strip().upper())
     if as_json:
         ui.print_json(current)
@@ -554,6 +439,17 @@ def demo(
     as_json: JsonOption = False,
 ) -> None:
     """A demo user with one agent of each kind, real questions, then orders, portfolio and token usage."""
+    import tempfile
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from agentrecord import ProviderNotConfigured
+    from agentrecord import providers as agent_providers
+
+    from . import desk
+    from .models import AGENT_KINDS, User
+
     url = (
         _root(ctx).url
         if _root(ctx).db_given
@@ -611,16 +507,9 @@ def demo(
     )
 
 
-if __name__ == "__main__":  # `python -m tradedesk.cli`: run the imported module, where every command is registered
-    from tradedesk.cli import main as _registered_main
+# The other modules' commands, registered after this module's so that `--help` lists them in the same order.
+from . import cli_allocations, cli_chart, cli_costs, cli_equity, cli_jobs, cli_orders, cli_safety, cli_usage  # noqa: E402, F401
+from .cli_jobs import job_view  # noqa: E402
 
-    _registered_main()
-else:
-    from .cli_allocations import allocate as allocate  # registers agent allocate
-    from .cli_chart import chart as chart  # registers chart
-    from .cli_costs import costs as costs  # registers account costs
-    from .cli_equity import equity as equity  # registers equity
-    from .cli_jobs import job_view  # registers the worker, job and schedule commands
-    from .cli_orders import replace as replace  # registers cancel-order and replace
-    from .cli_safety import budget as budget  # registers halt, resume and budget
-    from .cli_usage import usage as usage  # registers usage
+if __name__ == "__main__":  # `python -m tradedesk.cli`
+    main()

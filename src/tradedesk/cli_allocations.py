@@ -1,18 +1,20 @@
 """The CLI's capital per agent: `agent allocate`, and the portfolio's "By agent" table (see `allocations`).
 
-Registered on `cli.agent_app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `cli_common.agent_app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from . import cli_output as ui
-from .allocations import AgentBook
-from .cli import CliError, JsonOption, _desk, _session, agent_app
+from .cli_common import CliError, JsonOption, _desk, _session, agent_app
 from .money import dollars
+
+if TYPE_CHECKING:
+    from .allocations import AgentBook
 
 
 @agent_app.command("allocate")
@@ -42,7 +44,7 @@ def allocate(
     typer.echo(f"{book.agent} of {doc['user']}: allocation {allowed}; {dollars(book.in_use)} in use.")
 
 
-def by_agent_rows(books: list[AgentBook]) -> list[dict[str, Any]]:
+def by_agent_rows(books: "list[AgentBook]") -> list[dict[str, Any]]:
     """One row per book for the "By agent" table."""
     return [
         {
@@ -58,7 +60,7 @@ def by_agent_rows(books: list[AgentBook]) -> list[dict[str, Any]]:
     ]
 
 
-def print_by_agent(books: list[AgentBook]) -> None:
+def print_by_agent(books: "list[AgentBook]") -> None:
     """The portfolio's "By agent" table (nothing if no agent traded or has an allocation)."""
     if books:
         ui.out().print(ui.table("By agent", by_agent_rows(books)))

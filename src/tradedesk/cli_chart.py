@@ -1,23 +1,24 @@
 """The CLI's chart command: recent bars of a symbol as a terminal sparkline of closes, with a summary.
 
-Registered on `cli.app`; like the rest of the CLI it parses, calls one function (`bars.recent`), and renders.
+Registered on `cli_common.app`; like the rest of the CLI it parses, calls one function (`bars.recent`), and renders.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from . import bars as market_bars
 from . import cli_output as ui
-from . import services
-from .cli import CliError, JsonOption, app
-from .market import Bar
+from .cli_common import CliError, JsonOption, app
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from .market import Bar
 
 TICKS = "▁▂▃▄▅▆▇█"
 
@@ -33,7 +34,10 @@ def sparkline(values: Sequence[Decimal]) -> str:
     return "".join(TICKS[int((v - low) / (high - low) * top + Decimal("0.5"))] for v in values)
 
 
-def _summary(chart: market_bars.Bars) -> Table:
+def _summary(chart: market_bars.Bars) -> "Table":
+    from rich.table import Table
+    from rich.text import Text
+
     first, last = chart.bars[0], chart.bars[-1]
     change = chart.change
     percent = (change / first.open * 100).quantize(Decimal("0.01")) if first.open else Decimal(0)
@@ -46,7 +50,7 @@ def _summary(chart: market_bars.Bars) -> Table:
     return grid
 
 
-def _volume(bars: Sequence[Bar]) -> int:
+def _volume(bars: "Sequence[Bar]") -> int:
     return sum(b.volume for b in bars)
 
 
@@ -58,6 +62,10 @@ def chart(
     as_json: JsonOption = False,
 ) -> None:
     """Recent bars of a symbol (open, high, low, close, volume) as a sparkline of closes."""
+    from rich.text import Text
+
+    from . import services
+
     try:
         found = market_bars.recent(services.market(), symbol, interval, bars)
     except ValueError as error:  # an unknown symbol, a bad interval or count, a replay without such bars

@@ -1,9 +1,9 @@
 """The CLI's `account costs` command: show or set an account's commission and size impact (see `costs`).
 
-Registered on `cli.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
 from dataclasses import asdict
 from decimal import Decimal, InvalidOperation
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from . import cli_output as ui
-from .cli import CliError, JsonOption, _desk, _session, app
+from .cli_common import CliError, JsonOption, _desk, _session, app
 
 account_app = typer.Typer(no_args_is_help=True, help="Manage a user's brokerage account.")
 app.add_typer(account_app, name="account")

@@ -1,17 +1,17 @@
 """The CLI's equity command: a user's equity curve as P&L per trading day, drawdown and a sparkline.
 
-Registered on `cli.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
 from typing import Annotated, Any
 
 import typer
 
 from . import cli_output as ui
-from .cli import JsonOption, _desk, _session, app
 from .cli_chart import sparkline
+from .cli_common import JsonOption, _desk, _session, app
 from .equity_report import MAX_DAYS, EquityReport
 
 

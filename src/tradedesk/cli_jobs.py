@@ -1,38 +1,39 @@
 """The CLI's commands for agents acting over time: the worker, jobs, and schedules.
 
-Registered on `cli.app`; like the rest of the CLI they parse, call agentrecord's jobs API, and render.
+Registered on `cli_common.app`; like the rest of the CLI they parse, call agentrecord's jobs API, and render.
+agentrecord's jobs, the ORM and the worker (DBOS) are imported by the commands that use them.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session
-
-from agentrecord import jobs
 
 from . import cli_output as ui
-from . import worker as platform_worker
-from .cli import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
-from .models import AGENT_KINDS
+from .cli_common import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
+
+if TYPE_CHECKING:
+    from agentrecord import jobs
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Run prompts on a clock.")
 app.add_typer(schedule_app, name="schedule")
-_KINDS = {cls.__name__: kind for kind, cls in AGENT_KINDS.items()}
 
 
 def _label(agent: str) -> str:
     """`Daytrader id=3` as the CLI names agents: `daytrader/3`."""
+    from .models import AGENT_KINDS
+
+    kinds = {cls.__name__: kind for kind, cls in AGENT_KINDS.items()}
     name, _, rest = agent.partition(" id=")
-    return f"{_KINDS[name]}/{rest}" if name in _KINDS else agent
+    return f"{kinds[name]}/{rest}" if name in kinds else agent
 
 
-def job_view(job: jobs.Job) -> dict[str, Any]:
+def job_view(job: "jobs.Job") -> dict[str, Any]:
     return job.to_json() | {"agent": _label(job.agent)}
 
 
-def schedule_view(schedule: jobs.Schedule) -> dict[str, Any]:
+def schedule_view(schedule: "jobs.Schedule") -> dict[str, Any]:
     return schedule.to_json() | {"agent": _label(schedule.agent)}
 
 
@@ -42,6 +43,8 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Turns this worker runs at once.")] = 100,
 ) -> None:
     """Run queued and scheduled turns and the exchange clock until SIGINT/SIGTERM (start any number)."""
+    from . import worker as platform_worker
+
     url = _root(ctx).url
     with _database(url):
         pass  # an initialized, up-to-date database, or the error saying to run `tradedesk init`
@@ -57,6 +60,10 @@ def jobs_list(
     as_json: JsonOption = False,
 ) -> None:
     """List a user's jobs: status, agent, prompt, times and tokens."""
+    from sqlalchemy.orm import Session
+
+    from agentrecord import jobs
+
     with _database(_root(ctx).url) as engine, Session(engine) as session:
         user = _user(session, email)
         rows = [job_view(j) for j in jobs.jobs_of(engine, list(_agents(user)), limit)]
@@ -80,6 +87,8 @@ def job_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one job, with its reply once done."""
+    from agentrecord import jobs
+
     with _database(_root(ctx).url) as engine:
         found = jobs.job(engine, job_id)
         if wait:
@@ -97,6 +106,8 @@ def job_show(
 @app.command()
 def cancel(ctx: typer.Context, job_id: str, as_json: JsonOption = False) -> None:
     """Cancel a job: a queued one never starts, a running turn stops at its next step."""
+    from agentrecord import jobs
+
     with _database(_root(ctx).url) as engine:
         doc = job_view(jobs.job(engine, job_id).cancel())
     if as_json:
@@ -135,6 +146,8 @@ def schedule_add(
 @schedule_app.command("list")
 def schedule_list(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """List a user's schedules."""
+    from sqlalchemy.orm import Session
+
     with _database(_root(ctx).url) as engine, Session(engine) as session:
         del engine
         user = _user(session, email)
@@ -150,6 +163,8 @@ def schedule_list(ctx: typer.Context, email: str, as_json: JsonOption = False) -
 
 
 def _change(ctx: typer.Context, schedule_id: str, action: str, as_json: bool) -> None:
+    from agentrecord import jobs
+
     with _database(_root(ctx).url) as engine:
         found = jobs.schedule(engine, schedule_id)
         if action == "remove":
@@ -194,6 +209,7 @@ def serve(
     """Serve the web app (and, unless --no-worker, a worker in the same process) until Ctrl-C."""
     import uvicorn
 
+    from . import worker as platform_worker
     from .web import create_app
 
     url = _root(ctx).url

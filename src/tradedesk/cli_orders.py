@@ -1,9 +1,9 @@
 """The CLI's `cancel-order` and `replace` commands: end one of a user's open orders, or change it in one step.
 
-Registered on `cli.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -11,8 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from . import cli_output as ui
-from .cli import CliError, JsonOption, _desk, _session, app
-from .desk import OrderChanges
+from .cli_common import CliError, JsonOption, _desk, _session, app
 
 
 def _price(option: str, text: str | None) -> Decimal | None:
@@ -61,6 +60,8 @@ def replace(
 
     The old order is cancelled and the new one placed together; if the new one would be refused, the old one stays.
     """
+    from .desk import OrderChanges
+
     changes = OrderChanges(
         quantity=quantity,
         limit_price=_price("--limit-price", limit_price),

@@ -1,4 +1,7 @@
-"""How the CLI shows things: JSON (Decimals as strings) for `--json`, Rich tables otherwise."""
+"""How the CLI shows things: JSON (Decimals as strings) for `--json`, Rich tables otherwise.
+
+Rich and pydantic-ai are imported by the functions that use them, so a command printing JSON loads neither.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +13,21 @@ from dataclasses import fields, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, ToolCallPart, ToolReturnPart
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from pydantic_ai.messages import ModelMessage
+    from rich.console import Console
+    from rich.table import Table
 
-from agentrecord import PendingApproval, Reply
+    from agentrecord import PendingApproval, Reply
 
 CENT = Decimal("0.01")
 
 
 def plain(value: Any) -> Any:
     """`value` as JSON-ready data: Decimals as strings (exact), datetimes as ISO 8601, dataclasses as dicts."""
-    if isinstance(value, PendingApproval):
+    if _is_pending_approval(value):
         return plain(value.to_json())
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
@@ -43,6 +46,11 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def _is_pending_approval(value: Any) -> bool:
+    approvals = sys.modules.get("agentrecord.approvals")  # not imported: nothing can be a PendingApproval
+    return approvals is not None and isinstance(value, approvals.PendingApproval)
+
+
 def print_json(value: Any) -> None:
     """Print `value` as indented JSON on stdout."""
     sys.stdout.write(json.dumps(plain(value), indent=2) + "\n")
@@ -54,12 +62,16 @@ def out() -> Console:
 
     Piped output gets room for whole tables instead of Rich's 80 columns.
     """
+    from rich.console import Console
+
     piped = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
     return Console(highlight=False, width=160 if piped else None)
 
 
 def err() -> Console:
     """A console on the current stderr: progress and errors, never the data."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -81,6 +93,8 @@ def show(value: Any) -> str:
 
 def table(title: str | None, rows: Sequence[Mapping[str, Any]], columns: Iterable[str] | None = None) -> Table:
     """A table of `rows` (dicts), one column per key of the first row unless `columns` are given."""
+    from rich.table import Table
+
     keys = list(columns) if columns is not None else (list(rows[0]) if rows else [])
     grid = Table(title=title, title_justify="left")
     for key in keys:
@@ -92,6 +106,8 @@ def table(title: str | None, rows: Sequence[Mapping[str, Any]], columns: Iterabl
 
 def pairs(title: str | None, mapping: Mapping[str, Any]) -> Table:
     """A two-column table of a record's scalar fields."""
+    from rich.table import Table
+
     grid = Table(title=title, title_justify="left", show_header=False)
     grid.add_column(style="bold")
     grid.add_column()
@@ -109,6 +125,8 @@ def fields_of(value: Any) -> dict[str, Any]:
 
 def tool_calls(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
     """The tool calls among `messages` with their results (None while a call waits for approval)."""
+    from pydantic_ai.messages import ModelRequest, ModelResponse, ToolCallPart, ToolReturnPart
+
     results = {
         p.tool_call_id: p.content
         for m in messages
@@ -132,6 +150,8 @@ def tool_calls(messages: Sequence[ModelMessage]) -> list[dict[str, Any]]:
 
 def call_result(messages: Sequence[ModelMessage], call_id: str) -> Any:
     """The result of tool call `call_id` among `messages`, or None."""
+    from pydantic_ai.messages import ModelRequest, ToolReturnPart
+
     for message in messages:
         if isinstance(message, ModelRequest):
             for part in message.parts:
@@ -173,6 +193,8 @@ def reply_json(label: str, reply: Reply[Any] | None, **extra: Any) -> dict[str, 
 
 def print_turn_footer(reply: Reply[Any], *, email: str) -> None:
     """After a streamed reply: the tools it used, what it spent, and any calls waiting for approval."""
+    from rich.text import Text
+
     console = out()
     for c in tool_calls(reply.messages):
         if c["result"] is not None:

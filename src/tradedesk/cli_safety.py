@@ -1,16 +1,16 @@
 """The CLI's safety commands: the kill switch (`halt`, `resume`) and daily spend budgets (`budget`).
 
-Registered on `cli.app`; like the rest of the CLI they parse, call one `Desk` method, and render.
+Registered on `cli_common.app`; like the rest of the CLI they parse, call one `Desk` method, and render.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
 from typing import Annotated
 
 import typer
 
 from . import cli_output as ui
-from .cli import JsonOption, _desk, _session, app
+from .cli_common import JsonOption, _desk, _session, app
 
 
 @app.command()

@@ -1,23 +1,24 @@
 """The CLI's usage command: what a user's agents spent, per UTC day, from the agents' usage ledgers.
 
-Registered on `cli.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
-from __future__ import annotations
+# Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from agentrecord import DayUsage
-
 from . import cli_output as ui
-from .cli import JsonOption, _desk, _session, app
+from .cli_common import JsonOption, _desk, _session, app
+
+if TYPE_CHECKING:
+    from agentrecord import DayUsage
 
 COLUMNS = ["day", "requests", "failed", "input_tokens", "output_tokens", "cache_read_tokens", "cost"]
 
 
-def _row(day: DayUsage) -> dict[str, Any]:
+def _row(day: "DayUsage") -> dict[str, Any]:
     return {**ui.fields_of(day), "day": day.day.isoformat(), "total_tokens": day.total_tokens}
 
 

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .accounts import utc
 from .broker import Portfolio
+from .columns import Money
 from .db import Base
-from .money import Money
 
 MIN_GAP = timedelta(seconds=60)
 

@@ -11,13 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from .accounts import utc
-from .equity import EquitySnapshot
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 NEW_YORK = ZoneInfo("America/New_York")
 PERCENT = Decimal("0.01")
@@ -88,6 +86,11 @@ def daily_pnl(snapshots: Sequence[tuple[datetime, Decimal]], before: Decimal | N
 
 def report(session: Session, user_id: int, as_of: datetime, days: int = 30) -> EquityReport:
     """`user_id`'s snapshots over the `days` New York days ending on `as_of`'s, with drawdown and daily P&L."""
+    from sqlalchemy import select  # here, not above: the CLI reads MAX_DAYS for its help without loading the ORM
+
+    from .accounts import utc
+    from .equity import EquitySnapshot
+
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"Ask for between 1 and {MAX_DAYS} days (got {days}).")
     first_day = as_of.astimezone(NEW_YORK).date() - timedelta(days=days - 1)

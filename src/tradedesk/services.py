@@ -1,12 +1,17 @@
-"""The market and broker the platform's tools and CLI act on: the seeded simulation unless swapped."""
+"""The market and broker the platform's tools and CLI act on: the seeded simulation unless swapped.
+
+The broker (and with it the ORM) is imported by `broker()`, so asking the market for a quote loads no database code.
+"""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-from .broker import Broker
-from .calendar import calendar_from_env
 from .market import Market, default_market
+
+if TYPE_CHECKING:
+    from .broker import Broker
 
 _lock = threading.Lock()
 _market: Market | None = None
@@ -30,4 +35,7 @@ def use_market(replacement: Market | None) -> None:
 
 def broker() -> Broker:
     """A broker over the current market, keeping the hours TRADEDESK_EXCHANGE_HOURS names (NYSE by default)."""
+    from .broker import Broker
+    from .calendar import calendar_from_env
+
     return Broker(market(), calendar=calendar_from_env())

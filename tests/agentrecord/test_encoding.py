@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +154,43 @@ def test_a_reloaded_history_is_encoded_again_once_and_sends_the_same_body(server
     cold = server.requests[-2]["messages"]
     assert cold[: len(warm) - 1] == warm[:-1]
     assert [m["content"] for m in cold[len(warm) - 1 :] if m["role"] == "user"] == ["once more", "once more"]
+
+
+TURNS_ON_A_SCRIPTED_MODEL = """
+import sys
+from sqlalchemy.orm import DeclarativeBase, Session
+from agentrecord import AgentRecord, create_engine
+from agentrecord.testing import ScriptedModel, scripted
+
+class Base(DeclarativeBase):
+    pass
+
+class Bot(AgentRecord, Base):
+    __tablename__ = "bots"
+
+    class Agent:
+        model = "gpt-4o-mini"
+        instructions = "Be brief."
+
+engine = create_engine(f"sqlite:///{sys.argv[1]}")
+Base.metadata.create_all(engine)
+with Session(engine) as session, scripted(Bot, ScriptedModel(["Hello.", "Again."])):
+    bot = Bot(provider="openai")
+    session.add(bot)
+    session.commit()
+    assert bot.talk("hi").text == "Hello." and bot.talk("hi again").text == "Again."
+print(sorted(m for m in ("openai", "pydantic_ai.models.openai", "agentrecord._encoding") if m in sys.modules))
+"""
+
+
+def test_turns_on_a_model_other_than_openai_chat_do_not_import_the_openai_sdk(tmp_path: Path) -> None:
+    """Encoding reuse is for OpenAI chat models only: two turns (the second has history) on another model, in a
+    fresh process, leave the OpenAI SDK unloaded (the embedded model's first token does not wait for it)."""
+    done = subprocess.run(
+        [sys.executable, "-c", TURNS_ON_A_SCRIPTED_MODEL, str(tmp_path / "bots.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]"
