@@ -78,6 +78,8 @@ class Plan:
     request is about that thing, which words alone know nothing current of."""
     unchosen: list[str] = field(default_factory=list)
     """Required small choices (an order's side) the request names no value of."""
+    chosen: list[str] = field(default_factory=list)
+    """Required small choices the request names a value of ("Buy 10 shares"): it asks for that action."""
     free_text: bool = False
     """The tool's one required argument is a task in words (a skill's `task`, a sub-agent's request): it fits
     any request. (A plain `symbol: str` or `query: str` is not: those name a value.)"""
@@ -253,6 +255,8 @@ def plan(schema: dict[str, Any], request: str) -> Plan:
             named = [v for v in values if named_in(request, v, spec)]
             if is_required and len(values) > 1:
                 (result.supported if named else result.unchosen if len(values) <= ENUM_SCORED else []).append(name)
+                if named and len(values) <= ENUM_SCORED:
+                    result.chosen.append(name)
                 if named and len(values) > ENUM_SCORED:
                     result.identified.append(name)
             if named and not is_required:

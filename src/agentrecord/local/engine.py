@@ -33,7 +33,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
 
 from ..errors import AgentRecordError
-from .scorer import Scorer
+from .scorer import STREAM_CTX, STREAMS, Scorer
 from .states import StateStore
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -185,7 +185,8 @@ class Engine:
             return Scored(scores, evaluated, read)
 
     def _state_store(self) -> StateStore | None:
-        build = f"{llama_cpp.__version__}|{_c.llama_print_system_info().decode(errors='replace')}"
+        info = _c.llama_print_system_info().decode(errors="replace")
+        build = f"{llama_cpp.__version__}|{info}|streams {STREAMS}x{STREAM_CTX}"
         return StateStore.for_model(self.path, build)
 
     def _evaluate(self, llama: Llama, prompt: list[int]) -> None:
