@@ -45,7 +45,9 @@ class Served:
 
     def __init__(self, url: str) -> None:
         self.port = free_port()
-        config = uvicorn.Config(create_app(url), host="127.0.0.1", port=self.port, log_level="warning")
+        # log_config=None: uvicorn's records go to the logging tree (pytest keeps them with the test) instead of a
+        # handler of its own on the stderr of the moment, which a test capturing stderr would read.
+        config = uvicorn.Config(create_app(url), host="127.0.0.1", port=self.port, log_level="warning", log_config=None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
