@@ -286,7 +286,10 @@ class OpenAIServer:
         httpd = _Server(("127.0.0.1", 0), _Handler)
         httpd.owner = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="openai-test-server", daemon=True)
+        # Polling every 20 ms, not 500: `stop` waits for the loop to notice, and every test using a server pays it.
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, args=(0.02,), name="openai-test-server", daemon=True
+        )
         self._thread.start()
         return self
 

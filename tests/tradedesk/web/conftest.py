@@ -13,18 +13,10 @@ import httpx
 import pytest
 import uvicorn
 
-from agentrecord import jobs
-from tradedesk import migrations
+from tests.tradedesk.template_db import initialized
 from tradedesk.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def initialized(url: str) -> str:
-    """`url` migrated to the newest schema with the job tables, as `tradedesk init` leaves it."""
-    migrations.upgrade(url)
-    jobs.install(url)
-    return url
 
 
 @pytest.fixture
