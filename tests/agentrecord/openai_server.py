@@ -107,6 +107,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:  # the client hung up before its body was sent (a killed worker)
+            with self.server.owner._lock:
+                self.server.owner.hangups += 1
+            self.close_connection = True
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": f"no route POST {self.path}", "type": "not_found"}})
             return
