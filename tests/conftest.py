@@ -88,6 +88,20 @@ def fresh_pg_database(prefix: str) -> Iterator[str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "battery: a case of the bad-input battery (tests/tradedesk/test_bad_input.py)")
+    # pytest-xdist starts its workers with COLUMNS=80, which would make the CLI's piped tables 80 wide instead of
+    # 160 (see tradedesk.cli_output): the tests see the same output on one process as on several.
+    os.environ.pop("COLUMNS", None)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), keep a module's tests on one worker when they share a fixture
+    wider than a test (a served platform, a browser, a warm process pool), so it is set up once, not per worker."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope in ("class", "module", "package") for chain in defs for d in chain):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
-server = MCPServer("market-data")
+server = MCPServer("market-data", log_level="WARNING")  # quiet: no access log into the test process's output
 
 
 @server.tool()

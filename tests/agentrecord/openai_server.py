@@ -2,7 +2,8 @@
 
 It plays the model from a script (text replies and tool calls), speaks HTTP/1.1 with keep-alive (plain
 responses carry Content-Length, streams use chunked transfer encoding), records every request body and
-Authorization header, and counts the TCP connections it accepted.
+Authorization header, and counts the TCP connections it accepted. It never prints: a client hanging up is
+counted in `hangups`, and the server's own failures are raised when it stops.
 
     with OpenAIServer(["Hello.", ToolCall("quote_feed", {"symbol": "AAPL"}), "AAPL is at 190."]) as server:
         os.environ["OPENAI_BASE_URL"] = server.base_url
@@ -16,8 +17,10 @@ import contextlib
 import json
 import socket
 import struct
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -104,6 +107,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:  # the client hung up before its body was sent (a killed worker)
+            with self.server.owner._lock:
+                self.server.owner.hangups += 1
+            self.close_connection = True
+            return
         if self.path.rstrip("/") != "/v1/chat/completions":
             self._send_json(404, {"error": {"message": f"no route POST {self.path}", "type": "not_found"}})
             return
@@ -216,6 +224,18 @@ class _Server(ThreadingHTTPServer):
             self.owner._sockets.append(conn)
         return conn, addr
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Never print from a request thread: a test capturing stderr (a CLI's one line) would read it.
+
+        A client that hangs up (reset, broken pipe) or goes silent is counted in `hangups`; anything else is the
+        server's own bug, kept in `errors` and raised when the server stops."""
+        error = sys.exc_info()[1]
+        with self.owner._lock:
+            if isinstance(error, ConnectionError | TimeoutError):
+                self.owner.hangups += 1
+            else:
+                self.owner.errors.append("".join(traceback.format_exception(error)))
+
 
 class OpenAIServer:
     """A scripted OpenAI-compatible server: each POST /v1/chat/completions consumes the next step of `script`.
@@ -254,6 +274,10 @@ class OpenAIServer:
         self.authorizations: list[str | None] = []
         self.usages: list[tuple[int, int]] = []
         """(prompt_tokens, completion_tokens) reported for each served response, in order."""
+        self.hangups = 0
+        """Requests cut short because the client hung up (connection reset, broken pipe) or went silent."""
+        self.errors: list[str] = []
+        """Tracebacks of the server's own failures while answering (raised by `stop`, never printed)."""
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._sockets: list[socket.socket] = []
@@ -267,7 +291,10 @@ class OpenAIServer:
         httpd = _Server(("127.0.0.1", 0), _Handler)
         httpd.owner = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="openai-test-server", daemon=True)
+        # Polling every 20 ms, not 500: `stop` waits for the loop to notice, and every test using a server pays it.
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, args=(0.02,), name="openai-test-server", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -286,12 +313,18 @@ class OpenAIServer:
             s.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.errors:
+            raise AssertionError("the OpenAI test server failed while answering:\n" + "\n".join(self.errors))
 
     def __enter__(self) -> OpenAIServer:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.stop()
+            return
+        with contextlib.suppress(AssertionError):  # the test's own failure is the one to report
+            self.stop()
 
     @property
     def port(self) -> int:

@@ -22,7 +22,7 @@ from tradedesk.costs import Costs
 from tradedesk.exchange import tick
 from tradedesk.market import ManualClock, Quote
 
-from .brokerage import T0, act, new_user, path_broker, walk
+from .brokerage import T0, act, emptied, new_user, path_broker, walk
 
 PROPERTY = settings(
     max_examples=25,
@@ -90,6 +90,7 @@ def test_allocations_are_never_exceeded_and_the_books_add_up_to_the_account(
     broker = path_broker(clock, walk(path))
     market = broker.market
     clock.time = T0
+    emptied(db)
     user = new_user(db)
     limits = dict(zip(AGENTS, allowed, strict=True))
     for minute in range(MINUTES - 1):

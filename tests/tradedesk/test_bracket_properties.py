@@ -25,7 +25,7 @@ from tradedesk.broker import Broker, BrokerError
 from tradedesk.exchange import tick
 from tradedesk.market import ManualClock, Quote
 
-from .brokerage import T0, act, new_user, path_broker, walk
+from .brokerage import T0, act, emptied, new_user, path_broker, walk
 
 # no shrinking: shrinking a 30-minute path worked on a database takes minutes; the failing example shows as found
 PROPERTY = settings(
@@ -116,6 +116,7 @@ def test_brackets_and_oco_exits_over_random_price_paths_never_fill_both_exits_no
     broker = path_broker(clock, walk(path))
     market = broker.market
     clock.time = T0
+    emptied(db)
     user = new_user(db)
     act(db, lambda s: broker.place_order(s, user, symbol="ACME", side="buy", quantity=40))
     worked: list[datetime] = [T0]

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from tests.tradedesk.template_db import initialized
 from tests.tradedesk.test_cli import ALICE, error, run, run_json
 from tradedesk import services
 from tradedesk.equity import EquitySnapshot
@@ -37,7 +38,7 @@ def market() -> Iterator[None]:
 def url(tmp_path: Path) -> str:
     """A database where alice has Monday's and Tuesday's snapshots and bob one of his own."""
     db = f"sqlite:///{tmp_path}/equity.db"
-    run(db, "init")
+    initialized(db)
     run(db, "user", "add", ALICE)
     run(db, "user", "add", BOB)
     engine = create_engine(db)

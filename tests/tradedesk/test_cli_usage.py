@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.agentrecord.openai_server import Fault, OpenAIServer, Text, served
+from tests.tradedesk.template_db import initialized
 from tests.tradedesk.test_cli import ALICE, error, run, run_json
 
 
@@ -24,7 +25,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
 def url(tmp_path: Path, server: OpenAIServer) -> str:
     """A migrated SQLite database where alice has a day trader and a stock investor on `openai`."""
     db = f"sqlite:///{tmp_path}/usage.db"
-    run(db, "init")
+    initialized(db)
     run(db, "user", "add", ALICE)
     run(db, "agent", "add", ALICE, "daytrader", "--provider", "openai", "--model", "gpt-4o-mini")
     run(db, "agent", "add", ALICE, "stock_investor", "--provider", "openai", "--model", "gpt-4o-mini")

@@ -25,6 +25,7 @@ from agentrecord.providers import secret_env_vars
 from tests.agentrecord.jobs.fleet import buyer
 from tests.agentrecord.openai_server import OpenAIServer
 from tests.conftest import fresh_pg_database
+from tests.tradedesk.template_db import initialized
 from tradedesk import services
 from tradedesk.broker import Broker, Order
 from tradedesk.calendar import NyseCalendar
@@ -96,7 +97,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def url(tmp_path: Path, env: dict[str, str]) -> str:
     db = f"sqlite:///{tmp_path}/td.db"
-    cli(db, "init")
+    initialized(db)
     cli(db, "user", "add", ALICE)
     cli(db, "agent", "add", ALICE, "daytrader", "--provider", "openai")
     return db

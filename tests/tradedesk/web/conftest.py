@@ -13,18 +13,10 @@ import httpx
 import pytest
 import uvicorn
 
-from agentrecord import jobs
-from tradedesk import migrations
+from tests.tradedesk.template_db import initialized
 from tradedesk.web import create_app
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def initialized(url: str) -> str:
-    """`url` migrated to the newest schema with the job tables, as `tradedesk init` leaves it."""
-    migrations.upgrade(url)
-    jobs.install(url)
-    return url
 
 
 @pytest.fixture
@@ -45,7 +37,9 @@ class Served:
 
     def __init__(self, url: str) -> None:
         self.port = free_port()
-        config = uvicorn.Config(create_app(url), host="127.0.0.1", port=self.port, log_level="warning")
+        # log_config=None: uvicorn's records go to the logging tree (pytest keeps them with the test) instead of a
+        # handler of its own on the stderr of the moment, which a test capturing stderr would read.
+        config = uvicorn.Config(create_app(url), host="127.0.0.1", port=self.port, log_level="warning", log_config=None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -23,6 +23,7 @@ from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from tests.agentrecord.openai_server import OpenAIServer, Responder
 
+from ..template_db import initialized
 from .conftest import free_port
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def platform(
         with OpenAIServer(model, keep_requests=False, chunk_delay=chunk_delay) as server:
             child = _env(server.base_url, clock_speed, env or {})
             url = f"sqlite:///{workdir}/platform.db"
-            subprocess.run([str(TRADEDESK), "--db", url, "init"], cwd=ROOT, env=child, check=True, capture_output=True)
+            initialized(url)  # as `tradedesk init` leaves it, copied from a template
             port = free_port()
             log = workdir / "serve.log"
             with open(log, "wb") as err:
