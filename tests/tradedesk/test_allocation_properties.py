@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tests.properties import examples
 from tradedesk import allocations
 from tradedesk.broker import Broker, RiskLimits
 from tradedesk.costs import Costs
@@ -25,7 +26,7 @@ from tradedesk.market import ManualClock, Quote
 from .brokerage import T0, act, emptied, new_user, path_broker, walk
 
 PROPERTY = settings(
-    max_examples=25,
+    max_examples=examples(25),
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from agentrecord import ToolContext
 from agentrecord.testing import ScriptedModel, ToolCall, call, scripted
 from agentrecord.tools import own_record
+from tests.properties import examples
 from tradedesk import desk, exchange, services
 from tradedesk.accounts import Fill, Order
 from tradedesk.market import ManualClock, SimulatedMarket
@@ -33,7 +34,9 @@ from tradedesk.models import Daytrader, StockInvestor, TradingAgent, User
 from tradedesk.tools import OrderEntry
 
 PROPERTY = settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(20),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 SYMBOLS = ["KO", "PFE", "AAPL"]
 KINDS: list[type[TradingAgent]] = [Daytrader, StockInvestor]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from tests.properties import examples
 from tradedesk import brackets
 from tradedesk.accounts import Order, utc
 from tradedesk.broker import Broker, BrokerError
@@ -29,7 +30,7 @@ from .brokerage import T0, act, emptied, new_user, path_broker, walk
 
 # no shrinking: shrinking a 30-minute path worked on a database takes minutes; the failing example shows as found
 PROPERTY = settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

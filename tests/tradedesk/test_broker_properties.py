@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from tests.properties import examples
 from tradedesk.accounts import Account, Fill, utc
 from tradedesk.broker import Broker, Order, Portfolio, RiskLimits
 from tradedesk.calendar import AlwaysOpen
@@ -35,7 +36,9 @@ SYMBOLS = ["AAPL", "KO", "TSLA", "PFE", "SPY"]
 HALF_CENT = Fraction(1, 200)
 OPENING = {"KO": 40, "TSLA": 15, "PFE": 100}
 PROPERTY = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=examples(50),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from tests.properties import examples
 from tradedesk.accounts import utc
 from tradedesk.broker import Order
 from tradedesk.exchange import tick
@@ -25,7 +26,7 @@ from .brokerage import T0, act, emptied, new_user, path_broker, walk
 
 # no shrinking: shrinking a 30-minute path worked on a database takes minutes; the failing example shows as found
 PROPERTY = settings(
-    max_examples=30,
+    max_examples=examples(30),
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
