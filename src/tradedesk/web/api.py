@@ -137,12 +137,17 @@ async def post_message(kind: str, agent_id: int, body: Prompt, request: Request,
     """Run a turn as a job; the reply as JSON, or with `Accept: text/event-stream` an SSE stream then the reply."""
     live = "text/event-stream" in request.headers.get("accept", "")
     record, job = await run_in_threadpool(start_turn, _desk(session, me), kind, agent_id, body.prompt, live)
+    return await _job_answer(job, record, live)
+
+
+async def _job_answer(job: jobs.Job, record: TradingAgent, live: bool, extra: dict[str, Any] | None = None) -> Response:
+    """A turn's job as the API answers it: its SSE stream (`live`), else its reply once it settles, with `extra`."""
     if live:
-        events = stream.sse(job, record.label, stream.pending_of(record))
+        events = stream.sse(job, record.label, stream.pending_of(record), TURN_TIMEOUT)
         return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
     done = await stream.settle(job, TURN_TIMEOUT)
     held = await run_in_threadpool(stream.pending_of(record)) if done.status == "waiting_approval" else None
-    return JSONResponse(plain(stream.job_reply(done, record.label, held)))
+    return JSONResponse(plain(stream.job_reply(done, record.label, held) | (extra or {})))
 
 
 def start_turn(
@@ -218,12 +223,7 @@ async def _resumed(d: desk.Desk, result: desk.Decision, request: Request, wait: 
     decided = {"call_id": result.call.call_id, "decision": result.verb}
     if result.job is not None:
         job = await run_in_threadpool(jobs.job, d.engine, result.job)
-        if live:
-            events = stream.sse(job, label, stream.pending_of(result.agent), TURN_TIMEOUT)
-            return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-        done = await stream.settle(job, TURN_TIMEOUT)
-        held = await run_in_threadpool(stream.pending_of(result.agent)) if done.status == "waiting_approval" else None
-        return JSONResponse(plain(stream.job_reply(done, label, held) | decided))
+        return await _job_answer(job, result.agent, live, decided)
     if result.reply is not None:  # the turn was not a job's: it resumed here, in this request
         status = "waiting_approval" if result.reply.pending else "done"
         doc = reply_json(label, result.reply, job=None, status=status)
