@@ -101,7 +101,8 @@ class StateStore:
             log.debug("local model: could not store a scoring state in %s: %s", self.directory, exc)
 
     def _prune(self) -> None:
-        files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.directory.glob("*.state")]
+        stats = [(p.stat(), p) for p in self.directory.glob("*.state")]
+        files = [(st.st_mtime, st.st_size, p) for st, p in stats]
         total = sum(size for _, size, _ in files)
         for _, size, path in sorted(files):
             if total <= self.limit:
