@@ -112,7 +112,8 @@ def test_a_resumed_job_appends_to_its_stream_without_repeating_tool_events(
         (first,) = workers.start(1)
         session, agent = agent_of(engine)
         job = agent.enqueue("buy 2 MSFT")
-        until(lambda: _executed(engine) >= 1, 60, "the tool to run")
+        # the call ran and its result is journaled (a kill between the two runs it again, by design: at least once)
+        until(lambda: _executed(engine) >= 1 and _journaled(engine, agent.id), 60, "the tool to run and be journaled")
         workers.kill(first)  # kill -9 while the model writes the answer
         workers.start(1)
         events = list(job.events(timeout=60))
@@ -123,6 +124,13 @@ def test_a_resumed_job_appends_to_its_stream_without_repeating_tool_events(
         assert text_of(events).endswith("Done: buy 2 MSFT.") and events[-1].status == "done"
         assert _executed(engine) == 1  # the call answered from its journal on the new worker
         session.close()
+
+
+def _journaled(engine: Engine, agent_id: int) -> bool:
+    """The agent's saved state holds a tool result in its turn's journal."""
+    with Session(engine) as session:
+        data = session.scalar(select(Trader.data).where(Trader.id == agent_id))
+    return '"results"' in (data or "")
 
 
 def _executed(engine: Engine) -> int:
