@@ -67,6 +67,46 @@ def _one_line(error: BaseException, ctx: typer.Context) -> str:
     return " ".join(str(error).split())
 
 
+def _plain_strings() -> None:
+    """Let a `str` or `bool` parameter given a value of its type (or none) skip Typer's pydantic coercion.
+
+    Typer 0.29 validates every parameter but a flag with a pydantic `TypeAdapter`, built when the
+    command runs: pydantic and importlib.metadata, ~1.3x `import typer`, before `tradedesk quote` does
+    anything. A str or a bool stays the same value there, so that path is skipped for them alone; every
+    other type and value keeps Typer's own coercion (and so does everything if Typer's internals change).
+    """
+    try:
+        from typer._coercion import RuntimeParam, build_runtime_param
+        from typer.core import _TyperParameter
+    except ImportError:  # pragma: no cover - another Typer: its own coercion, only slower
+        return
+    original = getattr(_TyperParameter, "get_runtime_param", None)
+    if original is None:  # pragma: no cover
+        return
+
+    @dataclass(frozen=True)
+    class _Plain(RuntimeParam):
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            if type(value) is self.annotation:
+                return value
+            return build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+    def get_runtime_param(self: Any) -> Any:
+        described = self.type_descriptor
+        if (
+            getattr(self, "_runtime_param", None) is None
+            and described.annotation in (str, bool)
+            and described.file_annotation is None
+            and described.parameter_info.parser is None
+        ):
+            self._runtime_param = _Plain(parameter_info=described.parameter_info, annotation=described.annotation)
+        return original(self)
+
+    _TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
+
+
+_plain_strings()
+
 app: typer.Typer = typer.Typer(
     cls=_Commands,
     no_args_is_help=True,

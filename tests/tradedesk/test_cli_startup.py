@@ -109,6 +109,24 @@ def test_quote_uses_the_market_without_the_database_or_the_agents() -> None:
     modules = modules_after(["quote", "AAPL", "--json"])
     assert "tradedesk.market" in modules
     assert heavy_in(modules) == []
+    assert "pydantic" not in modules  # Typer's coercion of its str and bool parameters is skipped (cli_common)
+
+
+def test_a_bad_value_still_gets_typers_own_message() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tradedesk.cli", "chart", "AAPL", "--bars", "x"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "'--bars': Input should be a valid integer" in done.stderr, done.stderr
+
+
+def test_a_command_on_an_up_to_date_database_checks_it_without_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/t.db"
+    modules_after(["--db", url, "init"])
+    modules = modules_after(["--db", url, "user", "add", "a@example.com"])
+    assert "sqlalchemy" in modules and "alembic" not in modules
 
 
 def test_a_command_on_the_database_still_loads_what_it_needs(tmp_path: Path) -> None:

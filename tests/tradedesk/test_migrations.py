@@ -57,6 +57,22 @@ def test_upgrading_twice_is_a_no_op_and_downgrade_removes_every_table(empty: tup
     assert migrations.status(engine).current is None
 
 
+def test_the_head_a_database_is_checked_against_is_the_newest_version_script() -> None:
+    assert migrations.head() == migrations.HEAD
+
+
+def test_the_status_reads_each_stage_the_same_as_alembic(empty: tuple[str, Engine]) -> None:
+    url, engine = empty
+    assert migrations.status(engine) == migrations.Status(None, migrations.HEAD)
+    command.upgrade(migrations.config(url), "0010")
+    state = migrations.status(engine)
+    with engine.connect() as conn:
+        assert state.current == MigrationContext.configure(conn).get_current_revision() == "0010"
+    assert not state.up_to_date
+    migrations.upgrade(url)
+    assert migrations.status(engine).up_to_date
+
+
 def test_the_migrations_ship_inside_the_package() -> None:
     location = Path(migrations.SCRIPT_LOCATION)
     assert location.parent == Path(models.__file__).resolve().parent
