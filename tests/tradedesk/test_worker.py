@@ -25,6 +25,7 @@ from agentrecord.providers import secret_env_vars
 from tests.agentrecord.jobs.fleet import buyer
 from tests.agentrecord.openai_server import OpenAIServer
 from tests.conftest import fresh_pg_database
+from tests.preforked import Forked
 from tests.tradedesk.template_db import initialized
 from tradedesk import services
 from tradedesk.broker import Broker, Order
@@ -78,18 +79,19 @@ def as_json(url: str, *args: str) -> Any:
     return json.loads(cli(url, *args, "--json").stdout)
 
 
-def start_worker(url: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_worker(url: str, env: dict[str, str], *, script: bool = False) -> subprocess.Popen[bytes] | Forked:
+    """`tradedesk --db URL worker` in a new process: forked with its libraries imported (see tests/preforked.py),
+    or with `script` the console script a user runs, in a fresh interpreter."""
     child = dict(os.environ, **env, PYTHONPATH=str(ROOT))
+    args = ["--db", url, "worker", "--concurrency", "20"]
+    if not script:
+        return Forked("tradedesk.cli", args, env=child, cwd=ROOT, log=None)
     return subprocess.Popen(
-        [str(SCRIPT), "--db", url, "worker", "--concurrency", "20"],
-        cwd=ROOT,
-        env=child,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [str(SCRIPT), *args], cwd=ROOT, env=child, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes] | Forked) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(30)
 
@@ -108,7 +110,7 @@ def test_a_background_turn_runs_on_a_worker_and_the_cli_follows_it(url: str, env
     dropped = as_json(url, "talk", ALICE, "daytrader", "buy 9 AAPL", "--background")
     assert [j["status"] for j in as_json(url, "jobs", ALICE)] == ["queued", "queued"]
     assert as_json(url, "cancel", dropped["id"])["status"] == "cancelled"
-    worker = start_worker(url, env)
+    worker = start_worker(url, env, script=True)
     try:
         done = as_json(url, "job", job_id, "--wait", "--timeout", "60")
     finally:

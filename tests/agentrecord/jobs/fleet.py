@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from agentrecord import Usage
 from tests.agentrecord.openai_server import OpenAIServer, Responder, Step, ToolCall
+from tests.preforked import Forked
 
 from .job_models import Order, Owner, Trader
 
@@ -53,32 +53,19 @@ class Workers:
     def __init__(self, url: str, env: dict[str, str]) -> None:
         self.url = url
         self.env = env
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.log = open(os.environ.get("JOBS_TEST_WORKER_LOG", os.devnull), "ab")  # noqa: SIM115
+        self.procs: list[Forked] = []
+        self.log = os.environ.get("JOBS_TEST_WORKER_LOG")
 
-    def start(self, count: int = 1, concurrency: int = 100) -> list[subprocess.Popen[bytes]]:
+    def start(self, count: int = 1, concurrency: int = 100) -> list[Forked]:
         started = []
         for _ in range(count):
-            args = [
-                "worker",
-                self.url,
-                "--import",
-                MODELS,
-                "--concurrency",
-                str(concurrency),
-            ]
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "agentrecord.jobs", *args],
-                cwd=ROOT,
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=self.log,
-            )
+            args = ["worker", self.url, "--import", MODELS, "--concurrency", str(concurrency)]
+            proc = Forked("agentrecord.jobs", args, env=self.env, cwd=ROOT, log=self.log)
             self.procs.append(proc)
             started.append(proc)
         return started
 
-    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+    def kill(self, proc: Forked) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
 
@@ -92,7 +79,6 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        self.log.close()
 
 
 @contextmanager
