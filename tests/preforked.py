@@ -11,12 +11,14 @@ modules are imported in each child, after its environment is set, never in the s
 from __future__ import annotations
 
 import atexit
+import builtins
 import multiprocessing
 import os
 import runpy
 import signal
 import subprocess
 import sys
+import tempfile
 import traceback
 from multiprocessing.context import ForkServerContext
 from pathlib import Path
@@ -36,21 +38,33 @@ def _forkserver() -> ForkServerContext:
     return _context
 
 
-def _main(module: str, args: list[str], env: dict[str, str], cwd: str, log: str | None) -> None:
-    """The child: `python -m module *args` with `env`, in `cwd`, stdout discarded and stderr to `log`."""
+def _main(
+    module: str | None,
+    code_text: str | None,
+    args: list[str],
+    env: dict[str, str],
+    cwd: str,
+    out: str | None,
+    log: str | None,
+) -> None:
+    """The child: `python -m module *args` (or `python -c code_text *args`) with `env`, in `cwd`, stdout to `out`
+    and stderr to `log` (else discarded)."""
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    for entry in reversed(env.get("PYTHONPATH", "").split(os.pathsep)):
-        if entry and entry not in sys.path:
+    for entry in reversed(["", *env.get("PYTHONPATH", "").split(os.pathsep)]):
+        if entry not in sys.path and (entry or module is None):
             sys.path.insert(0, entry)
     null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
+    os.dup2(os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT) if out else null, 1)
     os.dup2(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT) if log else null, 2)
-    sys.argv = [module, *args]
+    sys.argv = [module or "-c", *args]
     code = 0
     try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        if module is not None:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        else:
+            exec(compile(code_text or "", "<string>", "exec"), {"__name__": "__main__", "__builtins__": builtins})
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
     except BaseException:
@@ -66,9 +80,20 @@ def _main(module: str, args: list[str], env: dict[str, str], cwd: str, log: str 
 class Forked:
     """The part of `subprocess.Popen` the tests use, over a forked child."""
 
-    def __init__(self, module: str, args: list[str], *, env: dict[str, str], cwd: Path, log: str | None) -> None:
-        self.args = [module, *args]
-        self._process = _forkserver().Process(target=_main, args=(module, args, env, str(cwd), log), daemon=False)
+    def __init__(
+        self,
+        module: str | None,
+        args: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        log: str | None,
+        code: str | None = None,
+        out: str | None = None,
+    ) -> None:
+        self.args = [module or "-c", *args]
+        target_args = (module, code, args, env, str(cwd), out, log)
+        self._process = _forkserver().Process(target=_main, args=target_args, daemon=False)
         self._process.start()
         assert self._process.pid is not None
         self.pid: int = self._process.pid
@@ -95,3 +120,20 @@ class Forked:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def run_code(
+    code: str, *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run([python, "-c", code, *args], capture_output=True, text=True)`, forked (see above)."""
+    with tempfile.TemporaryDirectory(prefix="forked-") as tmp:
+        out, err = Path(tmp) / "out", Path(tmp) / "err"
+        child = Forked(None, list(args), env=dict(env or os.environ), cwd=cwd, log=str(err), code=code, out=str(out))
+        try:
+            returncode = child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+            raise
+        read = {path: path.read_text() if path.exists() else "" for path in (out, err)}
+    return subprocess.CompletedProcess(child.args, returncode, read[out], read[err])

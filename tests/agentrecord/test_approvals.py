@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from agentrecord import ApprovalError, ApprovalPending
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.approval_models import ApprovalBase, GuardedTrader, PlacedOrder
+from tests.preforked import run_code
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +62,7 @@ def run_in_child(db_url: str, body: str) -> str:
         engine = create_engine({db_url!r})
         """
     ) + textwrap.dedent(body)
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = run_code(script, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +38,7 @@ from tests.agentrecord.long_models import (
     tool_pairs_intact,
 )
 from tests.agentrecord.openai_server import OpenAIServer, Text, served
+from tests.preforked import run_code
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPTS = [f"quote T{i}" if i % 2 else f"turn {i}" for i in range(12)]
@@ -265,7 +264,7 @@ def test_a_compacted_record_continues_from_a_fresh_process(
         """
     )
     env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_SECRET": "sk-test-local"}
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    out = run_code(script, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr
     child = json.loads(out.stdout.strip().splitlines()[-1])
     assert child["text"].startswith("Noted") and child["stored"] == STORED + 4 and child["summary"] == SUMMARY

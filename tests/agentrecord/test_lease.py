@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from agentrecord import AgentBusy
 from agentrecord.store import utcnow
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.seed import Daytrader, User
+from tests.preforked import run_code
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -133,16 +133,11 @@ with scripted(Daytrader, FunctionModel(slow_echo)), Session(engine) as session:
 def test_two_processes_on_one_agent_never_interleave_or_lose_a_message(engine: Engine, db_url: str) -> None:
     trader_id = make_trader(engine)
     script = _PROCESS_SCRIPT.format(url=db_url, agent_id=trader_id, turns=4)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, f"p{i}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for i in range(2)
-    ]
-    for p in procs:
-        out, err = p.communicate(timeout=180)
-        assert p.returncode == 0, err
-        assert out.split("\n")[0].startswith("answer to p")
+    with ThreadPoolExecutor(2) as pool:  # two processes at once
+        done = list(pool.map(lambda name: run_code(script, name, cwd=ROOT, timeout=180), ["p0", "p1"]))
+    for out in done:
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.split("\n")[0].startswith("answer to p")
     with Session(engine) as session:
         trader = session.get(Daytrader, trader_id)
         assert trader is not None
@@ -204,13 +199,7 @@ def test_a_killed_process_leaves_its_steps_and_the_next_turn_repairs_the_danglin
     engine: Engine, db_url: str
 ) -> None:
     trader_id = make_trader(engine)
-    killed = subprocess.run(
-        [sys.executable, "-c", _KILL_SCRIPT.format(url=db_url, agent_id=trader_id)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    killed = run_code(_KILL_SCRIPT.format(url=db_url, agent_id=trader_id), cwd=ROOT)
     assert killed.returncode == -9, killed.stderr
     with Session(engine) as session:
         trader = session.get(Daytrader, trader_id)

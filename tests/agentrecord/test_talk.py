@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from sqlalchemy.orm import Session
 from agentrecord import RecordNotSaved, RequestLimitExceeded, StateVersionError
 from agentrecord.testing import Say, ScriptedModel, call, output, scripted
 from tests.agentrecord.seed import Daytrader, Order, User
+from tests.preforked import run_code
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +79,7 @@ def test_conversation_continues_in_a_fresh_process(engine: Engine, db_url: str) 
             print(session.get(Daytrader, {trader_id}).talk("what do I like?").text)
         """
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = run_code(script, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "history: I like NVDA | what do I like?"
 

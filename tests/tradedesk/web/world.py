@@ -7,9 +7,9 @@ the resting order come from real turns whose model is scripted in-process (the o
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +28,7 @@ from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Responder
+from tests.preforked import Forked
 from tradedesk import desk, identity, services
 from tradedesk.accounts import Order
 from tradedesk.models import Daytrader, StockInvestor, User
@@ -66,31 +67,30 @@ def market_env(monkeypatch: pytest.MonkeyPatch, server: OpenAIServer | None) -> 
 
 
 class Worker:
-    """A `tradedesk --db URL worker` process (the platform's own worker) on the test's database."""
+    """A `tradedesk --db URL worker` process (the platform's own worker) on the test's database, forked with its
+    libraries imported (see tests/preforked.py)."""
 
     def __init__(self, url: str, env: dict[str, str]) -> None:
         child = dict(os.environ, **env, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(
-            [str(SCRIPT), "--db", url, "worker", "--concurrency", "8"],
-            cwd=ROOT,
-            env=child,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        handle, self._log = tempfile.mkstemp(prefix="worker-", suffix=".log")
+        os.close(handle)
+        args = ["--db", url, "worker", "--concurrency", "8"]
+        self.proc = Forked("tradedesk.cli", args, env=child, cwd=ROOT, log=self._log)
         self.stderr: str | None = None
 
     def stop(self) -> str:
         """SIGTERM and wait (once); what it wrote to stderr."""
         if self.stderr is not None:
             return self.stderr
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        self.proc.terminate()
         try:
-            _, err = self.proc.communicate(timeout=30)
+            self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate(timeout=10)
-        self.stderr = err.decode(errors="replace")
+            self.proc.wait(10)
+        log = Path(self._log)
+        self.stderr = log.read_text(errors="replace")
+        log.unlink()
         return self.stderr
 
 
