@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,25 @@ def setup(url: str) -> None:
     engine.dispose()
 
 
-def run(url: str, processes: int, turns: int, kill_every: tuple[float, float], limit: float) -> dict[str, Any]:
-    """The soak; returns its figures and problems (empty when everything checks out)."""
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from benchmarks.soak import _worker; "
+    "_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))"
+)
+"""A soak process: `python -c _CHILD ROOT URL TURNS COUNTER SEED`."""
+
+Spawn = Callable[[list[str], dict[str, str], Path], Any]
+"""Starts `python -c _CHILD *args` with an environment, its stderr to a log file; returns a Popen-like handle."""
+
+
+def _popen(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=env, cwd=ROOT, stderr=open(log, "ab"))
+
+
+def run(
+    url: str, processes: int, turns: int, kill_every: tuple[float, float], limit: float, spawn: Spawn = _popen
+) -> dict[str, Any]:
+    """The soak; returns its figures and problems (empty when everything checks out). `spawn` starts a process
+    (default: a fresh interpreter; the test suite forks them from a server that holds their imports)."""
     from tests.agentrecord.openai_server import OpenAIServer
 
     setup(url)
@@ -109,16 +127,10 @@ def run(url: str, processes: int, turns: int, kill_every: tuple[float, float], l
         for c in counters:
             c.write_text("")
 
-        def start(i: int) -> subprocess.Popen[bytes]:
+        def start(i: int) -> Any:
             left = turns - len(counters[i].read_text().splitlines())
-            code = (
-                "import sys; sys.path.insert(0, sys.argv[1]); from benchmarks.soak import _worker; "
-                "_worker(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))"
-            )
             args = [str(ROOT), url, str(left), str(counters[i]), str(random.randrange(1 << 30))]
-            return subprocess.Popen(
-                [sys.executable, "-c", code, *args], env=env, cwd=ROOT, stderr=open(workdir / f"p{i}.log", "ab")
-            )
+            return spawn(args, env, workdir / f"p{i}.log")
 
         procs = [start(i) for i in range(processes)]
         since = [(time.monotonic(), 0)] * processes  # (started at, turns done then) per process
