@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ from agentrecord.budgets import spent_today
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall, served
+from tests.preforked import Forked
 from tradedesk import desk, halt, services
 from tradedesk.accounts import Account, Order
 from tradedesk.cli import app
@@ -141,14 +141,13 @@ def test_halt_during_a_running_job_places_no_further_order(tmp_path: Path, monke
             assert runner.invoke(app, ["--db", url, *args]).exit_code == 0
         job_id = runner.invoke(app, ["--db", url, "talk", "h@example.com", "daytrader", "buy", "--background"])
         job_id_text = job_id.stdout.strip()
-        with open(tmp_path / "worker.log", "wb") as log:
-            worker = subprocess.Popen(
-                [str(TRADEDESK), "--db", url, "worker"],
-                env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
+        worker = Forked(  # `tradedesk --db URL worker`, forked with its libraries imported (tests/preforked.py)
+            "tradedesk.cli",
+            ["--db", url, "worker"],
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            log=str(tmp_path / "worker.log"),
+        )
         try:
             import agentrecord
 
