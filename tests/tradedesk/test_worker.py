@@ -183,8 +183,10 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def test_workers_run_the_exchange_a_limit_order_fills_when_crossed_and_a_day_order_expires_at_the_close(
     fresh_url: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Simulated time runs 30x: 15:50 New York ten real seconds from now, the close 20 real seconds later.
-    clock = SimulatedClock(datetime(2026, 3, 2, 20, 50, tzinfo=UTC), time.time() + 10, 30.0)
+    # Simulated time runs 30x (two ticks a simulated minute): 15:52 New York six real seconds from now, the close
+    # 16 real seconds later. Forked workers are live in ~2 s here (3.5 s with the settling pause), so on a host
+    # 2.5x slower the orders go in by 15:53:30; `crossing` needs the four minutes to 15:56 at least.
+    clock = SimulatedClock(datetime(2026, 3, 2, 20, 52, tzinfo=UTC), time.time() + 6, 30.0)
     timing = {"TRADEDESK_CLOCK_START": clock.start.isoformat(), "TRADEDESK_CLOCK_ANCHOR": str(clock.anchor)}
     timing["TRADEDESK_CLOCK_SPEED"] = "30"
     for key, value in timing.items():
