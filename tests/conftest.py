@@ -86,6 +86,16 @@ def fresh_pg_database(prefix: str) -> Iterator[str]:
         admin.dispose()
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one test process per core and one more, since much of the suite waits on real time (worker
+    ticks, schedules, servers) while another process computes. On 2 cores: 2 took 359 s, 3 took 313 s, 4 took
+    327 s (BENCHMARKS.md). PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    named = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS", "").strip()
+    if named.isdigit():
+        return int(named)
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "battery: a case of the bad-input battery (tests/tradedesk/test_bad_input.py)")
     # pytest-xdist starts its workers with COLUMNS=80, which would make the CLI's piped tables 80 wide instead of
