@@ -20,7 +20,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src/agentrecord src/tradedesk
 
-# Bytecode for our own modules first: where PYTHONDONTWRITEBYTECODE is set (as on CI), every process a test
+# Bytecode for our own modules first: where PYTHONDONTWRITEBYTECODE is set (as in this machine's shell), every process a test
 # starts would compile src/ again (~0.13 s each); compileall writes it once, and reading it is always allowed.
 pytest: $(STAMP) chromium
 	$(BIN)/python -m compileall -q src tests >/dev/null
