@@ -224,6 +224,17 @@ def test_a_gguf_file_path_is_accepted_as_the_model(tmp_path: Path) -> None:
     assert response.model_name == str(copy)
 
 
+def test_weights_stay_out_of_amx_buffers_only_where_the_cpu_has_amx() -> None:
+    from llama_cpp import llama_cpp as c
+
+    from agentrecord.local.engine import engine
+
+    loaded = engine("smollm2-135m")._load()
+    amx = "AMX_INT8 = 1" in c.llama_print_system_info().decode(errors="replace")
+    assert loaded.model_params.use_extra_bufts is not amx  # AMX's matrix multiply crashes llama_decode
+    assert c.llama_model_default_params().use_extra_bufts  # the default is put back after loading
+
+
 def test_local_rejects_an_api_key_or_base_url_and_points_to_llamacpp() -> None:
     with pytest.raises(AgentRecordError, match="provider='llamacpp'"):
         LocalModel("smollm2-135m", base_url="http://127.0.0.1:8080/v1")

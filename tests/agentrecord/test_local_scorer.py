@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from llama_cpp import Llama
 
 from agentrecord.local import engine as local_engine
 from agentrecord.local.states import StateStore
@@ -27,7 +26,7 @@ def engine() -> local_engine.Engine:
 
 def plain_scores(prefix: str, pairs: list[tuple[str, str]]) -> list[float]:
     """Each target's log-likelihood from a fresh, whole evaluation of prefix + middle + target."""
-    llama = Llama(model_path=str(local_engine.model_path(local_engine.DEFAULT_MODEL)), logits_all=True, verbose=False)
+    llama = local_engine.load_llama(local_engine.model_path(local_engine.DEFAULT_MODEL), logits_all=True)
     out = []
     for middle, target in pairs:
         head = [llama.token_bos(), *llama.tokenize(prefix.encode(), add_bos=False, special=False)]

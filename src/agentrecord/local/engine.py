@@ -13,7 +13,7 @@ import importlib.util
 import itertools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -43,6 +43,41 @@ _PREFIX_TOKENS = 384
 _CHUNK = 64
 """A prompt is evaluated in batches starting at multiples of this, so a batch kept from an earlier prompt is
 exactly the batch this one would evaluate (llama.cpp's results depend on how tokens are batched)."""
+
+
+_params_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _plain_weight_buffers() -> Iterator[None]:
+    """Load weights into plain CPU buffers where llama.cpp would put them in AMX ones.
+
+    ggml's AMX matrix multiply segfaults in `llama_decode` on this model (seen on an Intel Xeon with AMX_INT8,
+    in a build made with GGML_NATIVE), and `Llama()` has no argument for llama.cpp's `use_extra_bufts`, so its
+    default parameters are adjusted while the model loads. Hosts without AMX load exactly as before.
+    """
+    if "AMX_INT8 = 1" not in _c.llama_print_system_info().decode(errors="replace"):
+        yield
+        return
+    with _params_lock:
+        default = _c.llama_model_default_params
+
+        def plain() -> Any:
+            params = default()
+            params.use_extra_bufts = False
+            return params
+
+        _c.llama_model_default_params = plain
+        try:
+            yield
+        finally:
+            _c.llama_model_default_params = default
+
+
+def load_llama(path: Path, **options: Any) -> Llama:
+    """`Llama(model_path=path, verbose=False, **options)`, with weights kept out of AMX buffers (see above)."""
+    with _plain_weight_buffers():
+        return Llama(model_path=str(path), verbose=False, **options)
 
 
 @dataclass(frozen=True)
@@ -146,7 +181,7 @@ class Engine:
     def _load(self) -> Llama:
         if self._llama is None:
             with open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
-                llama = Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+                llama = load_llama(self.path, n_ctx=self.n_ctx, n_threads=self.n_threads)
             template = llama.metadata.get("tokenizer.chat_template") or _fallback_template(llama)
             eos, bos = llama.token_eos(), llama.token_bos()
             self._formatter = Jinja2ChatFormatter(
