@@ -103,10 +103,33 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("COLUMNS", None)
 
 
+# The modules whose tests take longest (`--durations`), longest first. pytest-xdist hands out tests in collection
+# order, so a long test collected last keeps one process busy after the others have finished: started first, it
+# runs while the short ones fill the other processes.
+LONG_FIRST = (
+    "tests/agentrecord/test_local_model.py",
+    "tests/tradedesk/test_worker.py",
+    "tests/agentrecord/test_local_trust.py",
+    "tests/tradedesk/test_soak.py",
+    "tests/tradedesk/web/test_schemathesis.py",
+    "tests/tradedesk/test_secret_scan.py",
+    "tests/agentrecord/jobs/test_workers.py",
+    "tests/tradedesk/test_broker_stop_properties.py",
+    "tests/tradedesk/test_bracket_properties.py",
+    "tests/tradedesk/test_cli.py",
+)
+
+
+def _start_early(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    return LONG_FIRST.index(path) if path in LONG_FIRST else len(LONG_FIRST)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`), keep a module's tests on one worker when they share a fixture
     wider than a test (a served platform, a browser, a warm process pool), so it is set up once, not per worker."""
+    items.sort(key=_start_early)
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
         defs = info.name2fixturedefs.values() if info is not None else ()
