@@ -14,9 +14,9 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .columns import Money
-from .db import Base
-from .money import SCALE
+from tradedesk.columns import Money
+from tradedesk.db import Base
+from tradedesk.market.money import SCALE
 
 SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")

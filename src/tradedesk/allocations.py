@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import costs
-from .accounts import OPEN_STATUSES, Fill, Order
-from .market import UnknownSymbol
-from .money import cents, dollars
+from tradedesk import costs
+from tradedesk.accounts import OPEN_STATUSES, Fill, Order
+from tradedesk.market import UnknownSymbol
+from tradedesk.market.money import cents, dollars
 
 if TYPE_CHECKING:
-    from .broker import Broker
+    from tradedesk.broker import Broker
 
 YOU = "you"
 """The book of orders placed without an agent (the owner's own)."""

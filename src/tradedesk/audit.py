@@ -30,13 +30,12 @@ from sqlalchemy.orm import Session
 
 from agentrecord import ToolContext
 from agentrecord.store import load_message, message_table
-
-from . import tools  # a module reference: the tools import this module to stamp their orders
-from .accounts import Fill, Order, utc
-from .broker import OrderNotFound
+from tradedesk import tools  # a module reference: the tools import this module to stamp their orders
+from tradedesk.accounts import Fill, Order, utc
+from tradedesk.broker import OrderNotFound
 
 if TYPE_CHECKING:
-    from .models import TradingAgent
+    from tradedesk.models import TradingAgent
 
 MAX_ID = 2**63 - 1
 SCAN = 500
@@ -214,7 +213,7 @@ def _approval(order: Order) -> str:
 
 def _agent(session: Session, user_id: int, kind: str | None, agent_id: int | None) -> TradingAgent | None:
     """The user's agent `kind/agent_id`, if it still exists."""
-    from .models import AGENT_KINDS  # models imports the tools, which import this module
+    from tradedesk.models import AGENT_KINDS  # models imports the tools, which import this module
 
     cls = AGENT_KINDS.get(kind or "")
     if cls is None or agent_id is None:

@@ -13,10 +13,10 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import brackets, triggers
-from .accounts import Fill, Order
-from .broker import Broker, BrokerError, RiskLimits
-from .money import cents_down, cents_up, dollars
+from tradedesk import brackets, triggers
+from tradedesk.accounts import Fill, Order
+from tradedesk.broker import Broker, BrokerError, RiskLimits
+from tradedesk.market.money import cents_down, cents_up, dollars
 
 __all__ = ["replace"]
 

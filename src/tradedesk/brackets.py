@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased, object_session
 
-from . import triggers
-from .accounts import OPEN_STATUSES, Fill, Order
-from .money import cents_down, cents_up, dollars
+from tradedesk import triggers
+from tradedesk.accounts import OPEN_STATUSES, Fill, Order
+from tradedesk.market.money import cents_down, cents_up, dollars
 
 if TYPE_CHECKING:
-    from .broker import Broker, RiskLimits
+    from tradedesk.broker import Broker, RiskLimits
 
 __all__ = [
     "HELD",

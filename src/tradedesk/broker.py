@@ -49,13 +49,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import allocations, brackets, costs, triggers
-from .accounts import OPEN_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Fill, Order, Position, utc
-from .calendar import NYSE, Calendar
-from .calendar import Session as CalendarSession
-from .market import Market, Quote, UnknownSymbol, aware
-from .money import SCALE, cents, cents_down, cents_up, dollars
-from .triggers import MARKET_COLLAR
+from tradedesk import allocations, brackets, costs, triggers
+from tradedesk.accounts import OPEN_STATUSES, ORDER_TYPES, SIDES, TIMES_IN_FORCE, Account, Fill, Order, Position, utc
+from tradedesk.market import Market, Quote, UnknownSymbol, aware
+from tradedesk.market.calendar import NYSE, Calendar, TradingSession
+from tradedesk.market.money import SCALE, cents, cents_down, cents_up, dollars
+from tradedesk.triggers import MARKET_COLLAR
 
 __all__ = [
     "DEFAULT_CASH",
@@ -496,7 +495,7 @@ class Broker:
         session.flush()
         return changed
 
-    def _session_of(self, order: Order) -> CalendarSession:
+    def _session_of(self, order: Order) -> TradingSession:
         """The session a day order lives in: the one it was placed in, else the next to open."""
         return self.calendar.next_session(utc(order.created_at))
 

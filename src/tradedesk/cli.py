@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import cli_output as ui
-from .cli_common import (
+from tradedesk import cli_output as ui
+from tradedesk.cli_common import (
     CliError,
     JsonOption,
     _agent,
@@ -36,10 +36,9 @@ from .cli_common import (
 
 if TYPE_CHECKING:
     from agentrecord import Reply
-
-    from . import desk
-    from .broker import Portfolio
-    from .models import TradingAgent
+    from tradedesk import desk
+    from tradedesk.broker import Portfolio
+    from tradedesk.models import TradingAgent
 
 __all__ = ["CliError", "app", "main"]
 
@@ -66,7 +65,7 @@ def _options(
 ) -> None:
     ctx.obj = _Root(db)
     if trace is not None:
-        from .tracing import export
+        from tradedesk.tracing import export
 
         ctx.call_on_close(export(trace.strip().lower()))
     # The CLI owns its terminal: no pydantic-ai first-run banner amid the reply (read when a turn starts).
@@ -81,8 +80,7 @@ def main() -> None:
 def _initialize(url: str) -> dict[str, Any]:
     import agentrecord
     from agentrecord import jobs
-
-    from . import migrations
+    from tradedesk import migrations
 
     engine = agentrecord.create_engine(url)
     try:
@@ -118,7 +116,7 @@ def _stream(d: "desk.Desk", agent: "TradingAgent", prompt: str, *, echo: bool) -
 
 
 def _decide(ctx: typer.Context, call_id: str, reason: str | None, as_json: bool) -> None:
-    from . import desk
+    from tradedesk import desk
 
     verb = "approved" if reason is None else "denied"
     with _session(ctx) as session:
@@ -174,7 +172,7 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @user_app.command("add")
 def user_add(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """Add a user (with a paper brokerage account)."""
-    from . import desk
+    from tradedesk import desk
 
     with _session(ctx) as session:
         user = desk.add_user(session, email)
@@ -197,7 +195,7 @@ def user_password(
     as_json: JsonOption = False,
 ) -> None:
     """Set a user's password for signing in on the web."""
-    from . import identity
+    from tradedesk import identity
 
     secret = password or os.environ.get("TRADEDESK_PASSWORD")
     if secret is None:
@@ -233,8 +231,7 @@ def agent_add(
     """Give a user a day trader or a stock investor."""
     from agentrecord import ProviderNotConfigured
     from agentrecord import providers as agent_providers
-
-    from . import desk
+    from tradedesk import desk
 
     _kind(kind)
     name = agent_providers.canonical(provider) if provider else desk.default_provider()
@@ -298,7 +295,7 @@ def talk(
 @app.command()
 def approvals(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """List the tool calls waiting for a user's approval."""
-    from . import desk
+    from tradedesk import desk
 
     with _session(ctx) as session:
         user = _user(session, email)
@@ -332,7 +329,7 @@ def deny(
 @app.command()
 def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """A user's cash, positions, equity and P&L."""
-    from . import desk
+    from tradedesk import desk
 
     with _session(ctx) as session:
         user = _user(session, email)
@@ -342,7 +339,7 @@ def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> No
         ui.print_json({"user": user.email, **ui.plain(book), "by_agent": by_agent})
         return
     _print_portfolio(user.email, book)
-    from .cli_allocations import print_by_agent
+    from tradedesk.cli_allocations import print_by_agent
 
     print_by_agent(by_agent)
 
@@ -371,10 +368,10 @@ def orders(
     as_json: JsonOption = False,
 ) -> None:
     """A user's orders, newest first."""
-    from . import desk
+    from tradedesk import desk
 
     if explain is not None:
-        from .cli_explain import order_id, print_explanation
+        from tradedesk.cli_explain import order_id, print_explanation
 
         with _session(ctx) as session:
             print_explanation(_desk(session, email).explain(order_id(explain)), as_json=as_json)
@@ -421,7 +418,7 @@ def _print_orders(email: str, rows: list[dict[str, Any]]) -> None:
 @app.command()
 def quote(symbol: str, as_json: JsonOption = False) -> None:
     """The latest quote for a symbol."""
-    from . import services
+    from tradedesk import services
 
     current = services.market().quote(symbol.strip().upper())
     if as_json:
@@ -446,9 +443,8 @@ def demo(
 
     from agentrecord import ProviderNotConfigured
     from agentrecord import providers as agent_providers
-
-    from . import desk
-    from .models import AGENT_KINDS, User
+    from tradedesk import desk
+    from tradedesk.models import AGENT_KINDS, User
 
     url = (
         _root(ctx).url
@@ -508,8 +504,8 @@ def demo(
 
 
 # The other modules' commands, registered after this module's so that `--help` lists them in the same order.
-from . import cli_allocations, cli_chart, cli_costs, cli_equity, cli_jobs, cli_orders, cli_safety, cli_usage  # noqa: E402, F401
-from .cli_jobs import job_view  # noqa: E402
+from tradedesk import cli_allocations, cli_chart, cli_costs, cli_equity, cli_jobs, cli_orders, cli_safety, cli_usage  # noqa: E402, F401
+from tradedesk.cli_jobs import job_view  # noqa: E402
 
 if __name__ == "__main__":  # `python -m tradedesk.cli`
     main()

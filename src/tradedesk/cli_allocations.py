@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import cli_output as ui
-from .cli_common import CliError, JsonOption, _desk, _session, agent_app
-from .money import dollars
+from tradedesk import cli_output as ui
+from tradedesk.cli_common import CliError, JsonOption, _desk, _session, agent_app
+from tradedesk.market.money import dollars
 
 if TYPE_CHECKING:
-    from .allocations import AgentBook
+    from tradedesk.allocations import AgentBook
 
 
 @agent_app.command("allocate")

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from . import bars as market_bars
-from . import cli_output as ui
-from .cli_common import CliError, JsonOption, app
+from tradedesk import cli_output as ui
+from tradedesk.cli_common import CliError, JsonOption, app
+from tradedesk.market import bars as market_bars
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .market import Bar
+    from tradedesk.market import Bar
 
 TICKS = "▁▂▃▄▅▆▇█"
 
@@ -64,7 +64,7 @@ def chart(
     """Recent bars of a symbol (open, high, low, close, volume) as a sparkline of closes."""
     from rich.text import Text
 
-    from . import services
+    from tradedesk import services
 
     try:
         found = market_bars.recent(services.market(), symbol, interval, bars)

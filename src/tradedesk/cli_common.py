@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-    from . import desk
-    from .models import TradingAgent, User
+    from tradedesk import desk
+    from tradedesk.models import TradingAgent, User
 
 
 class CliError(Exception):
@@ -131,7 +131,7 @@ class _Root:
 
     @property
     def url(self) -> str:
-        from .db import database_url
+        from tradedesk.db import database_url
 
         return database_url(self.db)
 
@@ -170,8 +170,7 @@ def _sqlite_file(url: str) -> Path | None:
 def _database(url: str) -> Iterator[Engine]:
     """An engine on an initialized, up-to-date database (else a CliError saying to run `tradedesk init`)."""
     import agentrecord
-
-    from . import migrations
+    from tradedesk import migrations
 
     missing = _sqlite_file(url)
     if missing is not None and not missing.exists():
@@ -203,13 +202,13 @@ def _session(ctx: typer.Context) -> Iterator[Session]:
 
 
 def _user(session: Session, email: str) -> User:
-    from . import desk
+    from tradedesk import desk
 
     return desk.user_by_email(session, email)
 
 
 def _kind(name: str) -> type[TradingAgent]:
-    from . import desk
+    from tradedesk import desk
 
     return desk.kind_of(name)
 
@@ -220,20 +219,20 @@ def _agents(user: User) -> list[TradingAgent]:
 
 
 def _desk(session: Session, email: str) -> desk.Desk:
-    from . import desk
+    from tradedesk import desk
 
     return desk.Desk(session, _user(session, email))
 
 
 def _agent(user: User, ref: str) -> TradingAgent:
     """`daytrader/3`, or `daytrader` when the user has exactly one."""
-    from . import desk
+    from tradedesk import desk
 
     return desk.Desk(_session_of(user), user).agent_by_ref(ref)
 
 
 def _agent_row(agent: TradingAgent) -> dict[str, Any]:
-    from . import desk
+    from tradedesk import desk
 
     row = desk.Desk(_session_of(agent), agent.user).agent_row(agent)
     columns = ("agent", "kind", "id", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "cost")

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from . import cli_output as ui
-from .cli_common import CliError, JsonOption, _desk, _session, app
+from tradedesk import cli_output as ui
+from tradedesk.cli_common import CliError, JsonOption, _desk, _session, app
 
 account_app = typer.Typer(no_args_is_help=True, help="Manage a user's brokerage account.")
 app.add_typer(account_app, name="account")

@@ -9,10 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from . import cli_output as ui
-from .cli_chart import sparkline
-from .cli_common import JsonOption, _desk, _session, app
-from .equity_report import MAX_DAYS, EquityReport
+from tradedesk import cli_output as ui
+from tradedesk.cli_chart import sparkline
+from tradedesk.cli_common import JsonOption, _desk, _session, app
+from tradedesk.equity_report import MAX_DAYS, EquityReport
 
 
 def _json(email: str, found: EquityReport) -> dict[str, Any]:

@@ -7,9 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from . import cli_output as ui
-from .audit import Call, Explanation
-from .desk import Invalid
+from tradedesk import cli_output as ui
+from tradedesk.audit import Call, Explanation
+from tradedesk.desk import Invalid
 
 
 def order_id(text: str) -> int:

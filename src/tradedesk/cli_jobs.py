@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from . import cli_output as ui
-from .cli_common import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
+from tradedesk import cli_output as ui
+from tradedesk.cli_common import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
 
 if TYPE_CHECKING:
     from agentrecord import jobs
@@ -22,7 +22,7 @@ app.add_typer(schedule_app, name="schedule")
 
 def _label(agent: str) -> str:
     """`Daytrader id=3` as the CLI names agents: `daytrader/3`."""
-    from .models import AGENT_KINDS
+    from tradedesk.models import AGENT_KINDS
 
     kinds = {cls.__name__: kind for kind, cls in AGENT_KINDS.items()}
     name, _, rest = agent.partition(" id=")
@@ -43,7 +43,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Turns this worker runs at once.")] = 100,
 ) -> None:
     """Run queued and scheduled turns and the exchange clock until SIGINT/SIGTERM (start any number)."""
-    from . import worker as platform_worker
+    from tradedesk import worker as platform_worker
 
     url = _root(ctx).url
     with _database(url):
@@ -209,8 +209,8 @@ def serve(
     """Serve the web app (and, unless --no-worker, a worker in the same process) until Ctrl-C."""
     import uvicorn
 
-    from . import worker as platform_worker
-    from .web import create_app
+    from tradedesk import worker as platform_worker
+    from tradedesk.web import create_app
 
     url = _root(ctx).url
     with _database(url):

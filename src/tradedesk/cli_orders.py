@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from . import cli_output as ui
-from .cli_common import CliError, JsonOption, _desk, _session, app
+from tradedesk import cli_output as ui
+from tradedesk.cli_common import CliError, JsonOption, _desk, _session, app
 
 
 def _price(option: str, text: str | None) -> Decimal | None:
@@ -60,7 +60,7 @@ def replace(
 
     The old order is cancelled and the new one placed together; if the new one would be refused, the old one stays.
     """
-    from .desk import OrderChanges
+    from tradedesk.desk import OrderChanges
 
     changes = OrderChanges(
         quantity=quantity,

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from . import cli_output as ui
-from .cli_common import JsonOption, _desk, _session, app
+from tradedesk import cli_output as ui
+from tradedesk.cli_common import JsonOption, _desk, _session, app
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from .money import SCALE
+from tradedesk.market.money import SCALE
 
 
 class Money(TypeDecorator[Decimal]):

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from .accounts import Account
-from .money import cents, cents_down, cents_up
+from tradedesk.accounts import Account
+from tradedesk.market.money import cents, cents_down, cents_up
 
 PER_SHARES = 1000
 """The impact is quoted in basis points per this many shares."""

@@ -23,13 +23,12 @@ from agentrecord.approvals import PendingApproval
 from agentrecord.jobs import Job, Schedule
 from agentrecord.jobs.backend import agent_ref
 from agentrecord.jobs.timing import next_tick
-
-from . import allocations, audit, costs, equity, equity_report, identity, replace, services
-from .accounts import STATUSES, Order
-from .broker import BrokerError, OrderNotFound, Portfolio
-from .costs import Costs
-from .models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
-from .tools import order_notional, order_view
+from tradedesk import allocations, audit, costs, equity, equity_report, identity, replace, services
+from tradedesk.accounts import STATUSES, Order
+from tradedesk.broker import BrokerError, OrderNotFound, Portfolio
+from tradedesk.costs import Costs
+from tradedesk.models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
+from tradedesk.tools import order_notional, order_view
 
 if TYPE_CHECKING:
     from agentrecord import ReplyStream
@@ -426,7 +425,7 @@ class Desk:
     # -- safety: the kill switch and budgets --------------------------------------------------------
     def set_halted(self, halted: bool) -> list[str]:
         """Halt (no order, no scheduled run, across every process) or resume all of the user's agents."""
-        from . import halt
+        from tradedesk import halt
 
         return halt.set_halted(self.session, self.user, halted)
 
@@ -452,8 +451,7 @@ class Desk:
 
     def budget_row(self, agent: TradingAgent | None) -> dict[str, Any]:
         from agentrecord.budgets import spent_today
-
-        from .models import SPEND
+        from tradedesk.models import SPEND
 
         scope = agent.label if agent is not None else f"user:{self.user.id}"
         tokens, usd = spent_today(self.engine, SPEND, scope)
@@ -640,7 +638,7 @@ class Desk:
         market_hours: bool = False,
     ) -> Schedule:
         """Run `prompt` for `agent` on a clock; added paused while the agent is paused or the user halted."""
-        from . import worker as platform_worker
+        from tradedesk import worker as platform_worker
 
         text = checked_prompt(prompt)  # the same wording as a turn's; held calls do not stop a future tick
         platform_worker.register()

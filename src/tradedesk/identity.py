@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from .db import Base
-from .models import User
+from tradedesk.db import Base
+from tradedesk.models import User
 
 SESSION_TTL = timedelta(days=14)
 THROTTLE_WINDOW = timedelta(minutes=15)

@@ -10,10 +10,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relat
 
 from agentrecord import AgentRecord
 from agentrecord.budgets import Budget, spend_table
-
-from .broker import RiskLimits
-from .db import Base
-from .tools import (
+from tradedesk.broker import RiskLimits
+from tradedesk.db import Base
+from tradedesk.tools import (
     CancelOrder,
     FundamentalsFeed,
     OrderEntry,
@@ -110,7 +109,7 @@ class TradingAgent(AgentRecord):
         """The owner's own key for this provider (stored encrypted in settings) before the environment's."""
         options = super().provider_options()
         if object_session(self) is not None and self.user_id is not None:
-            from .identity import user_key
+            from tradedesk.identity import user_key
 
             engine, _ = self._bound()
             with Session(engine) as session:  # its own short read: the record's session stays idle

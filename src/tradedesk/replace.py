@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import bracket_replace
-from .accounts import Order
-from .broker import Broker, BrokerError, OrderNotFound, RiskLimits
+from tradedesk import bracket_replace
+from tradedesk.accounts import Order
+from tradedesk.broker import Broker, BrokerError, OrderNotFound, RiskLimits
 
 __all__ = ["replace_order"]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from .market import Market, default_market
+from tradedesk.market import Market, default_market
 
 if TYPE_CHECKING:
-    from .broker import Broker
+    from tradedesk.broker import Broker
 
 _lock = threading.Lock()
 _market: Market | None = None
@@ -35,7 +35,7 @@ def use_market(replacement: Market | None) -> None:
 
 def broker() -> Broker:
     """A broker over the current market, keeping the hours TRADEDESK_EXCHANGE_HOURS names (NYSE by default)."""
-    from .broker import Broker
-    from .calendar import calendar_from_env
+    from tradedesk.broker import Broker
+    from tradedesk.market.calendar import calendar_from_env
 
     return Broker(market(), calendar=calendar_from_env())

@@ -10,11 +10,10 @@ from pydantic import Field
 from sqlalchemy import select
 
 from agentrecord import Tool
-
-from . import allocations, audit, brackets, costs, equity, halt, services
-from .accounts import Order
-from .broker import BrokerError
-from .tickers import TICKERS
+from tradedesk import allocations, audit, brackets, costs, equity, halt, services
+from tradedesk.accounts import Order
+from tradedesk.broker import BrokerError
+from tradedesk.market.tickers import TICKERS
 
 Symbol = Annotated[str, Field(json_schema_extra={"enum": list(TICKERS)})]
 """A ticker symbol, declared to the model as one of the market's listed tickers (the market still checks it)."""

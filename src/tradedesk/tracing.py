@@ -12,8 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentrecord import tracing
-
-from .desk import Invalid
+from tradedesk.desk import Invalid
 
 EXPORTERS = ("otlp", "console")
 

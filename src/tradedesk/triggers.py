@@ -20,9 +20,9 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from .accounts import Order
-from .market import Quote
-from .money import cents_down, cents_up
+from tradedesk.accounts import Order
+from tradedesk.market import Quote
+from tradedesk.market.money import cents_down, cents_up
 
 __all__ = ["STOP_TYPES", "arm", "problem", "triggered"]
 

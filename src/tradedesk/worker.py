@@ -13,9 +13,8 @@ from datetime import datetime
 from agentrecord import create_engine
 from agentrecord.jobs import register_calendar
 from agentrecord.jobs.dbos.worker import Task, Worker
-
-from . import exchange, models, services  # noqa: F401  (models: the agent classes a job names must import)
-from .calendar import NyseCalendar
+from tradedesk import exchange, models, services  # noqa: F401  (models: the agent classes a job names must import)
+from tradedesk.market.calendar import NyseCalendar
 
 CALENDAR = "nyse"
 

@@ -13,10 +13,10 @@ from sqlalchemy import Column, Engine, Integer, String, Table, func, insert, ins
 from sqlalchemy.orm import Session
 
 from tradedesk.broker import Broker, Order
-from tradedesk.calendar import AlwaysOpen, Calendar
-from tradedesk.csv_market import CsvMarket
 from tradedesk.db import Base
 from tradedesk.market import Bar, ManualClock
+from tradedesk.market.calendar import AlwaysOpen, Calendar
+from tradedesk.market.csv_market import CsvMarket
 
 try:
     import tradedesk.models  # noqa: F401  (defines the users table the brokerage references)

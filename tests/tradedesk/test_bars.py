@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tradedesk.bars import BadBarsRequest, interval_of, recent
-from tradedesk.csv_market import CsvMarket
 from tradedesk.market import ManualClock, SimulatedMarket, UnknownSymbol
+from tradedesk.market.bars import BadBarsRequest, interval_of, recent
+from tradedesk.market.csv_market import CsvMarket
 
 NOW = datetime(2026, 11, 25, 15, 7, 30, tzinfo=UTC)
 DAILY = """date,open,high,low,close,volume

@@ -8,9 +8,9 @@ from decimal import Decimal
 from sqlalchemy import Engine
 
 from tradedesk.broker import MARKET_COLLAR, Broker
-from tradedesk.calendar import NYSE, AlwaysOpen
 from tradedesk.market import ManualClock, SimulatedMarket
-from tradedesk.money import cents_up
+from tradedesk.market.calendar import NYSE, AlwaysOpen
+from tradedesk.market.money import cents_up
 
 from .brokerage import START, T0, act, new_user, order
 

@@ -13,9 +13,9 @@ from sqlalchemy import Engine, select, update
 
 from tradedesk.accounts import Account, Fill
 from tradedesk.broker import Broker, Order
-from tradedesk.calendar import NYSE
 from tradedesk.exchange import tick
 from tradedesk.market import ManualClock
+from tradedesk.market.calendar import NYSE
 
 from .brokerage import START, act, new_user, order, path_broker
 

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 from tests.properties import examples
 from tradedesk.accounts import Account, Fill, utc
 from tradedesk.broker import Broker, Order, Portfolio, RiskLimits
-from tradedesk.calendar import AlwaysOpen
 from tradedesk.costs import Costs
 from tradedesk.market import ManualClock, Quote, SimulatedMarket, UnknownSymbol
-from tradedesk.money import CENT
+from tradedesk.market.calendar import AlwaysOpen
+from tradedesk.market.money import CENT
 
 from .brokerage import START, T0, act, new_user
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tradedesk.calendar import NYSE, AlwaysOpen, Session, calendar_from_env, easter
+from tradedesk.market.calendar import NYSE, AlwaysOpen, TradingSession, calendar_from_env, easter
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -77,7 +77,7 @@ def test_observed_holidays_are_named_as_observed() -> None:
 
 def test_new_years_day_on_a_saturday_leaves_december_31_a_full_session() -> None:
     assert date(2027, 12, 31) not in NYSE.holidays(2027) and date(2028, 1, 1) not in NYSE.holidays(2028)
-    assert NYSE.session_on(date(2027, 12, 31)) == Session(
+    assert NYSE.session_on(date(2027, 12, 31)) == TradingSession(
         ny(2027, 12, 31, 9, 30).astimezone(UTC), ny(2027, 12, 31, 16).astimezone(UTC)
     )
 
@@ -101,7 +101,7 @@ def test_weekends_never_trade() -> None:
 
 def test_the_session_runs_from_9_30_up_to_but_not_including_16_00() -> None:
     session = NYSE.session_at(ny(2025, 3, 4, 12))
-    assert session == Session(ny(2025, 3, 4, 9, 30).astimezone(UTC), ny(2025, 3, 4, 16).astimezone(UTC))
+    assert session == TradingSession(ny(2025, 3, 4, 9, 30).astimezone(UTC), ny(2025, 3, 4, 16).astimezone(UTC))
     assert not NYSE.is_open(ny(2025, 3, 4, 9, 29)) and NYSE.is_open(ny(2025, 3, 4, 9, 30))
     assert NYSE.is_open(ny(2025, 3, 4, 15, 59)) and not NYSE.is_open(ny(2025, 3, 4, 16))
     assert ny(2025, 3, 4, 15, 59) in session and ny(2025, 3, 4, 16) not in session
@@ -123,8 +123,8 @@ def test_next_session_is_the_current_one_else_the_next_to_open() -> None:
 def test_sessions_follow_new_york_daylight_saving_time() -> None:
     # 2025: EDT starts Sunday March 9, ends Sunday November 2
     before, after = NYSE.session_on(date(2025, 3, 7)), NYSE.session_on(date(2025, 3, 10))
-    assert before == Session(datetime(2025, 3, 7, 14, 30, tzinfo=UTC), datetime(2025, 3, 7, 21, tzinfo=UTC))
-    assert after == Session(datetime(2025, 3, 10, 13, 30, tzinfo=UTC), datetime(2025, 3, 10, 20, tzinfo=UTC))
+    assert before == TradingSession(datetime(2025, 3, 7, 14, 30, tzinfo=UTC), datetime(2025, 3, 7, 21, tzinfo=UTC))
+    assert after == TradingSession(datetime(2025, 3, 10, 13, 30, tzinfo=UTC), datetime(2025, 3, 10, 20, tzinfo=UTC))
     autumn = NYSE.session_on(date(2025, 10, 31)), NYSE.session_on(date(2025, 11, 3))
     assert [s.open.hour if s else None for s in autumn] == [13, 14]
     assert NYSE.is_open(datetime(2025, 3, 10, 13, 45, tzinfo=UTC))  # 9:45 EDT
@@ -141,9 +141,9 @@ def test_naive_datetimes_are_refused() -> None:
 def test_always_open_has_one_session_per_utc_day() -> None:
     always = AlwaysOpen()
     at = datetime(2025, 3, 8, 23, 59, 59, tzinfo=UTC)  # a Saturday
-    day = Session(datetime(2025, 3, 8, tzinfo=UTC), datetime(2025, 3, 9, tzinfo=UTC))
+    day = TradingSession(datetime(2025, 3, 8, tzinfo=UTC), datetime(2025, 3, 9, tzinfo=UTC))
     assert always.is_open(at) and always.session_at(at) == always.next_session(at) == day
-    assert always.next_session(day.close) == Session(day.close, day.close + timedelta(days=1))
+    assert always.next_session(day.close) == TradingSession(day.close, day.close + timedelta(days=1))
     assert always.holidays(2025) == {}
 
 

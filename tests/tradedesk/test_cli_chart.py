@@ -12,8 +12,8 @@ import pytest
 from tests.tradedesk.test_cli import error, run, run_json
 from tradedesk import services
 from tradedesk.cli_chart import TICKS, sparkline
-from tradedesk.csv_market import CsvMarket
 from tradedesk.market import SimulatedMarket
+from tradedesk.market.csv_market import CsvMarket
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 

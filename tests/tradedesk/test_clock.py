@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tradedesk.clock import SimulatedClock, clock_from_env, real_clock
 from tradedesk.market import default_market
+from tradedesk.market.clock import SimulatedClock, clock_from_env, real_clock
 
 START = "2025-03-03T09:30:00-05:00"
 OPEN = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
@@ -55,7 +55,7 @@ def test_the_anchor_defaults_to_start_and_the_speed_to_one() -> None:
 def test_separate_processes_agree_on_simulated_time() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEDESK_")}
     env |= {"TRADEDESK_CLOCK_START": START, "TRADEDESK_CLOCK_ANCHOR": "1700000000", "TRADEDESK_CLOCK_SPEED": "60"}
-    script = "from tradedesk.clock import clock_from_env; print(clock_from_env().at(1700000090.5).isoformat())"
+    script = "from tradedesk.market.clock import clock_from_env; print(clock_from_env().at(1700000090.5).isoformat())"
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == (OPEN + timedelta(minutes=90, seconds=30)).isoformat()
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from tradedesk.broker import Broker
-from tradedesk.csv_market import CsvFormatError, CsvMarket, load_bars
 from tradedesk.market import ManualClock, Market, UnknownSymbol
+from tradedesk.market.csv_market import CsvFormatError, CsvMarket, load_bars
 
 from .brokerage import START, act, new_user, order
 

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 from tradedesk import services
 from tradedesk.accounts import utc
 from tradedesk.broker import Broker, Order
-from tradedesk.calendar import NYSE
 from tradedesk.exchange import TickResult, tick
 from tradedesk.market import ManualClock, SimulatedMarket
+from tradedesk.market.calendar import NYSE
 
 from .brokerage import START, T0, act, new_user, order, run_together
 

@@ -20,7 +20,7 @@ from tradedesk.market import (
     UnknownSymbol,
     default_market,
 )
-from tradedesk.tickers import TICKERS
+from tradedesk.market.tickers import TICKERS
 
 T0 = datetime(2025, 3, 3, 14, 30, tzinfo=UTC)
 REQUIRED = {

@@ -29,10 +29,10 @@ from tests.preforked import Forked
 from tests.tradedesk.template_db import initialized
 from tradedesk import services
 from tradedesk.broker import Broker, Order
-from tradedesk.calendar import NyseCalendar
 from tradedesk.cli import app
-from tradedesk.clock import SimulatedClock
 from tradedesk.market import SimulatedMarket
+from tradedesk.market.calendar import NyseCalendar
+from tradedesk.market.clock import SimulatedClock
 from tradedesk.models import User
 
 pytestmark = pytest.mark.timeout(240)

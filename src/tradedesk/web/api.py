@@ -19,12 +19,11 @@ from pydantic import BaseModel, Field, SkipValidation
 from sqlalchemy.orm import Session
 
 from agentrecord import jobs
-
-from .. import desk, identity
-from ..cli_output import plain, reply_json
-from ..models import TradingAgent
-from . import stream
-from .auth import Viewer, current, db
+from tradedesk import desk, identity
+from tradedesk.cli_output import plain, reply_json
+from tradedesk.models import TradingAgent
+from tradedesk.web import stream
+from tradedesk.web.auth import Viewer, current, db
 
 router = APIRouter(prefix="/api", tags=["api"])
 Db = Annotated[Session, Depends(db)]

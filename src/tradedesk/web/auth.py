@@ -15,8 +15,8 @@ from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from .. import identity
-from ..models import User
+from tradedesk import identity
+from tradedesk.models import User
 
 COOKIE = "tdsid"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

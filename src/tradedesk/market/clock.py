@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["Clock", "SimulatedClock", "clock_from_env", "real_clock"]
+__all__ = ["Clock", "ManualClock", "SimulatedClock", "aware", "clock_from_env", "real_clock", "utcnow"]
 
 Clock = Callable[[], datetime]
 
@@ -85,3 +85,29 @@ def _number(name: str, raw: str, expected: str) -> float:
     if not math.isfinite(value):
         raise ValueError(f"{name} must be {expected} (got {raw!r})")
     return value
+
+
+def utcnow() -> datetime:
+    """The real time, aware UTC (what a market without a clock of its own reads)."""
+    return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told: for tests, replays and demos."""
+
+    def __init__(self, start: datetime) -> None:
+        self.time = aware(start)
+
+    def __call__(self) -> datetime:
+        return self.time
+
+    def advance(self, delta: timedelta) -> datetime:
+        self.time += delta
+        return self.time
+
+
+def aware(at: datetime) -> datetime:
+    """`at` in UTC; a naive datetime is refused (it would silently mean different instants)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{at!r} has no time zone; pass an aware datetime (e.g. datetime.now(UTC))")
+    return at.astimezone(UTC)

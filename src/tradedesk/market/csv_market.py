@@ -16,9 +16,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from .market import Bar, Fundamentals, Quote, UnknownSymbol, aware, fundamentals_at, utcnow
-from .money import cents, cents_down, cents_up
-from .tickers import TICKERS, Ticker
+from tradedesk.market.clock import aware, utcnow
+from tradedesk.market.money import cents, cents_down, cents_up
+from tradedesk.market.protocol import Bar, Fundamentals, Quote, UnknownSymbol, fundamentals_at
+from tradedesk.market.tickers import TICKERS, Ticker
 
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
 

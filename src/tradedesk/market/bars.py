@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .market import Bar, Market
+    from tradedesk.market.protocol import Bar, Market
 
 INTERVALS = {"1m": timedelta(minutes=1), "1d": timedelta(days=1)}
 MAX_BARS = 500

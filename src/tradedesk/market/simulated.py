@@ -1,4 +1,4 @@
-"""Market data behind one interface, and the embedded default: a deterministic simulated market.
+"""The embedded default market: a deterministic simulated market.
 
 `SimulatedMarket` gives every ticker in `tickers.TICKERS` a price that moves minute by minute, 24/7:
 the log price mean-reverts (Ornstein-Uhlenbeck, half-life six months) around the ticker's reference
@@ -17,126 +17,23 @@ import os
 import random
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Protocol, runtime_checkable
 
-from .clock import clock_from_env
-from .money import cents, cents_down, cents_up
-from .tickers import TICKERS, Ticker
+from tradedesk.market.clock import aware, clock_from_env, utcnow
+from tradedesk.market.money import cents, cents_down, cents_up
+from tradedesk.market.protocol import Bar, Fundamentals, Quote, UnknownSymbol, fundamentals_at
+from tradedesk.market.tickers import TICKERS, Ticker
 
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)  # minute 0 of the simulation; earlier times read as the epoch
 MINUTES_PER_DAY = 1440
 MINUTES_PER_YEAR = 365.25 * MINUTES_PER_DAY
 BLOCK = 1024  # minutes between two exact anchors of the price process
 HALF_LIFE_YEARS = 0.5  # of a deviation from the reference price
-RATIO = Decimal("0.0001")
 DISPLAYED = 0.1  # the shares shown at the bid or the ask, as a fraction of the minute's volume
 ROUND_LOT = 100
-
-
-@dataclass(frozen=True)
-class Quote:
-    """The top of the book: best bid and ask, last trade, shares traded in the last 24 hours.
-
-    `bid_size` and `ask_size` are the shares displayed at the bid and the ask (None: as many as wanted); an order
-    larger than them fills in part now and the rest later (see `broker`).
-    """
-
-    symbol: str
-    bid: Decimal
-    ask: Decimal
-    last: Decimal
-    volume: int
-    time: datetime
-    bid_size: int | None = None
-    ask_size: int | None = None
-
-
-@dataclass(frozen=True)
-class Bar:
-    """Open/high/low/close of trades in [time, time + interval); the newest bar may still be forming."""
-
-    time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: int
-
-
-@dataclass(frozen=True)
-class Fundamentals:
-    """A company's valuation and financials. Ratios are fractions (0.25 = 25%); P/E is None on losses."""
-
-    symbol: str
-    name: str
-    sector: str
-    eps: Decimal
-    pe_ratio: Decimal | None
-    revenue_growth: Decimal
-    operating_margin: Decimal
-    net_margin: Decimal
-    debt_to_equity: Decimal
-    dividend_yield: Decimal
-
-
-class UnknownSymbol(ValueError):
-    """A ticker the market does not list; the message says which ones it does."""
-
-    def __init__(self, symbol: str, known: Iterable[str]) -> None:
-        self.symbol = symbol
-        listed = ", ".join(known)
-        super().__init__(f"Unknown symbol {symbol!r}. This market lists: {listed} (see Market.symbols()).")
-
-
-@runtime_checkable
-class Market(Protocol):
-    """What the broker, the tools and the CLI need from market data."""
-
-    def now(self) -> datetime:
-        """The market's current time (aware, UTC)."""
-        ...
-
-    def symbols(self) -> list[str]: ...
-
-    def name(self, symbol: str) -> str: ...
-
-    def quote(self, symbol: str, at: datetime | None = None) -> Quote: ...
-
-    def bars(
-        self, symbol: str, count: int = 20, interval: timedelta = timedelta(minutes=5), at: datetime | None = None
-    ) -> list[Bar]: ...
-
-    def fundamentals(self, symbol: str) -> Fundamentals: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class ManualClock:
-    """A clock that moves only when told: for tests, replays and demos."""
-
-    def __init__(self, start: datetime) -> None:
-        self.time = aware(start)
-
-    def __call__(self) -> datetime:
-        return self.time
-
-    def advance(self, delta: timedelta) -> datetime:
-        self.time += delta
-        return self.time
-
-
-def aware(at: datetime) -> datetime:
-    """`at` in UTC; a naive datetime is refused (it would silently mean different instants)."""
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"{at!r} has no time zone; pass an aware datetime (e.g. datetime.now(UTC))")
-    return at.astimezone(UTC)
 
 
 def minute_of(at: datetime) -> int:
@@ -323,28 +220,6 @@ class SimulatedMarket:
         """Reference fundamentals; P/E and dividend yield move with the current price."""
         ticker = self.ticker(symbol)
         return fundamentals_at(ticker, self.quote(ticker.symbol).last)
-
-
-def fundamentals_at(ticker: Ticker, last: Decimal) -> Fundamentals:
-    """`ticker`'s reference fundamentals with P/E and dividend yield at the price `last`."""
-    eps = cents(ticker.eps)
-    dividend = Decimal(str(ticker.dividend_yield)) * Decimal(str(ticker.price))
-    return Fundamentals(
-        symbol=ticker.symbol,
-        name=ticker.name,
-        sector=ticker.sector,
-        eps=eps,
-        pe_ratio=cents(last / eps) if eps > 0 else None,
-        revenue_growth=_ratio(ticker.revenue_growth),
-        operating_margin=_ratio(ticker.operating_margin),
-        net_margin=_ratio(ticker.net_margin),
-        debt_to_equity=_ratio(ticker.debt_to_equity),
-        dividend_yield=(dividend / last).quantize(RATIO),
-    )
-
-
-def _ratio(value: float) -> Decimal:
-    return Decimal(str(value)).quantize(RATIO)
 
 
 def _interval_minutes(interval: timedelta) -> int:

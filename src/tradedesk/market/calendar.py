@@ -16,9 +16,9 @@ from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from .market import aware
+from tradedesk.market.clock import aware
 
-__all__ = ["NYSE", "AlwaysOpen", "Calendar", "NyseCalendar", "Session", "calendar_from_env", "easter"]
+__all__ = ["NYSE", "AlwaysOpen", "Calendar", "NyseCalendar", "TradingSession", "calendar_from_env", "easter"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 OPEN, CLOSE, EARLY_CLOSE = time(9, 30), time(16, 0), time(13, 0)
@@ -26,7 +26,7 @@ _DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
-class Session:
+class TradingSession:
     """One trading session, [open, close) in aware UTC datetimes."""
 
     open: datetime
@@ -41,15 +41,15 @@ class Calendar(Protocol):
 
     def is_open(self, at: datetime) -> bool: ...
 
-    def session_at(self, at: datetime) -> Session | None:
+    def session_at(self, at: datetime) -> TradingSession | None:
         """The session containing `at`, or None while the exchange is closed."""
         ...
 
-    def next_session(self, at: datetime) -> Session:
+    def next_session(self, at: datetime) -> TradingSession:
         """The session containing `at`, else the next one to open."""
         ...
 
-    def session_on(self, day: date) -> Session | None:
+    def session_on(self, day: date) -> TradingSession | None:
         """The session of the calendar day `day` (exchange-local), or None if it does not trade."""
         ...
 
@@ -64,12 +64,12 @@ class NyseCalendar:
     def is_open(self, at: datetime) -> bool:
         return self.session_at(at) is not None
 
-    def session_at(self, at: datetime) -> Session | None:
+    def session_at(self, at: datetime) -> TradingSession | None:
         when = aware(at)
         session = self.session_on(when.astimezone(NEW_YORK).date())
         return session if session is not None and when in session else None
 
-    def next_session(self, at: datetime) -> Session:
+    def next_session(self, at: datetime) -> TradingSession:
         when = aware(at)
         day = when.astimezone(NEW_YORK).date()
         while True:  # at most a weekend plus a holiday or two away
@@ -78,11 +78,11 @@ class NyseCalendar:
                 return session
             day += _DAY
 
-    def session_on(self, day: date) -> Session | None:
+    def session_on(self, day: date) -> TradingSession | None:
         if day.weekday() >= 5 or day in _closed(day.year):
             return None
         close = EARLY_CLOSE if day in _early_closes(day.year) else CLOSE
-        return Session(_instant(day, OPEN), _instant(day, close))
+        return TradingSession(_instant(day, OPEN), _instant(day, close))
 
     def holidays(self, year: int) -> dict[date, str]:
         return dict(_holidays(year))
@@ -95,15 +95,15 @@ class AlwaysOpen:
         aware(at)  # a naive datetime is refused here too
         return True
 
-    def session_at(self, at: datetime) -> Session:
+    def session_at(self, at: datetime) -> TradingSession:
         return self.next_session(at)
 
-    def next_session(self, at: datetime) -> Session:
+    def next_session(self, at: datetime) -> TradingSession:
         return self.session_on(aware(at).date())
 
-    def session_on(self, day: date) -> Session:
+    def session_on(self, day: date) -> TradingSession:
         start = datetime.combine(day, time(0), tzinfo=UTC)
-        return Session(start, start + _DAY)
+        return TradingSession(start, start + _DAY)
 
     def holidays(self, year: int) -> dict[date, str]:
         return {}
