@@ -226,7 +226,8 @@ def score(
 class Desk:
     def __init__(self) -> None:
         import agentrecord
-        from tradedesk import migrations, services
+        from tradedesk import migrations
+        from tradedesk.brokerage import services
         from tradedesk.market import SimulatedMarket
 
         services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))

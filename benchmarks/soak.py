@@ -193,7 +193,7 @@ def check(url: str) -> dict[str, Any]:
     import agentrecord
     from agentrecord.reply import Usage
     from agentrecord.store import utcnow
-    from tradedesk.accounts import Order
+    from tradedesk.brokerage.accounts import Order
     from tradedesk.models import Daytrader
 
     engine = agentrecord.create_engine(url)

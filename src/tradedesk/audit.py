@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from agentrecord import ToolContext
 from agentrecord.store import load_message, message_table
 from tradedesk import tools  # a module reference: the tools import this module to stamp their orders
-from tradedesk.accounts import Fill, Order, utc
-from tradedesk.broker import OrderNotFound
+from tradedesk.brokerage.accounts import Fill, Order, utc
+from tradedesk.brokerage.broker import OrderNotFound
 
 if TYPE_CHECKING:
     from tradedesk.models import TradingAgent

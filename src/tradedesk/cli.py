@@ -37,7 +37,7 @@ from tradedesk.cli_common import (
 if TYPE_CHECKING:
     from agentrecord import Reply
     from tradedesk import desk
-    from tradedesk.broker import Portfolio
+    from tradedesk.brokerage.broker import Portfolio
     from tradedesk.models import TradingAgent
 
 __all__ = ["CliError", "app", "main"]
@@ -418,7 +418,7 @@ def _print_orders(email: str, rows: list[dict[str, Any]]) -> None:
 @app.command()
 def quote(symbol: str, as_json: JsonOption = False) -> None:
     """The latest quote for a symbol."""
-    from tradedesk import services
+    from tradedesk.brokerage import services
 
     current = services.market().quote(symbol.strip().upper())
     if as_json:

@@ -14,7 +14,7 @@ from tradedesk.cli_common import CliError, JsonOption, _desk, _session, agent_ap
 from tradedesk.market.money import dollars
 
 if TYPE_CHECKING:
-    from tradedesk.allocations import AgentBook
+    from tradedesk.brokerage.allocations import AgentBook
 
 
 @agent_app.command("allocate")

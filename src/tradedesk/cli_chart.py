@@ -64,7 +64,7 @@ def chart(
     """Recent bars of a symbol (open, high, low, close, volume) as a sparkline of closes."""
     from rich.text import Text
 
-    from tradedesk import services
+    from tradedesk.brokerage import services
 
     try:
         found = market_bars.recent(services.market(), symbol, interval, bars)

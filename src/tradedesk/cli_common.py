@@ -35,7 +35,7 @@ _EXPECTED = (
     ("tradedesk.desk", "DeskError"),
     ("agentrecord.errors", "AgentRecordError"),
     ("tradedesk.market", "UnknownSymbol"),
-    ("tradedesk.broker", "BrokerError"),
+    ("tradedesk.brokerage.broker", "BrokerError"),
     *_DATABASE_ERRORS,
     ("alembic.util", "CommandError"),  # alembic: e.g. a database migrated by a newer tradedesk
 )
@@ -131,7 +131,7 @@ class _Root:
 
     @property
     def url(self) -> str:
-        from tradedesk.db import database_url
+        from tradedesk.brokerage.db import database_url
 
         return database_url(self.db)
 

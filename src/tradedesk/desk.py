@@ -23,10 +23,11 @@ from agentrecord.approvals import PendingApproval
 from agentrecord.jobs import Job, Schedule
 from agentrecord.jobs.backend import agent_ref
 from agentrecord.jobs.timing import next_tick
-from tradedesk import allocations, audit, costs, equity, equity_report, identity, replace, services
-from tradedesk.accounts import STATUSES, Order
-from tradedesk.broker import BrokerError, OrderNotFound, Portfolio
-from tradedesk.costs import Costs
+from tradedesk import audit, identity
+from tradedesk.brokerage import allocations, costs, equity, equity_report, replace, services
+from tradedesk.brokerage.accounts import STATUSES, Order
+from tradedesk.brokerage.broker import BrokerError, OrderNotFound, Portfolio
+from tradedesk.brokerage.costs import Costs
 from tradedesk.models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
 from tradedesk.tools import order_notional, order_view
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tradedesk import equity, services
+from tradedesk.brokerage import equity, services
 
 NEW_YORK = ZoneInfo("America/New_York")
 

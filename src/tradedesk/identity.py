@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from tradedesk.db import Base
+from tradedesk.brokerage.db import Base
 from tradedesk.models import User
 
 SESSION_TTL = timedelta(days=14)

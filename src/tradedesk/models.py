@@ -10,8 +10,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relat
 
 from agentrecord import AgentRecord
 from agentrecord.budgets import Budget, spend_table
-from tradedesk.broker import RiskLimits
-from tradedesk.db import Base
+from tradedesk.brokerage.broker import RiskLimits
+from tradedesk.brokerage.db import Base
 from tradedesk.tools import (
     CancelOrder,
     FundamentalsFeed,

@@ -10,9 +10,10 @@ from pydantic import Field
 from sqlalchemy import select
 
 from agentrecord import Tool
-from tradedesk import allocations, audit, brackets, costs, equity, halt, services
-from tradedesk.accounts import Order
-from tradedesk.broker import BrokerError
+from tradedesk import audit, halt
+from tradedesk.brokerage import allocations, brackets, costs, equity, services
+from tradedesk.brokerage.accounts import Order
+from tradedesk.brokerage.broker import BrokerError
 from tradedesk.market.tickers import TICKERS
 
 Symbol = Annotated[str, Field(json_schema_extra={"enum": list(TICKERS)})]

@@ -13,7 +13,8 @@ from datetime import datetime
 from agentrecord import create_engine
 from agentrecord.jobs import register_calendar
 from agentrecord.jobs.dbos.worker import Task, Worker
-from tradedesk import exchange, models, services  # noqa: F401  (models: the agent classes a job names must import)
+from tradedesk import models  # noqa: F401  (the agent classes a job names must import)
+from tradedesk.brokerage import exchange, services
 from tradedesk.market.calendar import NyseCalendar
 
 CALENDAR = "nyse"

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Column, Engine, Integer, String, Table, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from tradedesk.broker import Broker, Order
-from tradedesk.db import Base
+from tradedesk.brokerage.broker import Broker, Order
+from tradedesk.brokerage.db import Base
 from tradedesk.market import Bar, ManualClock
 from tradedesk.market.calendar import AlwaysOpen, Calendar
 from tradedesk.market.csv_market import CsvMarket

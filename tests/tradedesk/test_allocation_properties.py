@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.properties import examples
-from tradedesk import allocations
-from tradedesk.broker import Broker, RiskLimits
-from tradedesk.costs import Costs
-from tradedesk.exchange import tick
+from tradedesk.brokerage import allocations
+from tradedesk.brokerage.broker import Broker, RiskLimits
+from tradedesk.brokerage.costs import Costs
+from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock, Quote
 
 from .brokerage import T0, act, emptied, new_user, path_broker, walk

@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import allocations, services
-from tradedesk.accounts import Account, Fill
-from tradedesk.broker import Broker, Order, RiskLimits
-from tradedesk.costs import Costs
+from tradedesk.brokerage import allocations, services
+from tradedesk.brokerage.accounts import Account, Fill
+from tradedesk.brokerage.broker import Broker, Order, RiskLimits
+from tradedesk.brokerage.costs import Costs
 from tradedesk.market import ManualClock, SimulatedMarket
 from tradedesk.models import StockInvestor, User
 

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from agentrecord import create_engine
 from agentrecord.store import message_table
 from agentrecord.testing import ScriptedModel, ToolCall, call, scripted
-from tradedesk import audit, desk, migrations, services
-from tradedesk.accounts import Fill, Order
-from tradedesk.broker import OrderNotFound
+from tradedesk import audit, desk, migrations
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Fill, Order
+from tradedesk.brokerage.broker import OrderNotFound
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, User
 

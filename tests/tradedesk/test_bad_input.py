@@ -41,8 +41,9 @@ from agentrecord.skills import load_skill
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import Fault, OpenAIServer
 from tests.tradedesk.web.conftest import Served, initialized
-from tradedesk import desk, services
-from tradedesk.accounts import Account, Order, Position
+from tradedesk import desk
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Account, Order, Position
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, User

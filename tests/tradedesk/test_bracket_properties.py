@@ -20,10 +20,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from tests.properties import examples
-from tradedesk import brackets
-from tradedesk.accounts import Order, utc
-from tradedesk.broker import Broker, BrokerError
-from tradedesk.exchange import tick
+from tradedesk.brokerage import brackets
+from tradedesk.brokerage.accounts import Order, utc
+from tradedesk.brokerage.broker import Broker, BrokerError
+from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock, Quote
 
 from .brokerage import T0, act, emptied, new_user, path_broker, walk

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from tradedesk.broker import BrokerError
+from tradedesk.brokerage.broker import BrokerError
+from tradedesk.brokerage.replace import replace_order
 from tradedesk.market import ManualClock
-from tradedesk.replace import replace_order
 
 from .brokerage import START, act, new_user, order
 from .test_brackets import book, bracket, children, minute, oco, orders, path_broker

@@ -15,10 +15,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import brackets, services
-from tradedesk.accounts import Order
-from tradedesk.broker import Broker, RiskLimits
-from tradedesk.exchange import tick
+from tradedesk.brokerage import brackets, services
+from tradedesk.brokerage.accounts import Order
+from tradedesk.brokerage.broker import Broker, RiskLimits
+from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock, SimulatedMarket
 from tradedesk.models import Daytrader, User
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tradedesk.accounts import utc
-from tradedesk.broker import Account, Broker, BrokerError, Fill, Order, OrderNotFound, Position, RiskLimits
+from tradedesk.brokerage.accounts import utc
+from tradedesk.brokerage.broker import Account, Broker, BrokerError, Fill, Order, OrderNotFound, Position, RiskLimits
 from tradedesk.market import ManualClock
 
 from .brokerage import START, T0, act, count_orders, new_user, order, run_together

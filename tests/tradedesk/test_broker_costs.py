@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, update
 
-from tradedesk.accounts import Account
-from tradedesk.broker import Broker
-from tradedesk.costs import Costs
+from tradedesk.brokerage.accounts import Account
+from tradedesk.brokerage.broker import Broker
+from tradedesk.brokerage.costs import Costs
 from tradedesk.market import ManualClock
 
 from .brokerage import START, act, new_user, order

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine
 
-from tradedesk.broker import MARKET_COLLAR, Broker
+from tradedesk.brokerage.broker import MARKET_COLLAR, Broker
 from tradedesk.market import ManualClock, SimulatedMarket
 from tradedesk.market.calendar import NYSE, AlwaysOpen
 from tradedesk.market.money import cents_up

@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, select, update
 
-from tradedesk.accounts import Account, Fill
-from tradedesk.broker import Broker, Order
-from tradedesk.exchange import tick
+from tradedesk.brokerage.accounts import Account, Fill
+from tradedesk.brokerage.broker import Broker, Order
+from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock
 from tradedesk.market.calendar import NYSE
 

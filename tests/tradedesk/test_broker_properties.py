@@ -23,9 +23,9 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from tests.properties import examples
-from tradedesk.accounts import Account, Fill, utc
-from tradedesk.broker import Broker, Order, Portfolio, RiskLimits
-from tradedesk.costs import Costs
+from tradedesk.brokerage.accounts import Account, Fill, utc
+from tradedesk.brokerage.broker import Broker, Order, Portfolio, RiskLimits
+from tradedesk.brokerage.costs import Costs
 from tradedesk.market import ManualClock, Quote, SimulatedMarket, UnknownSymbol
 from tradedesk.market.calendar import AlwaysOpen
 from tradedesk.market.money import CENT

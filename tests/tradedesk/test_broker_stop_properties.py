@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from tests.properties import examples
-from tradedesk.accounts import utc
-from tradedesk.broker import Order
-from tradedesk.exchange import tick
+from tradedesk.brokerage.accounts import utc
+from tradedesk.brokerage.broker import Order
+from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock, Quote
 
 from .brokerage import T0, act, emptied, new_user, path_broker, walk

@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from tradedesk.broker import Broker, Order
-from tradedesk.exchange import tick
+from tradedesk.brokerage.broker import Broker, Order
+from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock
 
 from .brokerage import START, act, new_user, order, path_broker

@@ -23,7 +23,8 @@ import agentrecord
 from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import identity, migrations, services
+from tradedesk import identity, migrations
+from tradedesk.brokerage import services
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, StockInvestor

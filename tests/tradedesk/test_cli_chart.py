@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.tradedesk.test_cli import error, run, run_json
-from tradedesk import services
+from tradedesk.brokerage import services
 from tradedesk.cli_chart import TICKS, sparkline
 from tradedesk.market import SimulatedMarket
 from tradedesk.market.csv_market import CsvMarket

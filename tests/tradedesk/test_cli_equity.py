@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from tests.tradedesk.template_db import initialized
 from tests.tradedesk.test_cli import ALICE, error, run, run_json
-from tradedesk import services
-from tradedesk.equity import EquitySnapshot
+from tradedesk.brokerage import services
+from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import User
 

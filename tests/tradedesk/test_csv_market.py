@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from tradedesk.broker import Broker
+from tradedesk.brokerage.broker import Broker
 from tradedesk.market import ManualClock, Market, UnknownSymbol
 from tradedesk.market.csv_market import CsvFormatError, CsvMarket, load_bars
 

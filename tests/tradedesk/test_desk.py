@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 import agentrecord
 from agentrecord import UnknownProvider
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import desk, identity, services
-from tradedesk.accounts import Order
-from tradedesk.equity import EquitySnapshot
+from tradedesk import desk, identity
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
+from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, StockInvestor, User
 

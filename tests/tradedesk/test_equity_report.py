@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tradedesk.equity import EquitySnapshot
-from tradedesk.equity_report import DayPnl, daily_pnl, drawdown, report
+from tradedesk.brokerage.equity import EquitySnapshot
+from tradedesk.brokerage.equity_report import DayPnl, daily_pnl, drawdown, report
 
 from .brokerage import new_user
 

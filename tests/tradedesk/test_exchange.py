@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tradedesk import services
-from tradedesk.accounts import utc
-from tradedesk.broker import Broker, Order
-from tradedesk.exchange import TickResult, tick
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import utc
+from tradedesk.brokerage.broker import Broker, Order
+from tradedesk.brokerage.exchange import TickResult, tick
 from tradedesk.market import ManualClock, SimulatedMarket
 from tradedesk.market.calendar import NYSE
 

@@ -18,8 +18,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 import agentrecord
-from tradedesk import desk, services
-from tradedesk.db import Base
+from tradedesk import desk
+from tradedesk.brokerage import services
+from tradedesk.brokerage.db import Base
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import AGENT_KINDS
 

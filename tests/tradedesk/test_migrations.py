@@ -14,8 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from agentrecord import create_engine
-from tradedesk import broker, equity, identity, migrations, models  # noqa: F401  (every table registers on Base)
-from tradedesk.db import Base
+from tradedesk import identity, migrations, models  # noqa: F401
+from tradedesk.brokerage import broker, equity  # noqa: F401  (every table registers on Base)
+from tradedesk.brokerage.db import Base
 
 from .isolated import schema_url
 

@@ -7,9 +7,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine
 
-from tradedesk.broker import Broker, BrokerError, OrderNotFound
+from tradedesk.brokerage.broker import Broker, BrokerError, OrderNotFound
+from tradedesk.brokerage.replace import replace_order
 from tradedesk.market import ManualClock
-from tradedesk.replace import replace_order
 
 from .brokerage import START, act, new_user, order
 

@@ -23,8 +23,9 @@ from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall, served
 from tests.preforked import Forked
-from tradedesk import desk, halt, services
-from tradedesk.accounts import Account, Order
+from tradedesk import desk, halt
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Account, Order
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import SPEND, Daytrader, User

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from agentrecord import ApprovalError
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import services
-from tradedesk.accounts import Order
-from tradedesk.equity import EquitySnapshot
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
+from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, StockInvestor, User
 from tradedesk.tools import CancelOrder, FundamentalsFeed, OrderEntry, PortfolioBook, PositionBook, QuoteFeed

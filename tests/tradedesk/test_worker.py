@@ -27,8 +27,8 @@ from tests.agentrecord.openai_server import OpenAIServer
 from tests.conftest import fresh_pg_database
 from tests.preforked import Forked
 from tests.tradedesk.template_db import initialized
-from tradedesk import services
-from tradedesk.broker import Broker, Order
+from tradedesk.brokerage import services
+from tradedesk.brokerage.broker import Broker, Order
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
 from tradedesk.market.calendar import NyseCalendar

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 import agentrecord
 from agentrecord import AgentRecordError, ProviderNotConfigured, UnknownProvider, jobs
 from tradedesk import desk, identity
-from tradedesk.broker import BrokerError
+from tradedesk.brokerage.broker import BrokerError
 from tradedesk.market import UnknownSymbol
 from tradedesk.web import api, pages, stream
 from tradedesk.web.auth import CsrfRefused, Unauthenticated
@@ -132,7 +132,7 @@ async def _threads(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(target: str | Engine | None = None) -> FastAPI:
     """The platform's web app on `target` (a database URL or engine; default TRADEDESK_DATABASE_URL / tradedesk.db)."""
-    from tradedesk.db import database_url
+    from tradedesk.brokerage.db import database_url
 
     pool = {"pool_size": THREADS, "max_overflow": THREADS + 8}
     engine = target if isinstance(target, Engine) else agentrecord.create_engine(database_url(target), **pool)

@@ -13,8 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from tradedesk import desk, services
-from tradedesk.accounts import OPEN_STATUSES, STATUSES
+from tradedesk import desk
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import OPEN_STATUSES, STATUSES
 from tradedesk.market import UnknownSymbol
 from tradedesk.models import AGENT_KINDS
 from tradedesk.web import chart, live, stream

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tradedesk import services
+from tradedesk.brokerage import services
 from tradedesk.models import Daytrader, User
 
 from .conftest import api_token, signed_up

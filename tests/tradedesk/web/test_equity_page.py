@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tradedesk import services
+from tradedesk.brokerage import services
+from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.desk import Desk
-from tradedesk.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import User
 

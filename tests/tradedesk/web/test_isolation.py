@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 import agentrecord
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk.accounts import Order
+from tradedesk.brokerage.accounts import Order
 from tradedesk.models import StockInvestor
 from tradedesk.web import create_app
 

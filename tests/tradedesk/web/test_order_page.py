@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import services
-from tradedesk.accounts import Order
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import Daytrader, User
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tradedesk import services
-from tradedesk.accounts import Order
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
 from tradedesk.market import SimulatedMarket
 from tradedesk.models import User
 

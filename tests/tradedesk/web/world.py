@@ -29,8 +29,9 @@ from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Responder
 from tests.preforked import Forked
-from tradedesk import desk, identity, services
-from tradedesk.accounts import Order
+from tradedesk import desk, identity
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
 from tradedesk.models import Daytrader, StockInvestor, User
 
 from .conftest import Browserish, signed_up

@@ -88,8 +88,8 @@ def report(session: Session, user_id: int, as_of: datetime, days: int = 30) -> E
     """`user_id`'s snapshots over the `days` New York days ending on `as_of`'s, with drawdown and daily P&L."""
     from sqlalchemy import select  # here, not above: the CLI reads MAX_DAYS for its help without loading the ORM
 
-    from tradedesk.accounts import utc
-    from tradedesk.equity import EquitySnapshot
+    from tradedesk.brokerage.accounts import utc
+    from tradedesk.brokerage.equity import EquitySnapshot
 
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"Ask for between 1 and {MAX_DAYS} days (got {days}).")

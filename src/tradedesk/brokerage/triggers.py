@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from tradedesk.accounts import Order
+from tradedesk.brokerage.accounts import Order
 from tradedesk.market import Quote
 from tradedesk.market.money import cents_down, cents_up
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from tradedesk.market import Market, default_market
 
 if TYPE_CHECKING:
-    from tradedesk.broker import Broker
+    from tradedesk.brokerage.broker import Broker
 
 _lock = threading.Lock()
 _market: Market | None = None
@@ -35,7 +35,7 @@ def use_market(replacement: Market | None) -> None:
 
 def broker() -> Broker:
     """A broker over the current market, keeping the hours TRADEDESK_EXCHANGE_HOURS names (NYSE by default)."""
-    from tradedesk.broker import Broker
+    from tradedesk.brokerage.broker import Broker
     from tradedesk.market.calendar import calendar_from_env
 
     return Broker(market(), calendar=calendar_from_env())

@@ -12,10 +12,10 @@ from decimal import Decimal
 from sqlalchemy import DateTime, ForeignKey, Index, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from tradedesk.accounts import utc
-from tradedesk.broker import Portfolio
-from tradedesk.columns import Money
-from tradedesk.db import Base
+from tradedesk.brokerage.accounts import utc
+from tradedesk.brokerage.broker import Portfolio
+from tradedesk.brokerage.columns import Money
+from tradedesk.brokerage.db import Base
 
 MIN_GAP = timedelta(seconds=60)
 

@@ -17,9 +17,9 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from tradedesk import equity, services
-from tradedesk.accounts import OPEN_STATUSES, Order, Position
-from tradedesk.broker import Broker
+from tradedesk.brokerage import equity, services
+from tradedesk.brokerage.accounts import OPEN_STATUSES, Order, Position
+from tradedesk.brokerage.broker import Broker
 
 __all__ = ["TickResult", "tick"]
 

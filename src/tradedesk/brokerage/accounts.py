@@ -14,8 +14,8 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tradedesk.columns import Money
-from tradedesk.db import Base
+from tradedesk.brokerage.columns import Money
+from tradedesk.brokerage.db import Base
 from tradedesk.market.money import SCALE
 
 SIDES = ("buy", "sell")

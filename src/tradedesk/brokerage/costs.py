@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradedesk.accounts import Account
+from tradedesk.brokerage.accounts import Account
 from tradedesk.market.money import cents, cents_down, cents_up
 
 PER_SHARES = 1000

@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tradedesk import bracket_replace
-from tradedesk.accounts import Order
-from tradedesk.broker import Broker, BrokerError, OrderNotFound, RiskLimits
+from tradedesk.brokerage import bracket_replace
+from tradedesk.brokerage.accounts import Order
+from tradedesk.brokerage.broker import Broker, BrokerError, OrderNotFound, RiskLimits
 
 __all__ = ["replace_order"]
 

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tradedesk import costs
-from tradedesk.accounts import OPEN_STATUSES, Fill, Order
+from tradedesk.brokerage import costs
+from tradedesk.brokerage.accounts import OPEN_STATUSES, Fill, Order
 from tradedesk.market import UnknownSymbol
 from tradedesk.market.money import cents, dollars
 
 if TYPE_CHECKING:
-    from tradedesk.broker import Broker
+    from tradedesk.brokerage.broker import Broker
 
 YOU = "you"
 """The book of orders placed without an agent (the owner's own)."""

@@ -13,9 +13,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tradedesk import brackets, triggers
-from tradedesk.accounts import Fill, Order
-from tradedesk.broker import Broker, BrokerError, RiskLimits
+from tradedesk.brokerage import bracket_legs, triggers
+from tradedesk.brokerage.accounts import Fill, Order
+from tradedesk.brokerage.broker import Broker, BrokerError, RiskLimits
 from tradedesk.market.money import cents_down, cents_up, dollars
 
 __all__ = ["replace"]
@@ -64,7 +64,7 @@ def _entry(
     held = list(
         session.scalars(
             select(Order)
-            .where(Order.user_id == user_id, Order.parent_id == old.id, Order.status == brackets.HELD)
+            .where(Order.user_id == user_id, Order.parent_id == old.id, Order.status == bracket_legs.HELD)
             .order_by(Order.id)
         )
     )
@@ -102,7 +102,7 @@ def _entry(
             exit_.parent_id, exit_.reason = new.id, f"held until its bracket entry order {new.id} fills"
         session.flush()
         if not new.is_open:
-            brackets.entry_done(session, broker, new)
+            bracket_legs.entry_done(session, broker, new)
     return new
 
 
@@ -116,7 +116,7 @@ def _exit(
     stop_price: Decimal | None,
     time_in_force: str | None,
 ) -> Order:
-    if not (old.is_open or old.status == brackets.HELD):
+    if not (old.is_open or old.status == bracket_legs.HELD):
         raise BrokerError(f"order {old.id} is {old.status}; only open or held orders can be replaced")
     if quantity is not None and quantity != old.quantity:
         raise BrokerError(
