@@ -43,7 +43,7 @@ def _worker(url: str, quota: int, counter: str, seed: int) -> None:
 
     import agentrecord
     from agentrecord import AgentBusy
-    from tradedesk.models import Daytrader
+    from tradedesk.agents.models import Daytrader
 
     rng = random.Random(seed)
     engine = agentrecord.create_engine(url)
@@ -80,7 +80,7 @@ def setup(url: str) -> None:
 
     import agentrecord
     from tradedesk import desk, migrations
-    from tradedesk.models import Daytrader
+    from tradedesk.agents.models import Daytrader
 
     migrations.upgrade(url)
     engine = agentrecord.create_engine(url)
@@ -193,8 +193,8 @@ def check(url: str) -> dict[str, Any]:
     import agentrecord
     from agentrecord.reply import Usage
     from agentrecord.store import utcnow
+    from tradedesk.agents.models import Daytrader
     from tradedesk.brokerage.accounts import Order
-    from tradedesk.models import Daytrader
 
     engine = agentrecord.create_engine(url)
     problems: list[str] = []

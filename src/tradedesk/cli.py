@@ -37,8 +37,8 @@ from tradedesk.cli_common import (
 if TYPE_CHECKING:
     from agentrecord import Reply
     from tradedesk import desk
+    from tradedesk.agents.models import TradingAgent
     from tradedesk.brokerage.broker import Portfolio
-    from tradedesk.models import TradingAgent
 
 __all__ = ["CliError", "app", "main"]
 
@@ -195,7 +195,7 @@ def user_password(
     as_json: JsonOption = False,
 ) -> None:
     """Set a user's password for signing in on the web."""
-    from tradedesk import identity
+    from tradedesk.users import identity
 
     secret = password or os.environ.get("TRADEDESK_PASSWORD")
     if secret is None:
@@ -444,7 +444,8 @@ def demo(
     from agentrecord import ProviderNotConfigured
     from agentrecord import providers as agent_providers
     from tradedesk import desk
-    from tradedesk.models import AGENT_KINDS, User
+    from tradedesk.agents.models import AGENT_KINDS
+    from tradedesk.users import User
 
     url = (
         _root(ctx).url

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from tradedesk import desk
-    from tradedesk.models import TradingAgent, User
+    from tradedesk.agents.models import TradingAgent
+    from tradedesk.users import User
 
 
 class CliError(Exception):

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.text import Text
 
 from tradedesk import cli_output as ui
-from tradedesk.audit import Call, Explanation
+from tradedesk.agents.audit import Call, Explanation
 from tradedesk.desk import Invalid
 
 

@@ -22,7 +22,7 @@ app.add_typer(schedule_app, name="schedule")
 
 def _label(agent: str) -> str:
     """`Daytrader id=3` as the CLI names agents: `daytrader/3`."""
-    from tradedesk.models import AGENT_KINDS
+    from tradedesk.agents.models import AGENT_KINDS
 
     kinds = {cls.__name__: kind for kind, cls in AGENT_KINDS.items()}
     name, _, rest = agent.partition(" id=")

@@ -23,13 +23,14 @@ from agentrecord.approvals import PendingApproval
 from agentrecord.jobs import Job, Schedule
 from agentrecord.jobs.backend import agent_ref
 from agentrecord.jobs.timing import next_tick
-from tradedesk import audit, identity
+from tradedesk.agents import audit
+from tradedesk.agents.models import AGENT_KINDS, LOCAL_MODEL, TradingAgent
+from tradedesk.agents.orders import order_notional, order_view
 from tradedesk.brokerage import allocations, costs, equity, equity_report, replace, services
 from tradedesk.brokerage.accounts import STATUSES, Order
 from tradedesk.brokerage.broker import BrokerError, OrderNotFound, Portfolio
 from tradedesk.brokerage.costs import Costs
-from tradedesk.models import AGENT_KINDS, LOCAL_MODEL, TradingAgent, User
-from tradedesk.tools import order_notional, order_view
+from tradedesk.users import User, identity
 
 if TYPE_CHECKING:
     from agentrecord import ReplyStream
@@ -426,7 +427,7 @@ class Desk:
     # -- safety: the kill switch and budgets --------------------------------------------------------
     def set_halted(self, halted: bool) -> list[str]:
         """Halt (no order, no scheduled run, across every process) or resume all of the user's agents."""
-        from tradedesk import halt
+        from tradedesk.agents import halt
 
         return halt.set_halted(self.session, self.user, halted)
 
@@ -452,7 +453,7 @@ class Desk:
 
     def budget_row(self, agent: TradingAgent | None) -> dict[str, Any]:
         from agentrecord.budgets import spent_today
-        from tradedesk.models import SPEND
+        from tradedesk.agents.models import SPEND
 
         scope = agent.label if agent is not None else f"user:{self.user.id}"
         tokens, usd = spent_today(self.engine, SPEND, scope)

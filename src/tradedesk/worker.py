@@ -13,7 +13,7 @@ from datetime import datetime
 from agentrecord import create_engine
 from agentrecord.jobs import register_calendar
 from agentrecord.jobs.dbos.worker import Task, Worker
-from tradedesk import models  # noqa: F401  (the agent classes a job names must import)
+from tradedesk.agents import models  # noqa: F401  (the agent classes a job names must import)
 from tradedesk.brokerage import exchange, services
 from tradedesk.market.calendar import NyseCalendar
 

@@ -19,7 +19,7 @@ from tradedesk.market.calendar import AlwaysOpen, Calendar
 from tradedesk.market.csv_market import CsvMarket
 
 try:
-    import tradedesk.models  # noqa: F401  (defines the users table the brokerage references)
+    import tradedesk.agents.models  # noqa: F401  (defines the users table the brokerage references)
 except ModuleNotFoundError:  # models.py not written yet: a stand-in users table
     Table("users", Base.metadata, Column("id", Integer, primary_key=True), Column("email", String(320)))
 

@@ -11,12 +11,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
+from tradedesk.agents.models import StockInvestor, User
 from tradedesk.brokerage import allocations, services
 from tradedesk.brokerage.accounts import Account, Fill
 from tradedesk.brokerage.broker import Broker, Order, RiskLimits
 from tradedesk.brokerage.costs import Costs
 from tradedesk.market import ManualClock, SimulatedMarket
-from tradedesk.models import StockInvestor, User
 
 from .brokerage import T0, act, new_user, replay_broker
 

@@ -15,12 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
+from tradedesk.agents.models import Daytrader, User
 from tradedesk.brokerage import brackets, services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.broker import Broker, RiskLimits
 from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock, SimulatedMarket
-from tradedesk.models import Daytrader, User
 
 from .brokerage import START, act, new_user, order, path_broker
 

@@ -23,11 +23,12 @@ import agentrecord
 from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import identity, migrations
+from tradedesk import migrations
+from tradedesk.agents.models import Daytrader, StockInvestor
 from tradedesk.brokerage import services
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import Daytrader, StockInvestor
+from tradedesk.users import identity
 
 from .isolated import schema_url
 from .template_db import initialized

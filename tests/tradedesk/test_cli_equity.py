@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from tests.tradedesk.template_db import initialized
 from tests.tradedesk.test_cli import ALICE, error, run, run_json
+from tradedesk.agents.models import User
 from tradedesk.brokerage import services
 from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import User
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York
 BOB = "bob@example.com"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.tradedesk.test_cli import ALICE, error, run, run_json, talk
-from tradedesk.models import Daytrader
+from tradedesk.agents.models import Daytrader
 
 from .test_cli import alice as alice
 from .test_cli import market as market  # autouse: the market frozen at a time the exchange is open

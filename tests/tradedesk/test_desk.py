@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 import agentrecord
 from agentrecord import UnknownProvider
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import desk, identity
+from tradedesk import desk
+from tradedesk.agents.models import Daytrader, StockInvestor, User
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import Daytrader, StockInvestor, User
+from tradedesk.users import identity
 
 from .web.conftest import initialized
 

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 import agentrecord
 from tradedesk import desk
+from tradedesk.agents.models import AGENT_KINDS
 from tradedesk.brokerage import services
 from tradedesk.brokerage.db import Base
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import AGENT_KINDS
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 """10:00 in New York on a Wednesday: the exchange is open."""

@@ -29,8 +29,8 @@ from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.tradedesk.web.conftest import Browserish, Served, browser, initialized
 from tradedesk import desk
+from tradedesk.agents.models import Daytrader, StockInvestor
 from tradedesk.cli import app
-from tradedesk.models import Daytrader, StockInvestor
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).with_name("tradedesk")

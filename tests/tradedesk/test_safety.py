@@ -23,12 +23,13 @@ from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall, served
 from tests.preforked import Forked
-from tradedesk import desk, halt
+from tradedesk import desk
+from tradedesk.agents import halt
+from tradedesk.agents.models import SPEND, Daytrader, User
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Account, Order
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import SPEND, Daytrader, User
 
 ROOT = Path(__file__).resolve().parents[2]
 TRADEDESK = Path(sys.executable).with_name("tradedesk")

@@ -28,8 +28,8 @@ from agentrecord import ProviderError, provider_names
 from agentrecord.providers import secret_env_vars
 from tests.agentrecord.openai_server import Fault, OpenAIServer, Step, ToolCall
 from tests.tradedesk.web.conftest import free_port
+from tradedesk.agents.models import Daytrader
 from tradedesk.cli import app
-from tradedesk.models import Daytrader
 
 ROOT = Path(__file__).resolve().parents[2]
 TRADEDESK = Path(sys.executable).with_name("tradedesk")

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from agentrecord import provider_names, tracing
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, scripted
+from tradedesk.agents.models import Daytrader
 from tradedesk.cli import app
-from tradedesk.models import Daytrader
 
 runner = CliRunner()
 

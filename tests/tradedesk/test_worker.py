@@ -27,13 +27,13 @@ from tests.agentrecord.openai_server import OpenAIServer
 from tests.conftest import fresh_pg_database
 from tests.preforked import Forked
 from tests.tradedesk.template_db import initialized
+from tradedesk.agents.models import User
 from tradedesk.brokerage import services
 from tradedesk.brokerage.broker import Broker, Order
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
 from tradedesk.market.calendar import NyseCalendar
 from tradedesk.market.clock import SimulatedClock
-from tradedesk.models import User
 
 pytestmark = pytest.mark.timeout(240)
 ROOT = Path(__file__).resolve().parents[2]

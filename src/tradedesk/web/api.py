@@ -19,9 +19,10 @@ from pydantic import BaseModel, Field, SkipValidation
 from sqlalchemy.orm import Session
 
 from agentrecord import jobs
-from tradedesk import desk, identity
+from tradedesk import desk
+from tradedesk.agents.models import TradingAgent
 from tradedesk.cli_output import plain, reply_json
-from tradedesk.models import TradingAgent
+from tradedesk.users import identity
 from tradedesk.web import stream
 from tradedesk.web.auth import Viewer, current, db
 

@@ -26,9 +26,10 @@ from starlette.exceptions import HTTPException
 
 import agentrecord
 from agentrecord import AgentRecordError, ProviderNotConfigured, UnknownProvider, jobs
-from tradedesk import desk, identity
+from tradedesk import desk
 from tradedesk.brokerage.broker import BrokerError
 from tradedesk.market import UnknownSymbol
+from tradedesk.users import identity
 from tradedesk.web import api, pages, stream
 from tradedesk.web.auth import CsrfRefused, Unauthenticated
 from tradedesk.web.tracing import TracedRequests

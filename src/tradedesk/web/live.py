@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from agentrecord.jobs import Job
 from tradedesk import desk
-from tradedesk.models import TradingAgent
+from tradedesk.agents.models import TradingAgent
 from tradedesk.web.auth import Viewer
 
 JOBS = 5

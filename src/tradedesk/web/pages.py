@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
 from tradedesk import desk
+from tradedesk.agents.models import AGENT_KINDS
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import OPEN_STATUSES, STATUSES
 from tradedesk.market import UnknownSymbol
-from tradedesk.models import AGENT_KINDS
 from tradedesk.web import chart, live, stream
 from tradedesk.web.account_pages import render
 from tradedesk.web.account_pages import router as account_router

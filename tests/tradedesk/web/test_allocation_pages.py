@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from tradedesk.agents.models import Daytrader, User
 from tradedesk.brokerage import services
-from tradedesk.models import Daytrader, User
 
 from .conftest import api_token, signed_up
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from tradedesk.agents.models import User
 from tradedesk.brokerage import services
 from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.desk import Desk
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import User
 
 from .conftest import signed_up
 

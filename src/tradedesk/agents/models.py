@@ -1,18 +1,17 @@
-"""Users and their agents: the seed's models, each agent an ordinary record with state, tools and skills."""
+"""The users' agents: the seed's models, each agent an ordinary record with state, tools and skills."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import BigInteger, ForeignKey, Numeric, String
+from sqlalchemy import BigInteger, ForeignKey, Numeric
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from agentrecord import AgentRecord
 from agentrecord.budgets import Budget, spend_table
-from tradedesk.brokerage.broker import RiskLimits
-from tradedesk.brokerage.db import Base
-from tradedesk.tools import (
+from tradedesk.agents.orders import order_notional
+from tradedesk.agents.trading_tools import (
     CancelOrder,
     FundamentalsFeed,
     OrderEntry,
@@ -20,27 +19,12 @@ from tradedesk.tools import (
     PositionBook,
     QuoteFeed,
     open_order_notional,
-    order_notional,
 )
+from tradedesk.brokerage.broker import RiskLimits
+from tradedesk.brokerage.db import Base
+from tradedesk.users.users import User
 
 LOCAL_MODEL = "smollm2-135m"
-
-
-class User(Base):
-    __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    daytraders: Mapped[list[Daytrader]] = relationship(back_populates="user", cascade="all, delete-orphan")
-    stock_investors: Mapped[list[StockInvestor]] = relationship(back_populates="user", cascade="all, delete-orphan")
-    halted: Mapped[bool] = mapped_column(default=False)
-    """The kill switch (`tradedesk halt`): none of the user's agents places an order or runs a schedule."""
-    daily_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), default=None)
-    daily_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
-    """The user's daily budgets, across all their agents (None: no limit)."""
-
-    @property
-    def agents(self) -> list[AgentRecord]:
-        return [*self.daytraders, *self.stock_investors]
 
 
 class TradingAgent(AgentRecord):
@@ -109,7 +93,7 @@ class TradingAgent(AgentRecord):
         """The owner's own key for this provider (stored encrypted in settings) before the environment's."""
         options = super().provider_options()
         if object_session(self) is not None and self.user_id is not None:
-            from tradedesk.identity import user_key
+            from tradedesk.users.identity import user_key
 
             engine, _ = self._bound()
             with Session(engine) as session:  # its own short read: the record's session stays idle

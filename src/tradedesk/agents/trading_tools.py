@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, is_dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -10,7 +9,8 @@ from pydantic import Field
 from sqlalchemy import select
 
 from agentrecord import Tool
-from tradedesk import audit, halt
+from tradedesk.agents import halt, stamps
+from tradedesk.agents.orders import order_notional, order_view, plain
 from tradedesk.brokerage import allocations, brackets, costs, equity, services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.broker import BrokerError
@@ -23,79 +23,9 @@ Side = Annotated[Literal["buy", "sell"], Field(json_schema_extra={"x-synonyms": 
 """An order's side, with the words a request may use for it (read by the embedded model; other models ignore it)."""
 
 
-def _plain(value: Any) -> Any:
-    """Decimals as numbers and dataclasses as dicts, for the model to read."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return _plain(asdict(value))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Decimal):
-        return float(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
 def _decimal(value: float | None) -> Decimal | None:
     """A price argument as the model wrote it (through its shortest repr), exactly."""
     return None if value is None else Decimal(str(value))
-
-
-def order_notional(args: dict[str, Any]) -> Decimal:
-    """What an order's arguments would cost at the current ask (or its limit price, else its stop price).
-
-    A bracket's (or an OCO exit's) is its largest leg's: no order it places is above the approval threshold
-    unapproved, and its exits, which only close the shares the entry buys, are not added on top of it.
-    """
-    quantity = Decimal(str(args.get("quantity") or 0))
-    limit = args.get("limit_price")
-    if limit is None:
-        limit = args.get("stop_price")
-    if limit is not None:
-        price = Decimal(str(limit))
-    else:
-        try:
-            price = services.market().quote(str(args.get("symbol", "")).upper()).ask
-        except ValueError:
-            return Decimal(0)  # unknown symbol: the broker rejects it anyway
-    legs = [Decimal(str(v)) for v in (args.get("take_profit"), args.get("stop_loss")) if v is not None]
-    return quantity * max([price, *legs])
-
-
-_STOP_KEYS = ("stop_price", "trail_amount", "trail_percent")
-
-
-def order_view(order: Any) -> dict[str, Any]:
-    """An order as the agent (and the CLI) sees it."""
-    keys = (
-        "id",
-        "symbol",
-        "side",
-        "quantity",
-        "order_type",
-        "limit_price",
-        "stop_price",
-        "trail_amount",
-        "trail_percent",
-        "time_in_force",
-        "status",
-        "fill_price",
-        "reason",
-    )
-    view = {k: _plain(getattr(order, k, None)) for k in keys}
-    for key in _STOP_KEYS:  # only stop orders have them: keep other orders' results as short as before
-        if view[key] is None:
-            del view[key]
-    if isinstance(order, Order):
-        filled = order.filled_quantity or 0
-        if 0 < filled < order.quantity:  # in part: say how much, as the fill price is the average of those shares
-            view["filled_quantity"] = filled
-        if order.commission:
-            view["commission"] = _plain(order.commission)
-        view |= brackets.view(order)  # a bracket's or OCO's class, parent and legs
-    return view
 
 
 def _snapshot_if_filled(session: Any, user_id: int, order: Order) -> None:
@@ -108,7 +38,7 @@ class QuoteFeed(Tool):
     """Get the latest quote for a stock ticker symbol (e.g. AAPL): bid, ask, last price and volume."""
 
     def call(self, symbol: Symbol) -> dict[str, Any]:
-        quote = dict(_plain(services.market().quote(symbol.strip().upper())))
+        quote = dict(plain(services.market().quote(symbol.strip().upper())))
         # what the description promises; the displayed sizes cost the embedded model two quoted answers in 50
         # (BENCHMARKS.md), and the broker handles an order larger than them (partial fills)
         return {k: v for k, v in quote.items() if k not in ("bid_size", "ask_size")}
@@ -118,7 +48,7 @@ class FundamentalsFeed(Tool):
     """Get a company's fundamentals by ticker: P/E, revenue growth, margins, debt/equity, dividend yield."""
 
     def call(self, symbol: Symbol) -> dict[str, Any]:
-        return dict(_plain(services.market().fundamentals(symbol.strip().upper())))
+        return dict(plain(services.market().fundamentals(symbol.strip().upper())))
 
 
 class OrderEntry(Tool):
@@ -174,8 +104,8 @@ class OrderEntry(Tool):
                     agent_id=agent.id,
                     limits=agent.limits,
                 )
-                audit.stamp_placement(exits, self.context)
-                audit.stamp_legs(exits, brackets.legs(session, exits))
+                stamps.stamp_placement(exits, self.context)
+                stamps.stamp_legs(exits, brackets.legs(session, exits))
                 _snapshot_if_filled(session, agent.user_id, exits)
                 return order_view(exits)
             order = broker.place_order(
@@ -195,7 +125,7 @@ class OrderEntry(Tool):
                 agent_id=agent.id,
                 limits=agent.limits,
             )
-            audit.stamp_placement(order, self.context)
+            stamps.stamp_placement(order, self.context)
             _snapshot_if_filled(session, agent.user_id, order)
             return order_view(order)
 
@@ -212,7 +142,7 @@ class CancelOrder(Tool):
             except BrokerError as exc:  # no such order of this user, or no longer open
                 return {"id": order_id, "status": "not cancelled", "reason": str(exc)}
             order.reason = f"cancelled by {agent.kind}/{agent.id}"
-            audit.stamp_cancel(order, f"{agent.kind}/{agent.id}", self.context)
+            stamps.stamp_cancel(order, f"{agent.kind}/{agent.id}", self.context)
             return order_view(order)
 
 
@@ -236,7 +166,7 @@ class PositionBook(Tool):
         with self.session() as session:
             broker.open_account(session, self.record.user_id)  # type: ignore[attr-defined]
             portfolio = broker.portfolio(session, self.record.user_id)  # type: ignore[attr-defined]
-            return list(_plain(portfolio.positions))
+            return list(plain(portfolio.positions))
 
 
 class PortfolioBook(Tool):
@@ -247,5 +177,5 @@ class PortfolioBook(Tool):
         broker = services.broker()
         with self.session() as session:
             account = broker.open_account(session, self.record.user_id)  # type: ignore[attr-defined]
-            book = dict(_plain(broker.portfolio(session, self.record.user_id)))  # type: ignore[attr-defined]
+            book = dict(plain(broker.portfolio(session, self.record.user_id)))  # type: ignore[attr-defined]
             return book | allocations.of_caller(session, self.record, costs.of(account))

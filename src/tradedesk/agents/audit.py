@@ -1,9 +1,9 @@
 """The audit trail: which agent, turn, tool call and approval placed an order, and what filled it.
 
-Tools stamp the orders they place or cancel (`stamp_placement`, `stamp_cancel`) from their ToolContext;
-`explain` reads an order back with the conversation around its tool call: the prompt that started the
-turn, what the model said, the call and its result, the approval, and the fills. An order the owner
-placed (CLI or web) has no agent: it explains as such.
+Tools stamp the orders they place or cancel from their ToolContext (`stamps`); `explain` reads an order back
+with the conversation around its tool call: the prompt that started the turn, what the model said, the call
+and its result, the approval, and the fills. An order the owner placed (CLI or web) has no agent: it explains
+as such.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic_ai.messages import (
     ModelMessage,
@@ -28,54 +28,17 @@ from sqlalchemy import Table, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from agentrecord import ToolContext
 from agentrecord.store import load_message, message_table
-from tradedesk import tools  # a module reference: the tools import this module to stamp their orders
+from tradedesk.agents.models import AGENT_KINDS, TradingAgent
+from tradedesk.agents.orders import order_view
+from tradedesk.agents.stamps import APPROVED, NOT_NEEDED
 from tradedesk.brokerage.accounts import Fill, Order, utc
 from tradedesk.brokerage.broker import OrderNotFound
-
-if TYPE_CHECKING:
-    from tradedesk.models import TradingAgent
 
 MAX_ID = 2**63 - 1
 SCAN = 500
 """How many messages `explain` reads on either side of a tool call to find its turn's prompt and end."""
-NOT_NEEDED, APPROVED = "not_needed", "approved"
 _PRICES = ("limit_price", "stop_price", "trail_amount", "trail_percent", "fill_price")
-
-
-# -- stamping (called by the tools, in the transaction that places or cancels) ------------------------------------
-
-
-def stamp_placement(order: Order, context: ToolContext) -> None:
-    """Record on a newly placed `order` the tool call, turn, message and approval that placed it.
-
-    An idempotent replay returns the order its first call placed, stamped then: it is left as it is.
-    """
-    if order.tool_call_id is not None or order.idempotency_key != context.call_id:
-        return
-    order.tool_call_id, order.turn, order.message_seq = context.call_id, context.turn, context.seq
-    if context.approval is None:
-        order.approval = NOT_NEEDED
-    else:
-        order.approval, order.approved_by, order.approved_at = APPROVED, context.approval.by, context.approval.at
-
-
-def stamp_legs(first: Order, legs: list[Order]) -> None:
-    """Give the orders placed with `first` by the same tool call (a bracket's exits, an OCO's second leg) its stamp,
-    so every one of them, and so every fill, links to the call."""
-    for leg in legs:
-        if leg.tool_call_id is None:
-            leg.tool_call_id, leg.turn, leg.message_seq = first.tool_call_id, first.turn, first.message_seq
-            leg.approval, leg.approved_by, leg.approved_at = first.approval, first.approved_by, first.approved_at
-
-
-def stamp_cancel(order: Order, agent: str, context: ToolContext) -> None:
-    """Record which agent (`daytrader/3`) and tool call cancelled `order`."""
-    order.cancelled_by, order.cancel_call_id = agent[:48], context.call_id
-
-
-# -- explaining -----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -146,7 +109,7 @@ def explain(session: Session, user_id: int, order_id: int) -> Explanation:
     ]
     exact = {k: getattr(order, k) for k in _PRICES if getattr(order, k) is not None}  # the view's are floats
     view = (
-        tools.order_view(order)
+        order_view(order)
         | exact
         | {
             "created_at": utc(order.created_at),
@@ -213,8 +176,6 @@ def _approval(order: Order) -> str:
 
 def _agent(session: Session, user_id: int, kind: str | None, agent_id: int | None) -> TradingAgent | None:
     """The user's agent `kind/agent_id`, if it still exists."""
-    from tradedesk.models import AGENT_KINDS  # models imports the tools, which import this module
-
     cls = AGENT_KINDS.get(kind or "")
     if cls is None or agent_id is None:
         return None

@@ -18,7 +18,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String, delete,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from tradedesk.brokerage.db import Base
-from tradedesk.models import User
+from tradedesk.users.users import User
 
 SESSION_TTL = timedelta(days=14)
 THROTTLE_WINDOW = timedelta(minutes=15)

@@ -19,14 +19,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tradedesk.brokerage import equity, services
+from tradedesk.users.users import User
 
 NEW_YORK = ZoneInfo("America/New_York")
 
 
 def refusal(session: Session, agent: Any, side: str) -> str | None:
     """Why `agent` may not place an order on `side` now (paused, halted, past its daily loss), or None."""
-    from tradedesk.models import User
-
     cls = type(agent)
     paused, max_loss = session.execute(select(cls.paused, cls.max_daily_loss).where(cls.id == agent.id)).one()
     if paused:
