@@ -238,8 +238,8 @@ class Desk:
         self.users = 0
 
     def agent(self, kind: str) -> tuple[type[Any], int]:
-        from tradedesk import desk
         from tradedesk.agents.models import AGENT_KINDS
+        from tradedesk.app import desk
 
         with Session(self.engine) as session:
             self.users += 1

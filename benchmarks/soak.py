@@ -79,8 +79,9 @@ def setup(url: str) -> None:
     from sqlalchemy.orm import Session
 
     import agentrecord
-    from tradedesk import desk, migrations
+    from tradedesk import migrations
     from tradedesk.agents.models import Daytrader
+    from tradedesk.app import desk
 
     migrations.upgrade(url)
     engine = agentrecord.create_engine(url)

@@ -214,7 +214,7 @@ def seed(url: str, turns: int, snapshots: int) -> dict[str, dict[str, Any]]:
     from sqlalchemy.orm import Session
 
     import agentrecord
-    from tradedesk import desk
+    from tradedesk.app import desk
     from tradedesk.brokerage.accounts import Order
     from tradedesk.brokerage.equity import EquitySnapshot
 

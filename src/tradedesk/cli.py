@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tradedesk import cli_output as ui
+from tradedesk.app import presenters as ui
 from tradedesk.cli_common import (
     CliError,
     JsonOption,
@@ -36,8 +36,8 @@ from tradedesk.cli_common import (
 
 if TYPE_CHECKING:
     from agentrecord import Reply
-    from tradedesk import desk
     from tradedesk.agents.models import TradingAgent
+    from tradedesk.app import desk
     from tradedesk.brokerage.broker import Portfolio
 
 __all__ = ["CliError", "app", "main"]
@@ -65,7 +65,7 @@ def _options(
 ) -> None:
     ctx.obj = _Root(db)
     if trace is not None:
-        from tradedesk.tracing import export
+        from tradedesk.app.telemetry import export
 
         ctx.call_on_close(export(trace.strip().lower()))
     # The CLI owns its terminal: no pydantic-ai first-run banner amid the reply (read when a turn starts).
@@ -78,18 +78,9 @@ def main() -> None:
 
 
 def _initialize(url: str) -> dict[str, Any]:
-    import agentrecord
-    from agentrecord import jobs
-    from tradedesk import migrations
+    from tradedesk.app import setup
 
-    engine = agentrecord.create_engine(url)
-    try:
-        before = migrations.status(engine).current
-    finally:
-        engine.dispose()
-    after = migrations.upgrade(url)
-    jobs.install(url)  # the job engine's tables, beside the application's
-    return {"database": _shown(url), "revision": after.current, "previous": before, "changed": before != after.current}
+    return {"database": _shown(url)} | setup.initialize(url)
 
 
 # -- turns ---------------------------------------------------------------------------------------
@@ -116,7 +107,7 @@ def _stream(d: "desk.Desk", agent: "TradingAgent", prompt: str, *, echo: bool) -
 
 
 def _decide(ctx: typer.Context, call_id: str, reason: str | None, as_json: bool) -> None:
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     verb = "approved" if reason is None else "denied"
     with _session(ctx) as session:
@@ -172,7 +163,7 @@ def init(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @user_app.command("add")
 def user_add(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """Add a user (with a paper brokerage account)."""
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     with _session(ctx) as session:
         user = desk.add_user(session, email)
@@ -231,7 +222,7 @@ def agent_add(
     """Give a user a day trader or a stock investor."""
     from agentrecord import ProviderNotConfigured
     from agentrecord import providers as agent_providers
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     _kind(kind)
     name = agent_providers.canonical(provider) if provider else desk.default_provider()
@@ -295,7 +286,7 @@ def talk(
 @app.command()
 def approvals(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """List the tool calls waiting for a user's approval."""
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     with _session(ctx) as session:
         user = _user(session, email)
@@ -329,7 +320,7 @@ def deny(
 @app.command()
 def portfolio(ctx: typer.Context, email: str, as_json: JsonOption = False) -> None:
     """A user's cash, positions, equity and P&L."""
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     with _session(ctx) as session:
         user = _user(session, email)
@@ -368,7 +359,7 @@ def orders(
     as_json: JsonOption = False,
 ) -> None:
     """A user's orders, newest first."""
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     if explain is not None:
         from tradedesk.cli_explain import order_id, print_explanation
@@ -443,8 +434,8 @@ def demo(
 
     from agentrecord import ProviderNotConfigured
     from agentrecord import providers as agent_providers
-    from tradedesk import desk
     from tradedesk.agents.models import AGENT_KINDS
+    from tradedesk.app import desk
     from tradedesk.users import User
 
     url = (

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tradedesk import cli_output as ui
+from tradedesk.app import presenters as ui
 from tradedesk.cli_common import CliError, JsonOption, _desk, _session, agent_app
 from tradedesk.market.money import dollars
 

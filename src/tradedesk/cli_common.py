@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-    from tradedesk import desk
     from tradedesk.agents.models import TradingAgent
+    from tradedesk.app import desk
     from tradedesk.users import User
 
 
@@ -33,7 +33,7 @@ class CliError(Exception):
 
 _DATABASE_ERRORS = (("sqlalchemy.exc", "OperationalError"), ("sqlalchemy.exc", "ArgumentError"))
 _EXPECTED = (
-    ("tradedesk.desk", "DeskError"),
+    ("tradedesk.app.errors", "DeskError"),
     ("agentrecord.errors", "AgentRecordError"),
     ("tradedesk.market", "UnknownSymbol"),
     ("tradedesk.brokerage.broker", "BrokerError"),
@@ -203,13 +203,13 @@ def _session(ctx: typer.Context) -> Iterator[Session]:
 
 
 def _user(session: Session, email: str) -> User:
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     return desk.user_by_email(session, email)
 
 
 def _kind(name: str) -> type[TradingAgent]:
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     return desk.kind_of(name)
 
@@ -220,20 +220,20 @@ def _agents(user: User) -> list[TradingAgent]:
 
 
 def _desk(session: Session, email: str) -> desk.Desk:
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     return desk.Desk(session, _user(session, email))
 
 
 def _agent(user: User, ref: str) -> TradingAgent:
     """`daytrader/3`, or `daytrader` when the user has exactly one."""
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     return desk.Desk(_session_of(user), user).agent_by_ref(ref)
 
 
 def _agent_row(agent: TradingAgent) -> dict[str, Any]:
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     row = desk.Desk(_session_of(agent), agent.user).agent_row(agent)
     columns = ("agent", "kind", "id", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "cost")

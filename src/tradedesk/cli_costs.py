@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from tradedesk import cli_output as ui
+from tradedesk.app import presenters as ui
 from tradedesk.cli_common import CliError, JsonOption, _desk, _session, app
 
 account_app = typer.Typer(no_args_is_help=True, help="Manage a user's brokerage account.")

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tradedesk import cli_output as ui
+from tradedesk.app import presenters as ui
 from tradedesk.brokerage.equity_report import MAX_DAYS, EquityReport
 from tradedesk.cli_chart import sparkline
 from tradedesk.cli_common import JsonOption, _desk, _session, app

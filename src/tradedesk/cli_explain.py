@@ -7,9 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from tradedesk import cli_output as ui
 from tradedesk.agents.audit import Call, Explanation
-from tradedesk.desk import Invalid
+from tradedesk.app import presenters as ui
+from tradedesk.app.errors import Invalid
 
 
 def order_id(text: str) -> int:

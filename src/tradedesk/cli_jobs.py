@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tradedesk import cli_output as ui
+from tradedesk.app import presenters as ui
 from tradedesk.cli_common import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Turns this worker runs at once.")] = 100,
 ) -> None:
     """Run queued and scheduled turns and the exchange clock until SIGINT/SIGTERM (start any number)."""
-    from tradedesk import worker as platform_worker
+    from tradedesk.app import platform_worker
 
     url = _root(ctx).url
     with _database(url):
@@ -209,7 +209,7 @@ def serve(
     """Serve the web app (and, unless --no-worker, a worker in the same process) until Ctrl-C."""
     import uvicorn
 
-    from tradedesk import worker as platform_worker
+    from tradedesk.app import platform_worker
     from tradedesk.web import create_app
 
     url = _root(ctx).url

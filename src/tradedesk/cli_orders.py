@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tradedesk import cli_output as ui
+from tradedesk.app import presenters as ui
 from tradedesk.cli_common import CliError, JsonOption, _desk, _session, app
 
 
@@ -60,7 +60,7 @@ def replace(
 
     The old order is cancelled and the new one placed together; if the new one would be refused, the old one stays.
     """
-    from tradedesk.desk import OrderChanges
+    from tradedesk.app.desk import OrderChanges
 
     changes = OrderChanges(
         quantity=quantity,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from tradedesk import cli_output as ui
+from tradedesk.app import presenters as ui
 from tradedesk.cli_common import JsonOption, _desk, _session, app
 
 

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 from agentrecord import create_engine
 from agentrecord.store import message_table
 from agentrecord.testing import ScriptedModel, ToolCall, call, scripted
-from tradedesk import desk, migrations
+from tradedesk import migrations
 from tradedesk.agents import audit
 from tradedesk.agents.models import Daytrader, User
+from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Fill, Order
 from tradedesk.brokerage.broker import OrderNotFound

@@ -41,8 +41,8 @@ from agentrecord.skills import load_skill
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import Fault, OpenAIServer
 from tests.tradedesk.web.conftest import Served, initialized
-from tradedesk import desk
 from tradedesk.agents.models import Daytrader, User
+from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Account, Order, Position
 from tradedesk.cli import app

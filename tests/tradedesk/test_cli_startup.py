@@ -26,7 +26,7 @@ HEAVY = (
     "sqlalchemy",
     "opentelemetry",
     "agentrecord.record",
-    "tradedesk.desk",
+    "tradedesk.app.desk",
 )
 """What no command should pay for unless it uses it: agents, providers' SDKs, migrations, jobs, web, model, ORM."""
 

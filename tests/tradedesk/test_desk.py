@@ -1,4 +1,4 @@
-"""The application layer (`tradedesk.desk`) on a real database: users, agents, scoping, limits, pausing, decisions,
+"""The application layer (`tradedesk.app.desk`) on a real database: users, agents, scoping, limits, pausing, decisions,
 orders and today's P&L. Turns use a scripted model in-process (the only double); schedules need the job tables,
 so those tests run on an initialized SQLite file."""
 
@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 import agentrecord
 from agentrecord import UnknownProvider
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import desk
 from tradedesk.agents.models import Daytrader, StockInvestor, User
+from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.equity import EquitySnapshot

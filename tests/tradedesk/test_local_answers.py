@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 import agentrecord
-from tradedesk import desk
 from tradedesk.agents.models import AGENT_KINDS
+from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.db import Base
 from tradedesk.market import SimulatedMarket

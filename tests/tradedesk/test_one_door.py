@@ -28,8 +28,8 @@ from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.tradedesk.web.conftest import Browserish, Served, browser, initialized
-from tradedesk import desk
 from tradedesk.agents.models import Daytrader, StockInvestor
+from tradedesk.app import desk
 from tradedesk.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]

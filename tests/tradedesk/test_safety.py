@@ -23,9 +23,9 @@ from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall, served
 from tests.preforked import Forked
-from tradedesk import desk
 from tradedesk.agents import halt
 from tradedesk.agents.models import SPEND, Daytrader, User
+from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Account, Order
 from tradedesk.cli import app

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from agentrecord import providers as agent_providers
-from tradedesk import desk
+from tradedesk.app import desk
 from tradedesk.users import identity
 from tradedesk.web import live
 from tradedesk.web.auth import COOKIE, Viewer, anonymous_csrf, check_csrf, current, db, set_cookie

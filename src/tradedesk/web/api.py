@@ -19,9 +19,9 @@ from pydantic import BaseModel, Field, SkipValidation
 from sqlalchemy.orm import Session
 
 from agentrecord import jobs
-from tradedesk import desk
 from tradedesk.agents.models import TradingAgent
-from tradedesk.cli_output import plain, reply_json
+from tradedesk.app import desk
+from tradedesk.app.presenters import plain, reply_json
 from tradedesk.users import identity
 from tradedesk.web import stream
 from tradedesk.web.auth import Viewer, current, db

@@ -26,13 +26,13 @@ from starlette.exceptions import HTTPException
 
 import agentrecord
 from agentrecord import AgentRecordError, ProviderNotConfigured, UnknownProvider, jobs
-from tradedesk import desk
+from tradedesk.app import desk
 from tradedesk.brokerage.broker import BrokerError
 from tradedesk.market import UnknownSymbol
 from tradedesk.users import identity
 from tradedesk.web import api, pages, stream
 from tradedesk.web.auth import CsrfRefused, Unauthenticated
-from tradedesk.web.tracing import TracedRequests
+from tradedesk.web.request_spans import TracedRequests
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("tradedesk.web")

@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from agentrecord.jobs import Job
-from tradedesk import desk
 from tradedesk.agents.models import TradingAgent
+from tradedesk.app import desk
 from tradedesk.web.auth import Viewer
 
 JOBS = 5

@@ -13,8 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from tradedesk import desk
 from tradedesk.agents.models import AGENT_KINDS
+from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import OPEN_STATUSES, STATUSES
 from tradedesk.market import UnknownSymbol

@@ -11,9 +11,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from tradedesk.agents.models import User
+from tradedesk.app.desk import Desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.equity import EquitySnapshot
-from tradedesk.desk import Desk
 from tradedesk.market import SimulatedMarket
 
 from .conftest import signed_up

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agentrecord import tracing
-from tradedesk.desk import Invalid
+from tradedesk.app.errors import Invalid
 
 EXPORTERS = ("otlp", "console")
 
