@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.tradedesk.test_cli import error, run, run_json
+from tradedesk.app.presenters import TICKS, sparkline
 from tradedesk.brokerage import services
-from tradedesk.cli_chart import TICKS, sparkline
 from tradedesk.market import SimulatedMarket
 from tradedesk.market.csv_market import CsvMarket
 

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from agentrecord import PendingApproval, Reply
+    from agentrecord.jobs import Job, Schedule
+    from tradedesk.brokerage.allocations import AgentBook
+    from tradedesk.brokerage.broker import Portfolio
 
 CENT = Decimal("0.01")
 
@@ -219,3 +222,101 @@ def print_pending(pending: Sequence[PendingApproval], *, email: str) -> None:
         markup=False,
         soft_wrap=True,
     )
+
+
+# -- the CLI's own views (portfolio, orders, agents' books, charts, jobs) ------------------------------------
+
+
+def print_portfolio(email: str, book: Portfolio) -> None:
+    """A portfolio: its totals, then its positions as a table."""
+    values = fields_of(book)
+    positions = [fields_of(p) for p in values.pop("positions", [])]
+    console = out()
+    console.print(pairs(f"Portfolio of {email}", {k: v for k, v in values.items() if not isinstance(v, list)}))
+    if positions:
+        console.print(table("Positions", positions))
+    else:
+        console.print("No positions.")
+
+
+def trail(row: dict[str, Any]) -> str | None:
+    """A trailing stop's distance behind its water mark, in dollars or percent."""
+    amount, percent = row.get("trail_amount"), row.get("trail_percent")
+    if amount is not None:
+        return f"${amount:,.2f}"
+    return None if percent is None else f"{percent:g}%"
+
+
+def print_orders(email: str, rows: list[dict[str, Any]]) -> None:
+    """The orders as a table; columns only some orders have (stops, trails, brackets, commissions) show if any does."""
+    rows = [
+        row
+        | {
+            "trail": trail(row),
+            "class": row.get("order_class"),
+            "parent": row.get("parent_id"),
+            "filled": row.get("filled_quantity", 0),
+            "commission": row.get("commission"),
+        }
+        for row in rows
+    ]
+    columns = ["id", "agent", "class", "parent", "symbol", "side", "quantity", "order_type", "limit_price"]
+    columns += ["stop_price", "trail", "time_in_force", "status", "filled", "fill_price", "commission", "reason"]
+    optional = {"class", "parent", "stop_price", "trail", "commission"}
+    shown = [c for c in columns if c not in optional or any(row.get(c) for row in rows)]
+    out().print(table(f"Orders of {email}", rows, shown))
+
+
+def by_agent_rows(books: list[AgentBook]) -> list[dict[str, Any]]:
+    """One row per book for the "By agent" table."""
+    return [
+        {
+            "agent": b.agent,
+            "allocation": "none" if b.allocation is None else b.allocation,
+            "in_use": b.in_use,
+            "positions": ", ".join(f"{p.quantity} {p.symbol}" for p in b.positions) or "-",
+            "market_value": b.market_value,
+            "realized_pnl": b.realized_pnl,
+            "unrealized_pnl": b.unrealized_pnl,
+        }
+        for b in books
+    ]
+
+
+def print_by_agent(books: list[AgentBook]) -> None:
+    """The portfolio's "By agent" table (nothing if no agent traded or has an allocation)."""
+    if books:
+        out().print(table("By agent", by_agent_rows(books)))
+
+
+TICKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[Decimal]) -> str:
+    """One block character per value, from ▁ (the lowest) to █ (the highest); flat values sit in the middle."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return TICKS[len(TICKS) // 2] * len(values)
+    top = len(TICKS) - 1
+    return "".join(TICKS[int((v - low) / (high - low) * top + Decimal("0.5"))] for v in values)
+
+
+def _label(agent: str) -> str:
+    """`Daytrader id=3` as the CLI names agents: `daytrader/3`."""
+    from tradedesk.agents.models import AGENT_KINDS
+
+    kinds = {cls.__name__: kind for kind, cls in AGENT_KINDS.items()}
+    name, _, rest = agent.partition(" id=")
+    return f"{kinds[name]}/{rest}" if name in kinds else agent
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    """A job as JSON, its agent named as the CLI names agents."""
+    return job.to_json() | {"agent": _label(job.agent)}
+
+
+def schedule_view(schedule: Schedule) -> dict[str, Any]:
+    """A schedule as JSON, its agent named as the CLI names agents."""
+    return schedule.to_json() | {"agent": _label(schedule.agent)}

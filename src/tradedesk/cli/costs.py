@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from tradedesk.app import presenters as ui
-from tradedesk.cli_common import CliError, JsonOption, _desk, _session, app
+from tradedesk.cli.common import CliError, JsonOption, _desk, _session, app
 
 account_app = typer.Typer(no_args_is_help=True, help="Manage a user's brokerage account.")
 app.add_typer(account_app, name="account")

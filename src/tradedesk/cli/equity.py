@@ -11,8 +11,7 @@ import typer
 
 from tradedesk.app import presenters as ui
 from tradedesk.brokerage.equity_report import MAX_DAYS, EquityReport
-from tradedesk.cli_chart import sparkline
-from tradedesk.cli_common import JsonOption, _desk, _session, app
+from tradedesk.cli.common import JsonOption, _desk, _session, app
 
 
 def _json(email: str, found: EquityReport) -> dict[str, Any]:
@@ -37,7 +36,7 @@ def equity(
         return
     console = ui.out()
     console.print(f"Equity of {user} since {ui.show(found.since)}", markup=False)
-    console.print(sparkline([value for _, value in found.snapshots]), soft_wrap=True)
+    console.print(ui.sparkline([value for _, value in found.snapshots]), soft_wrap=True)
     if found.drawdown is not None:
         console.print(ui.pairs("Drawdown", ui.fields_of(found.drawdown)))
     console.print(ui.table("P&L per day (New York)", [ui.fields_of(d) for d in found.days], ["day", "close", "pnl"]))

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
+    from agentrecord import Reply
     from tradedesk.agents.models import TradingAgent
     from tradedesk.app import desk
     from tradedesk.users import User
@@ -197,6 +198,34 @@ def _session(ctx: typer.Context) -> Iterator[Session]:
 
     with _database(_root(ctx).url) as engine, Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+def _initialize(url: str) -> dict[str, Any]:
+    from tradedesk.app import setup
+
+    return {"database": _shown(url)} | setup.initialize(url)
+
+
+def _stream(d: desk.Desk, agent: TradingAgent, prompt: str, *, echo: bool) -> Reply[Any]:
+    """Run a turn (once the desk's one check lets it through), a spinner on stderr until the first words arrive,
+    then `label> words` as they come."""
+    from tradedesk.app import presenters as ui
+
+    stream = d.stream(agent, prompt)
+    with ui.err().status(f"{agent.label} is thinking…"):
+        first = next(stream, None)
+    if echo and first is not None:
+        sys.stdout.write(f"{agent.label}> {first}")
+        sys.stdout.flush()  # the first words show now, not with the second chunk
+        for chunk in stream:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+    else:
+        for _ in stream:  # the rest of the turn
+            pass
+    assert stream.reply is not None
+    return stream.reply
 
 
 # -- lookups (the application layer does the work; these keep the CLI's names) -------------------

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from tradedesk.app import presenters as ui
-from tradedesk.cli_common import CliError, JsonOption, _desk, _session, app
+from tradedesk.cli.common import CliError, JsonOption, _desk, _session, app
 
 
 def _price(option: str, text: str | None) -> Decimal | None:

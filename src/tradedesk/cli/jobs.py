@@ -6,35 +6,18 @@ agentrecord's jobs, the ORM and the worker (DBOS) are imported by the commands t
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tradedesk.app import presenters as ui
-from tradedesk.cli_common import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
+from tradedesk.cli.common import JsonOption, _agents, _database, _desk, _root, _session, _shown, _user, app
 
 if TYPE_CHECKING:
-    from agentrecord import jobs
+    pass
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Run prompts on a clock.")
 app.add_typer(schedule_app, name="schedule")
-
-
-def _label(agent: str) -> str:
-    """`Daytrader id=3` as the CLI names agents: `daytrader/3`."""
-    from tradedesk.agents.models import AGENT_KINDS
-
-    kinds = {cls.__name__: kind for kind, cls in AGENT_KINDS.items()}
-    name, _, rest = agent.partition(" id=")
-    return f"{kinds[name]}/{rest}" if name in kinds else agent
-
-
-def job_view(job: "jobs.Job") -> dict[str, Any]:
-    return job.to_json() | {"agent": _label(job.agent)}
-
-
-def schedule_view(schedule: "jobs.Schedule") -> dict[str, Any]:
-    return schedule.to_json() | {"agent": _label(schedule.agent)}
 
 
 @app.command()
@@ -66,7 +49,7 @@ def jobs_list(
 
     with _database(_root(ctx).url) as engine, Session(engine) as session:
         user = _user(session, email)
-        rows = [job_view(j) for j in jobs.jobs_of(engine, list(_agents(user)), limit)]
+        rows = [ui.job_view(j) for j in jobs.jobs_of(engine, list(_agents(user)), limit)]
     if as_json:
         ui.print_json(rows)
     elif not rows:
@@ -94,7 +77,7 @@ def job_show(
         if wait:
             with ui.err().status(f"Waiting for job {job_id}…"):
                 found = found.wait(timeout)
-        doc = job_view(found)
+        doc = ui.job_view(found)
     if as_json:
         ui.print_json(doc)
         return
@@ -109,7 +92,7 @@ def cancel(ctx: typer.Context, job_id: str, as_json: JsonOption = False) -> None
     from agentrecord import jobs
 
     with _database(_root(ctx).url) as engine:
-        doc = job_view(jobs.job(engine, job_id).cancel())
+        doc = ui.job_view(jobs.job(engine, job_id).cancel())
     if as_json:
         ui.print_json(doc)
     else:
@@ -136,7 +119,7 @@ def schedule_add(
     with _session(ctx) as session:
         d = _desk(session, email)
         made = d.add_schedule(d.agent_by_ref(agent), prompt, every=every, cron=cron, tz=tz, market_hours=market_hours)
-        doc = schedule_view(made)
+        doc = ui.schedule_view(made)
     if as_json:
         ui.print_json(doc)
     else:
@@ -151,7 +134,7 @@ def schedule_list(ctx: typer.Context, email: str, as_json: JsonOption = False) -
     with _database(_root(ctx).url) as engine, Session(engine) as session:
         del engine
         user = _user(session, email)
-        rows = [schedule_view(s) for a in _agents(user) for s in a.schedules()]
+        rows = [ui.schedule_view(s) for a in _agents(user) for s in a.schedules()]
     if as_json:
         ui.print_json(rows)
     elif not rows:
@@ -169,9 +152,9 @@ def _change(ctx: typer.Context, schedule_id: str, action: str, as_json: bool) ->
         found = jobs.schedule(engine, schedule_id)
         if action == "remove":
             found.remove()
-            doc = schedule_view(found) | {"status": "removed"}
+            doc = ui.schedule_view(found) | {"status": "removed"}
         else:
-            doc = schedule_view(found.pause() if action == "pause" else found.resume())
+            doc = ui.schedule_view(found.pause() if action == "pause" else found.resume())
     if as_json:
         ui.print_json(doc)
     else:

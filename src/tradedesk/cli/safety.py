@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from tradedesk.app import presenters as ui
-from tradedesk.cli_common import JsonOption, _desk, _session, app
+from tradedesk.cli.common import JsonOption, _desk, _session, app
 
 
 @app.command()

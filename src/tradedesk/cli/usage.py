@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tradedesk.app import presenters as ui
-from tradedesk.cli_common import JsonOption, _desk, _session, app
+from tradedesk.cli.common import JsonOption, _desk, _session, app
 
 if TYPE_CHECKING:
     from agentrecord import DayUsage

@@ -12,26 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tradedesk.app import presenters as ui
-from tradedesk.cli_common import CliError, JsonOption, app
+from tradedesk.cli.common import CliError, JsonOption, app
 from tradedesk.market import bars as market_bars
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from tradedesk.market import Bar
-
-TICKS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: Sequence[Decimal]) -> str:
-    """One block character per value, from ▁ (the lowest) to █ (the highest); flat values sit in the middle."""
-    if not values:
-        return ""
-    low, high = min(values), max(values)
-    if high == low:
-        return TICKS[len(TICKS) // 2] * len(values)
-    top = len(TICKS) - 1
-    return "".join(TICKS[int((v - low) / (high - low) * top + Decimal("0.5"))] for v in values)
 
 
 def _summary(chart: market_bars.Bars) -> "Table":
@@ -80,5 +67,5 @@ def chart(
         console.print("No bars yet.")
         return
     style = "green" if found.change >= 0 else "red"
-    console.print(Text(sparkline([b.close for b in found.bars]), style=style), soft_wrap=True)
+    console.print(Text(ui.sparkline([b.close for b in found.bars]), style=style), soft_wrap=True)
     console.print(_summary(found))
