@@ -2,7 +2,7 @@
 
 Importing it costs Typer alone. The database, the application layer and agentrecord are imported by
 the helpers that use them, so `tradedesk --help` and `tradedesk quote` never load pydantic-ai, alembic
-or DBOS (tests/tradedesk/test_cli_startup.py checks it).
+or DBOS (tests/tradedesk/cli/test_cli_startup.py checks it).
 """
 
 from __future__ import annotations
