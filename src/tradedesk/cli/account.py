@@ -69,9 +69,9 @@ def orders(
 @app.command()
 def quote(symbol: str, as_json: JsonOption = False) -> None:
     """The latest quote for a symbol."""
-    from tradedesk.brokerage import services
+    from tradedesk.app import quotes
 
-    current = services.market().quote(symbol.strip().upper())
+    current = quotes.quote(symbol)
     if as_json:
         ui.print_json(current)
     else:

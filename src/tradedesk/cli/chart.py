@@ -1,6 +1,6 @@
 """The CLI's chart command: recent bars of a symbol as a terminal sparkline of closes, with a summary.
 
-Registered on `cli_common.app`; like the rest of the CLI it parses, calls one function (`bars.recent`), and renders.
+Registered on `common.app`; like the rest of the CLI it parses, calls one function (`quotes.recent_bars`), and renders.
 """
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tradedesk.app import presenters as ui
+from tradedesk.app import quotes
 from tradedesk.cli.common import CliError, JsonOption, app
-from tradedesk.market import bars as market_bars
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tradedesk.market import Bar
 
 
-def _summary(chart: market_bars.Bars) -> "Table":
+def _summary(chart: quotes.Bars) -> "Table":
     from rich.table import Table
     from rich.text import Text
 
@@ -45,16 +45,14 @@ def _volume(bars: "Sequence[Bar]") -> int:
 def chart(
     symbol: str,
     interval: Annotated[str, typer.Option(help="Bar length: 1m or 1d.")] = "1d",
-    bars: Annotated[int, typer.Option("--bars", help=f"How many bars, 1 to {market_bars.MAX_BARS}.")] = 30,
+    bars: Annotated[int, typer.Option("--bars", help=f"How many bars, 1 to {quotes.MAX_BARS}.")] = 30,
     as_json: JsonOption = False,
 ) -> None:
     """Recent bars of a symbol (open, high, low, close, volume) as a sparkline of closes."""
     from rich.text import Text
 
-    from tradedesk.brokerage import services
-
     try:
-        found = market_bars.recent(services.market(), symbol, interval, bars)
+        found = quotes.recent_bars(symbol, interval, bars)
     except ValueError as error:  # an unknown symbol, a bad interval or count, a replay without such bars
         raise CliError(str(error)) from None
     if as_json:

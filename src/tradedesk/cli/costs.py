@@ -1,6 +1,6 @@
 """The CLI's `account costs` command: show or set an account's commission and size impact (see `costs`).
 
-Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.

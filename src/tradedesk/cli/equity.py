@@ -1,6 +1,6 @@
 """The CLI's equity command: a user's equity curve as P&L per trading day, drawdown and a sparkline.
 
-Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.

@@ -1,6 +1,6 @@
 """The CLI's commands for agents acting over time: the worker, jobs, and schedules.
 
-Registered on `cli_common.app`; like the rest of the CLI they parse, call agentrecord's jobs API, and render.
+Registered on `common.app`; like the rest of the CLI they parse, call agentrecord's jobs API, and render.
 agentrecord's jobs, the ORM and the worker (DBOS) are imported by the commands that use them.
 """
 

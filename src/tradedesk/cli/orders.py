@@ -1,6 +1,6 @@
 """The CLI's `cancel-order` and `replace` commands: end one of a user's open orders, or change it in one step.
 
-Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.

@@ -1,6 +1,6 @@
 """The CLI's safety commands: the kill switch (`halt`, `resume`) and daily spend budgets (`budget`).
 
-Registered on `cli_common.app`; like the rest of the CLI they parse, call one `Desk` method, and render.
+Registered on `common.app`; like the rest of the CLI they parse, call one `Desk` method, and render.
 """
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.

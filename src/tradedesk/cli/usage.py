@@ -1,6 +1,6 @@
 """The CLI's usage command: what a user's agents spent, per UTC day, from the agents' usage ledgers.
 
-Registered on `cli_common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
+Registered on `common.app`; like the rest of the CLI it parses, calls one `Desk` method, and renders.
 """
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
