@@ -101,7 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "battery: a case of the bad-input battery (tests/tradedesk/app/test_bad_input.py)"
     )
     # pytest-xdist starts its workers with COLUMNS=80, which would make the CLI's piped tables 80 wide instead of
-    # 160 (see tradedesk.cli_output): the tests see the same output on one process as on several.
+    # 160 (see tradedesk.app.presenters): the tests see the same output on one process as on several.
     os.environ.pop("COLUMNS", None)
 
 
