@@ -20,12 +20,13 @@ from agentrecord.testing import ScriptedModel, ToolCall, call, scripted
 from tests.tradedesk.isolated import schema_url
 from tradedesk import migrations
 from tradedesk.agents import audit
-from tradedesk.agents.models import Daytrader, User
+from tradedesk.agents.models import Daytrader
 from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Fill, Order
 from tradedesk.brokerage.broker import OrderNotFound
 from tradedesk.market import SimulatedMarket
+from tradedesk.users import User
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
 ALICE, BOB = "alice@example.com", "bob@example.com"

@@ -27,12 +27,13 @@ from agentrecord import ToolContext
 from agentrecord.testing import ScriptedModel, ToolCall, call, scripted
 from agentrecord.tools import own_record
 from tests.properties import examples
-from tradedesk.agents.models import Daytrader, StockInvestor, TradingAgent, User
+from tradedesk.agents.models import Daytrader, StockInvestor, TradingAgent
 from tradedesk.agents.trading_tools import OrderEntry
 from tradedesk.app import desk
 from tradedesk.brokerage import exchange, services
 from tradedesk.brokerage.accounts import Fill, Order
 from tradedesk.market import ManualClock, SimulatedMarket
+from tradedesk.users import User
 
 PROPERTY = settings(
     max_examples=examples(20),

@@ -16,10 +16,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk.agents.models import Daytrader, User
+from tradedesk.agents.models import Daytrader
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.market import SimulatedMarket
+from tradedesk.users import User
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York: the exchange is open
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from agentrecord import ApprovalError
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk.agents.models import Daytrader, StockInvestor, User
+from tradedesk.agents.models import Daytrader, StockInvestor
 from tradedesk.agents.trading_tools import (
     CancelOrder,
     FundamentalsFeed,
@@ -26,6 +26,7 @@ from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
+from tradedesk.users import User
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 

@@ -41,12 +41,13 @@ from agentrecord.skills import load_skill
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import Fault, OpenAIServer
 from tests.tradedesk.web.conftest import Served, initialized
-from tradedesk.agents.models import Daytrader, User
+from tradedesk.agents.models import Daytrader
 from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Account, Order, Position
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
+from tradedesk.users import User
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
 ALICE, BOB = "alice@example.com", "bob@example.com"

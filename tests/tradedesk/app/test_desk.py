@@ -18,13 +18,13 @@ import agentrecord
 from agentrecord import UnknownProvider
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.tradedesk.web.conftest import initialized
-from tradedesk.agents.models import Daytrader, StockInvestor, User
+from tradedesk.agents.models import Daytrader, StockInvestor
 from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
-from tradedesk.users import identity
+from tradedesk.users import User, identity
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 """10:00 in New York on a Wednesday: the exchange is open."""

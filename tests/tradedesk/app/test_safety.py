@@ -24,12 +24,13 @@ from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Step, ToolCall, served
 from tests.preforked import Forked
 from tradedesk.agents import halt
-from tradedesk.agents.models import SPEND, Daytrader, User
+from tradedesk.agents.models import SPEND, Daytrader
 from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Account, Order
 from tradedesk.cli import app
 from tradedesk.market import SimulatedMarket
+from tradedesk.users import User
 
 ROOT = Path(__file__).resolve().parents[3]
 TRADEDESK = Path(sys.executable).with_name("tradedesk")

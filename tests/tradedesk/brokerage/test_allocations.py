@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.tradedesk.brokerage import T0, act, new_user, replay_broker
-from tradedesk.agents.models import StockInvestor, User
+from tradedesk.agents.models import StockInvestor
 from tradedesk.brokerage import allocations, services
 from tradedesk.brokerage.accounts import Account, Fill
 from tradedesk.brokerage.broker import Broker, Order, RiskLimits
 from tradedesk.brokerage.costs import Costs
 from tradedesk.market import ManualClock, SimulatedMarket
+from tradedesk.users import User
 
 D = Decimal
 

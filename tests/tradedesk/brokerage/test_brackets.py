@@ -16,12 +16,13 @@ from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.tradedesk.brokerage import START, act, new_user, order, path_broker
-from tradedesk.agents.models import Daytrader, User
+from tradedesk.agents.models import Daytrader
 from tradedesk.brokerage import brackets, services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.broker import Broker, RiskLimits
 from tradedesk.brokerage.exchange import tick
 from tradedesk.market import ManualClock, SimulatedMarket
+from tradedesk.users import User
 
 D = Decimal
 
