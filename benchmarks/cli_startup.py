@@ -129,7 +129,7 @@ def talk(rounds: int) -> None:
     from sqlalchemy.orm import Session
 
     import agentrecord
-    from tradedesk import desk
+    from tradedesk.app import desk
 
     with tempfile.TemporaryDirectory(prefix="cli-startup-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"

@@ -7,7 +7,7 @@ Run:  .venv/bin/python benchmarks/local_model_accuracy.py                   (def
       .venv/bin/python benchmarks/local_model_accuracy.py --configs default --fields  (field cases, both splits)
 
 Trading set (tests/agentrecord/local_eval_set.py): every case is a real turn of tradedesk's own agents
-(`tradedesk.models.Daytrader` / `StockInvestor`: their instructions, tools and skills) on persisted
+(`tradedesk.agents.models.Daytrader` / `StockInvestor`: their instructions, tools and skills) on persisted
 records in a SQLite file, over the simulated market frozen at a weekday morning. Single requests get a
 fresh agent each; each conversation runs its 10 turns in order on one agent. General set
 (tests/agentrecord/local_general_eval_set.py): a pydantic-ai Agent with the case's app tools.
@@ -226,7 +226,8 @@ def score(
 class Desk:
     def __init__(self) -> None:
         import agentrecord
-        from tradedesk import migrations, services
+        from tradedesk import migrations
+        from tradedesk.brokerage import services
         from tradedesk.market import SimulatedMarket
 
         services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
@@ -237,8 +238,8 @@ class Desk:
         self.users = 0
 
     def agent(self, kind: str) -> tuple[type[Any], int]:
-        from tradedesk import desk
-        from tradedesk.models import AGENT_KINDS
+        from tradedesk.agents.models import AGENT_KINDS
+        from tradedesk.app import desk
 
         with Session(self.engine) as session:
             self.users += 1

@@ -43,7 +43,7 @@ def _worker(url: str, quota: int, counter: str, seed: int) -> None:
 
     import agentrecord
     from agentrecord import AgentBusy
-    from tradedesk.models import Daytrader
+    from tradedesk.agents.models import Daytrader
 
     rng = random.Random(seed)
     engine = agentrecord.create_engine(url)
@@ -79,8 +79,9 @@ def setup(url: str) -> None:
     from sqlalchemy.orm import Session
 
     import agentrecord
-    from tradedesk import desk, migrations
-    from tradedesk.models import Daytrader
+    from tradedesk import migrations
+    from tradedesk.agents.models import Daytrader
+    from tradedesk.app import desk
 
     migrations.upgrade(url)
     engine = agentrecord.create_engine(url)
@@ -193,8 +194,8 @@ def check(url: str) -> dict[str, Any]:
     import agentrecord
     from agentrecord.reply import Usage
     from agentrecord.store import utcnow
-    from tradedesk.accounts import Order
-    from tradedesk.models import Daytrader
+    from tradedesk.agents.models import Daytrader
+    from tradedesk.brokerage.accounts import Order
 
     engine = agentrecord.create_engine(url)
     problems: list[str] = []

@@ -197,7 +197,7 @@ def _snapshots(session: Any, user_id: int, count: int) -> None:
     from datetime import timedelta
     from decimal import Decimal
 
-    from tradedesk import equity, services
+    from tradedesk.brokerage import equity, services
 
     book = services.broker().portfolio(session, user_id)
     for k in range(count):
@@ -214,9 +214,9 @@ def seed(url: str, turns: int, snapshots: int) -> dict[str, dict[str, Any]]:
     from sqlalchemy.orm import Session
 
     import agentrecord
-    from tradedesk import desk
-    from tradedesk.accounts import Order
-    from tradedesk.equity import EquitySnapshot
+    from tradedesk.app import desk
+    from tradedesk.brokerage.accounts import Order
+    from tradedesk.brokerage.equity import EquitySnapshot
 
     engine = agentrecord.create_engine(url)
     plan = {"empty": (0, 0), "one page": (6, 500), "full": (turns, snapshots)}

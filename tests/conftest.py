@@ -97,9 +97,11 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "battery: a case of the bad-input battery (tests/tradedesk/test_bad_input.py)")
+    config.addinivalue_line(
+        "markers", "battery: a case of the bad-input battery (tests/tradedesk/app/test_bad_input.py)"
+    )
     # pytest-xdist starts its workers with COLUMNS=80, which would make the CLI's piped tables 80 wide instead of
-    # 160 (see tradedesk.cli_output): the tests see the same output on one process as on several.
+    # 160 (see tradedesk.app.presenters): the tests see the same output on one process as on several.
     os.environ.pop("COLUMNS", None)
 
 

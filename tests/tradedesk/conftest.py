@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine, text
 
 import agentrecord
-from tradedesk.broker import Broker
-from tradedesk.db import Base
+from tradedesk.brokerage.broker import Broker
+from tradedesk.brokerage.db import Base
 from tradedesk.market import ManualClock, SimulatedMarket
 
 from .brokerage import T0

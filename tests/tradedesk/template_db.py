@@ -1,7 +1,7 @@
 """An initialized tradedesk database for a test, as `tradedesk init` leaves it (migrated to the newest revision,
 with the job tables), without running the migrations for every test: a new SQLite file is a copy of one template
 that each test process initializes once. The migrations themselves are tested in tests/tradedesk/test_migrations.py
-and `tradedesk init` in tests/tradedesk/test_cli.py."""
+and `tradedesk init` in tests/tradedesk/cli/test_cli.py."""
 
 from __future__ import annotations
 

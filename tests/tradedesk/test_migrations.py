@@ -13,9 +13,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+import tradedesk
 from agentrecord import create_engine
-from tradedesk import broker, equity, identity, migrations, models  # noqa: F401  (every table registers on Base)
-from tradedesk.db import Base
+from tradedesk import migrations
+from tradedesk.agents import models  # noqa: F401  (every table registers on Base)
+from tradedesk.brokerage import broker, equity  # noqa: F401  (every table registers on Base)
+from tradedesk.brokerage.db import Base
+from tradedesk.users import identity  # noqa: F401
 
 from .isolated import schema_url
 
@@ -75,7 +79,7 @@ def test_the_status_reads_each_stage_the_same_as_alembic(empty: tuple[str, Engin
 
 def test_the_migrations_ship_inside_the_package() -> None:
     location = Path(migrations.SCRIPT_LOCATION)
-    assert location.parent == Path(models.__file__).resolve().parent
+    assert location.parent == Path(tradedesk.__file__).resolve().parent
     assert (location / "env.py").is_file() and (location / "script.py.mako").is_file()
     assert list((location / "versions").glob("0001_*.py"))
 

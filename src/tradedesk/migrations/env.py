@@ -6,8 +6,10 @@ from alembic import context
 from sqlalchemy import Connection
 
 from agentrecord import create_engine
-from tradedesk import broker, equity, identity, models  # noqa: F401  (their tables register on Base)
-from tradedesk.db import Base, database_url
+from tradedesk.agents import models  # noqa: F401
+from tradedesk.brokerage import broker, equity  # noqa: F401  (their tables register on Base)
+from tradedesk.brokerage.db import Base, database_url
+from tradedesk.users import identity  # noqa: F401
 
 config = context.config
 target_metadata = Base.metadata

@@ -10,10 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
 from agentrecord import providers as agent_providers
-
-from .. import desk, identity
-from . import live
-from .auth import COOKIE, Viewer, anonymous_csrf, check_csrf, current, db, set_cookie
+from tradedesk.app import desk
+from tradedesk.users import identity
+from tradedesk.web import live
+from tradedesk.web.auth import COOKIE, Viewer, anonymous_csrf, check_csrf, current, db, set_cookie
 
 router = APIRouter(include_in_schema=False)
 Db = Annotated[Session, Depends(db)]

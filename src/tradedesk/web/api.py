@@ -19,12 +19,12 @@ from pydantic import BaseModel, Field, SkipValidation
 from sqlalchemy.orm import Session
 
 from agentrecord import jobs
-
-from .. import desk, identity
-from ..cli_output import plain, reply_json
-from ..models import TradingAgent
-from . import stream
-from .auth import Viewer, current, db
+from tradedesk.agents.models import TradingAgent
+from tradedesk.app import desk
+from tradedesk.app.presenters import plain, reply_json
+from tradedesk.users import identity
+from tradedesk.web import stream
+from tradedesk.web.auth import Viewer, current, db
 
 router = APIRouter(prefix="/api", tags=["api"])
 Db = Annotated[Session, Depends(db)]

@@ -26,13 +26,13 @@ from starlette.exceptions import HTTPException
 
 import agentrecord
 from agentrecord import AgentRecordError, ProviderNotConfigured, UnknownProvider, jobs
-
-from .. import desk, identity
-from ..broker import BrokerError
-from ..market import UnknownSymbol
-from . import api, pages, stream
-from .auth import CsrfRefused, Unauthenticated
-from .tracing import TracedRequests
+from tradedesk.app import desk
+from tradedesk.brokerage.broker import BrokerError
+from tradedesk.market import UnknownSymbol
+from tradedesk.users import identity
+from tradedesk.web import api, pages, stream
+from tradedesk.web.auth import CsrfRefused, Unauthenticated
+from tradedesk.web.request_spans import TracedRequests
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("tradedesk.web")
@@ -133,7 +133,7 @@ async def _threads(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(target: str | Engine | None = None) -> FastAPI:
     """The platform's web app on `target` (a database URL or engine; default TRADEDESK_DATABASE_URL / tradedesk.db)."""
-    from ..db import database_url
+    from tradedesk.brokerage.db import database_url
 
     pool = {"pool_size": THREADS, "max_overflow": THREADS + 8}
     engine = target if isinstance(target, Engine) else agentrecord.create_engine(database_url(target), **pool)

@@ -15,8 +15,7 @@ from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from .. import identity
-from ..models import User
+from tradedesk.users import User, identity
 
 COOKIE = "tdsid"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

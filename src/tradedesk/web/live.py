@@ -12,10 +12,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from agentrecord.jobs import Job
-
-from .. import desk
-from ..models import TradingAgent
-from .auth import Viewer
+from tradedesk.agents.models import TradingAgent
+from tradedesk.app import desk
+from tradedesk.web.auth import Viewer
 
 JOBS = 5
 """Recent jobs shown on an agent's page."""

@@ -13,15 +13,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from .. import desk, services
-from ..accounts import OPEN_STATUSES, STATUSES
-from ..market import UnknownSymbol
-from ..models import AGENT_KINDS
-from . import chart, live, stream
-from .account_pages import render
-from .account_pages import router as account_router
-from .api import start_turn
-from .auth import Viewer, current, db
+from tradedesk.agents.models import AGENT_KINDS
+from tradedesk.app import desk
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import OPEN_STATUSES, STATUSES
+from tradedesk.market import UnknownSymbol
+from tradedesk.web import chart, live, stream
+from tradedesk.web.account_pages import render
+from tradedesk.web.account_pages import router as account_router
+from tradedesk.web.api import start_turn
+from tradedesk.web.auth import Viewer, current, db
 
 router = APIRouter(include_in_schema=False)
 router.include_router(account_router)

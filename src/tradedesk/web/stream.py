@@ -24,8 +24,7 @@ from pydantic_ai.messages import (
 from sqlalchemy.orm import Session
 
 from agentrecord import AgentRecord, AgentRecordError, jobs
-
-from ..cli_output import plain, reply_json
+from tradedesk.app.presenters import plain, reply_json
 
 SETTLED = ("done", "failed", "cancelled", "waiting_approval")
 

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tradedesk import services
-from tradedesk.models import Daytrader, User
+from tradedesk.agents.models import Daytrader
+from tradedesk.brokerage import services
+from tradedesk.users import User
 
 from .conftest import api_token, signed_up
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 import agentrecord
 from tests.agentrecord.openai_server import Step, ToolCall
-from tradedesk.models import Daytrader
+from tradedesk.agents.models import Daytrader
 
 from .conftest import signed_up
 from .world import Platform, platform

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tradedesk import services
-from tradedesk.desk import Desk
-from tradedesk.equity import EquitySnapshot
+from tradedesk.app.desk import Desk
+from tradedesk.brokerage import services
+from tradedesk.brokerage.equity import EquitySnapshot
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import User
+from tradedesk.users import User
 
 from .conftest import signed_up
 

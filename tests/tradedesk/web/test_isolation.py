@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 import agentrecord
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk.accounts import Order
-from tradedesk.models import StockInvestor
+from tradedesk.agents.models import StockInvestor
+from tradedesk.brokerage.accounts import Order
 from tradedesk.web import create_app
 
 from .world import Account, changes, furnish, market_env, routes, sign_up, snapshot

@@ -11,10 +11,11 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
-from tradedesk import services
-from tradedesk.accounts import Order
+from tradedesk.agents.models import Daytrader
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import Daytrader, User
+from tradedesk.users import User
 
 from .conftest import api_token, signed_up
 

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from tradedesk import services
-from tradedesk.accounts import Order
+from tradedesk.agents.models import User
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
 from tradedesk.market import SimulatedMarket
-from tradedesk.models import User
 
 from .conftest import signed_up
 

@@ -29,9 +29,11 @@ from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.openai_server import OpenAIServer, Responder
 from tests.preforked import Forked
-from tradedesk import desk, identity, services
-from tradedesk.accounts import Order
-from tradedesk.models import Daytrader, StockInvestor, User
+from tradedesk.agents.models import Daytrader, StockInvestor
+from tradedesk.app import desk
+from tradedesk.brokerage import services
+from tradedesk.brokerage.accounts import Order
+from tradedesk.users import User, identity
 
 from .conftest import Browserish, signed_up
 

@@ -1,0 +1,21 @@
+"""Setting up the platform's database: the application's tables by migration, and the job engine's beside them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def initialize(url: str) -> dict[str, Any]:
+    """Create or migrate the database at `url` to this tradedesk's head; says the revision before and after."""
+    import agentrecord
+    from agentrecord import jobs
+    from tradedesk import migrations
+
+    engine = agentrecord.create_engine(url)
+    try:
+        before = migrations.status(engine).current
+    finally:
+        engine.dispose()
+    after = migrations.upgrade(url)
+    jobs.install(url)  # the job engine's tables, beside the application's
+    return {"revision": after.current, "previous": before, "changed": before != after.current}
