@@ -65,13 +65,13 @@ bench-web: $(STAMP)
 # The crash soak, long: 4 processes x 50 turns on PostgreSQL and 2 x 50 on SQLite, a random one killed with
 # SIGKILL every few seconds and restarted, then every conversation, usage column, order and lease checked.
 soak: $(STAMP)
-	SOAK_TURNS=50 $(BIN)/pytest -q -s -n 0 tests/tradedesk/test_soak.py
+	SOAK_TURNS=50 $(BIN)/pytest -q -s -n 0 tests/tradedesk/app/test_soak.py
 
 # The property tests with every example (the suite runs half of each test's count: tests/properties.py).
 .PHONY: properties
 properties: $(STAMP)
-	PROPERTY_SHARE=1 $(BIN)/pytest -q tests/tradedesk/test_broker_properties.py tests/tradedesk/test_broker_stop_properties.py \
-		tests/tradedesk/test_bracket_properties.py tests/tradedesk/test_allocation_properties.py tests/tradedesk/test_audit_properties.py
+	PROPERTY_SHARE=1 $(BIN)/pytest -q tests/tradedesk/brokerage/test_broker_properties.py tests/tradedesk/brokerage/test_broker_stop_properties.py \
+		tests/tradedesk/brokerage/test_bracket_properties.py tests/tradedesk/brokerage/test_allocation_properties.py tests/tradedesk/agents/test_audit_properties.py
 
 # Gemma 3 270M (Gemma terms) is only a benchmark candidate, so it is installed here, not by an extra.
 bench-local: $(STAMP)

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -110,16 +111,23 @@ def pytest_configure(config: pytest.Config) -> None:
 # runs while the short ones fill the other processes.
 LONG_FIRST = (
     "tests/agentrecord/test_local_model.py",
-    "tests/tradedesk/test_worker.py",
+    "tests/tradedesk/app/test_worker.py",
     "tests/agentrecord/test_local_trust.py",
-    "tests/tradedesk/test_soak.py",
+    "tests/tradedesk/app/test_soak.py",
     "tests/tradedesk/web/test_schemathesis.py",
-    "tests/tradedesk/test_secret_scan.py",
+    "tests/tradedesk/app/test_secret_scan.py",
     "tests/agentrecord/jobs/test_workers.py",
-    "tests/tradedesk/test_broker_stop_properties.py",
-    "tests/tradedesk/test_bracket_properties.py",
-    "tests/tradedesk/test_cli.py",
+    "tests/tradedesk/brokerage/test_broker_stop_properties.py",
+    "tests/tradedesk/brokerage/test_bracket_properties.py",
+    "tests/tradedesk/cli/test_cli.py",
 )
+
+
+def _check_long_first() -> None:
+    root = Path(__file__).resolve().parents[1]
+    moved = [p for p in LONG_FIRST if not (root / p).is_file()]
+    if moved:
+        raise pytest.UsageError(f"tests/conftest.py LONG_FIRST names test files that do not exist: {moved}")
 
 
 def _start_early(item: pytest.Item) -> int:
@@ -131,6 +139,7 @@ def _start_early(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`--dist loadgroup`), keep a module's tests on one worker when they share a fixture
     wider than a test (a served platform, a browser, a warm process pool), so it is set up once, not per worker."""
+    _check_long_first()
     items.sort(key=_start_early)
     for item in items:
         info = getattr(item, "_fixtureinfo", None)
