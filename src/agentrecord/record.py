@@ -15,7 +15,7 @@ from pydantic_ai.models import Model
 from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
 
-from . import _loop, approvals, ledger, mcp_servers, providers, tracing
+from . import _loop, approvals, hooks, ledger, mcp_servers, providers, tracing
 from .approvals import PendingApproval
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
@@ -130,10 +130,8 @@ class AgentRecord:
     @property
     def held_job(self) -> str | None:
         """The id of the job whose turn holds the pending approvals (it resumes once they are decided), if any."""
-        from .turn import holding_job
-
         engine, agent_id = self._bound()
-        return holding_job(type(self)._store().load_state(engine, agent_id), engine)
+        return hooks.holding_job(type(self)._store().load_state(engine, agent_id), engine)
 
     # -- approvals -----------------------------------------------------------------------------
     def approve(self, call_id: str, *, wait: float | None = None, by: str | None = None) -> Reply[Any] | None:
@@ -205,9 +203,8 @@ class AgentRecord:
         model's text to the job's events as it is written (for a live view); otherwise each response's
         text is one event, and the worker makes the cheaper non-streaming request.
         """
-        from .jobs import agent_jobs
-
-        return agent_jobs.enqueue(self, prompt, key, stream=stream)
+        job: Job = hooks.jobs().enqueue(self, prompt, key, stream=stream)
+        return job
 
     async def aenqueue(self, prompt: str, *, key: str | None = None, stream: bool = False) -> Job:
         """Async `enqueue`."""
@@ -228,21 +225,16 @@ class AgentRecord:
         worker ran are not replayed: at most one catch-up run when a worker starts. `calendar` names a
         calendar registered with `agentrecord.jobs.register_calendar` outside which ticks are skipped.
         """
-        from .jobs import agent_jobs
-
-        return agent_jobs.schedule(self, prompt, every=every, cron=cron, tz=tz, calendar_name=calendar)
+        made: Schedule = hooks.jobs().schedule(self, prompt, every=every, cron=cron, tz=tz, calendar_name=calendar)
+        return made
 
     def schedules(self) -> list[Schedule]:
         """This agent's schedules."""
-        from .jobs import agent_jobs
-
-        return agent_jobs.schedules(self)
+        return hooks.jobs().schedules(self)
 
     def jobs(self, limit: int = 50) -> list[Job]:
         """This agent's latest jobs, newest first."""
-        from .jobs import agent_jobs
-
-        return agent_jobs.jobs(self, limit)
+        return hooks.jobs().jobs(self, limit)
 
     # -- internals -----------------------------------------------------------------------------
     @classmethod

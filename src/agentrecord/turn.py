@@ -39,12 +39,12 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import _journal, approvals, budgets, compaction, faults, ledger, mcp_servers, tracing
+from . import _journal, approvals, budgets, compaction, faults, hooks, ledger, mcp_servers, tracing
 from .compaction import Summary
 from .errors import ApprovalPending, BudgetExceeded, InvalidPrompt, RequestLimitExceeded, TurnLimitExceeded, TurnStopped
 from .mcp_servers import MCP
 from .reply import Reply, Usage, cost_of, output_text
-from .store import Lease, State, Store, Totals, window
+from .store import Lease, Store, Totals, window
 
 if TYPE_CHECKING:
     from .declaration import AgentSpec
@@ -79,27 +79,6 @@ class TurnDeps:
 
 
 @dataclass
-class JobTurn:
-    """A turn run as a job: marked with the job's id in the agent's state, and stoppable between steps.
-
-    The mark (`extra["job"]`: id, first sequence number, done, end) is what lets a job whose worker
-    died continue its own turn from the saved steps instead of starting the prompt over.
-    """
-
-    id: str
-    stop: Callable[[], str | None] = field(default=lambda: None)
-    """Checked at every step boundary: a reason ("cancelled", "shutdown") stops the turn there."""
-    stream: bool = True
-    """Whether `on_event` gets the model's text as it streams, or one text event per response (the
-    cheaper non-streaming request, for jobs nobody watches live)."""
-
-    def mark(self, extra: dict[str, Any]) -> dict[str, Any] | None:
-        """This job's mark in an agent's state, if the agent's latest job turn is this one."""
-        found = extra.get("job")
-        return found if isinstance(found, dict) and found.get("id") == self.id else None
-
-
-@dataclass
 class _Target:
     """Everything a turn needs about its record, captured on the caller's thread."""
 
@@ -121,7 +100,9 @@ class _Target:
 class _StepWriter:
     """Saves a turn's new messages as steps complete, holding back a final answer for the last write."""
 
-    def __init__(self, target: _Target, lease: Lease, carried: list[ModelMessage], job: JobTurn | None) -> None:
+    def __init__(
+        self, target: _Target, lease: Lease, carried: list[ModelMessage], job: hooks.RunningJob | None
+    ) -> None:
         self.target = target
         self.lease = lease
         self.carried = carried
@@ -166,13 +147,12 @@ class _StepWriter:
         extra = self.lease.state.extra
         if any(isinstance(m, ModelRequest) for m in batch):
             _journal.clear(extra)  # the results it held are in this batch now
-        mark = self.job.mark(extra) if self.job is not None else None
         first = self.lease.state.messages
         for offset, message in enumerate(batch):
             if isinstance(message, ModelResponse):
                 self.seqs.update((call.tool_call_id, first + offset) for call in message.tool_calls)
-        if mark is not None and turn_done:
-            extra["job"] = {**mark, "done": True, "end": self.lease.state.messages + len(batch)}
+        if self.job is not None and turn_done:
+            self.job.finish(self.lease.state, self.lease.state.messages + len(batch))
         self.totals = t.store.append(
             t.engine,
             t.agent_id,
@@ -412,7 +392,7 @@ async def run_turn(
     *,
     wait: float | None,
     on_text: Callable[[str], None] | None = None,
-    job: JobTurn | None = None,
+    job: hooks.RunningJob | None = None,
     on_event: OnEvent | None = None,
 ) -> Reply[Any]:
     """Run one turn for `target` and return its reply; see the module docstring for the write protocol.
@@ -431,7 +411,7 @@ async def resume_turn(
     decisions: dict[str, bool | str],
     *,
     wait: float | None,
-    job: JobTurn | None = None,
+    job: hooks.RunningJob | None = None,
     on_event: OnEvent | None = None,
     by: str | None = None,
 ) -> Reply[Any] | None:
@@ -443,30 +423,10 @@ async def resume_turn(
     return await _turn(target, None, wait=wait, decisions=decisions, job=job, on_event=on_event, by=by)
 
 
-def _continues(job: JobTurn | None, lease: Lease) -> bool:
-    """True when `job` had begun this agent's latest turn and saved steps of it (then it continues them)."""
-    mark = job.mark(lease.state.extra) if job is not None else None
-    return mark is not None and not mark.get("done") and lease.state.messages > int(mark.get("start", 0))
-
-
-def _held_elsewhere(job: JobTurn | None, lease: Lease, engine: Engine) -> bool:
+def _held_elsewhere(job: hooks.RunningJob | None, lease: Lease, engine: Engine) -> bool:
     """True when the pending approvals belong to a live job's turn other than `job` (that job resumes it)."""
-    holder = holding_job(lease.state, engine)
+    holder = hooks.holding_job(lease.state, engine)
     return holder is not None and (job is None or holder != job.id)
-
-
-def holding_job(state: State, engine: Engine) -> str | None:
-    """The id of the queued or running job whose turn holds the agent's pending approvals, if any.
-
-    A cancelled or failed job holds nothing: its calls are ordinary pending approvals again.
-    """
-    mark = state.extra.get("job")
-    if not isinstance(mark, dict) or mark.get("done") or not approvals.pending(state):
-        return None
-    from .jobs.backend import live  # a mark exists only where jobs ran, so the jobs extra is installed
-
-    job_id = str(mark.get("id"))
-    return job_id if live(engine, job_id) else None
 
 
 async def _turn(
@@ -476,7 +436,7 @@ async def _turn(
     wait: float | None,
     on_text: Callable[[str], None] | None = None,
     decisions: dict[str, bool | str] | None = None,
-    job: JobTurn | None = None,
+    job: hooks.RunningJob | None = None,
     on_event: OnEvent | None = None,
     by: str | None = None,
 ) -> Reply[Any] | None:
@@ -543,7 +503,7 @@ async def _run(
     wait: float | None,
     on_text: Callable[[str], None] | None = None,
     decisions: dict[str, bool | str] | None = None,
-    job: JobTurn | None = None,
+    job: hooks.RunningJob | None = None,
     on_event: OnEvent | None = None,
     toolsets: list[AbstractToolset[Any]] | None = None,
     by: str | None = None,
@@ -559,11 +519,11 @@ async def _run(
     )
     try:
         held = bool(approvals.pending(lease.state))  # held calls are unanswered on purpose: no repair
-        continuing = decisions is None and not held and _continues(job, lease)
+        continuing = decisions is None and not held and job is not None and job.continues(lease.state)
         if continuing:
             prompt = None
         elif job is not None and decisions is None:
-            lease.state.extra = {**lease.state.extra, "job": {"id": job.id, "start": lease.state.messages}}
+            job.begin(lease.state)
         elsewhere = decisions is not None and _held_elsewhere(job, lease, target.engine)
         if decisions is not None and tracing.enabled():
             _trace_approvals("resumed", approvals.pending(lease.state), decisions)
