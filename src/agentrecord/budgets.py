@@ -13,6 +13,7 @@ leaves its reservation until the day ends (the budget errs on the side of spendi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
@@ -25,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .errors import BudgetExceeded
+from .ports import Refusal, SpendReservations
 from .reply import Usage, cost_of
 
 SPEND_TABLE = "agentrecord_spend"
@@ -79,12 +81,94 @@ def spent_today(engine: Engine, table: Table, scope: str) -> tuple[int, Decimal]
     return (0, Decimal(0)) if row is None else (int(row[0]), Decimal(int(row[1])) * MICRO)
 
 
+class _Refused(Exception):
+    """Rolls a reservation's transaction back (carrying the refusal out of it)."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+
+
+@dataclass
+class SqlSpend:
+    """The spend reservations in one database's `agentrecord_spend` table (`ports.SpendReservations`)."""
+
+    engine: Engine
+    table: Table
+
+    def _insert(self, conn: Any, budgets: list[Budget], day: str) -> None:
+        zero = {"tokens": 0, "usd_micros": 0, "reserved_tokens": 0, "reserved_micros": 0, "requests": 0}
+        rows = [{"scope": b.scope, "day": day} | zero for b in budgets]
+        maker = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        conn.execute(maker(self.table).values(rows).on_conflict_do_nothing())
+
+    def reserve(self, budgets: list[Budget], day: str) -> dict[str, tuple[int, int]] | Refusal:
+        """One conditional UPDATE per scope in one transaction; a refused scope rolls every one back."""
+        t = self.table.c
+        held: dict[str, tuple[int, int]] = {}
+        try:
+            with self.engine.begin() as conn:
+                self._insert(conn, budgets, day)
+                for budget in budgets:
+                    where = [t.scope == budget.scope, t.day == day]
+                    found = conn.execute(select(t.tokens, t.usd_micros, t.requests).where(*where).with_for_update())
+                    row = found.first()
+                    assert row is not None
+                    tokens, usd, requests = (int(v) for v in row)
+                    est = (tokens // requests, usd // requests) if requests else (0, 0)
+                    if budget.daily_tokens is not None:
+                        where.append(t.tokens + t.reserved_tokens < budget.daily_tokens)
+                    if budget.daily_usd is not None:
+                        where.append(t.usd_micros + t.reserved_micros < micros(budget.daily_usd))
+                    done = conn.execute(
+                        update(self.table)
+                        .where(*where)
+                        .values(reserved_tokens=t.reserved_tokens + est[0], reserved_micros=t.reserved_micros + est[1])
+                    ).rowcount
+                    if done != 1:
+                        raise _Refused(Refusal(budget, tokens, usd))
+                    held[budget.scope] = est
+        except _Refused as refused:
+            return refused.refusal
+        return held
+
+    def settle(
+        self,
+        budgets: list[Budget],
+        day: str,
+        charge: tuple[int, int],
+        held: dict[str, tuple[int, int]],
+        answered: int,
+    ) -> None:
+        """Charge every scope and release what it held, in one transaction."""
+        t = self.table.c
+        with self.engine.begin() as conn:
+            for budget in budgets:
+                release = held.get(budget.scope, (0, 0))
+                conn.execute(
+                    update(self.table)
+                    .where(t.scope == budget.scope, t.day == day)
+                    .values(
+                        tokens=t.tokens + charge[0],
+                        usd_micros=t.usd_micros + charge[1],
+                        reserved_tokens=t.reserved_tokens - release[0],
+                        reserved_micros=t.reserved_micros - release[1],
+                        requests=t.requests + answered,
+                    )
+                )
+
+    def spent(self, scope: str, day: str) -> tuple[int, int]:
+        """(tokens, micros) spent in `scope` on `day`."""
+        t = self.table.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.tokens, t.usd_micros).where(t.scope == scope, t.day == day)).first()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+
 @dataclass
 class Meter:
     """One turn's side of the budgets: reserve before each request, charge and release after it."""
 
-    engine: Engine | None = None
-    table: Table | None = None
+    spend: SpendReservations | None = None
     budgets: list[Budget] = field(default_factory=list)
     agent: str = ""
     day: str = ""
@@ -96,52 +180,22 @@ class Meter:
     admitted_first: bool = False
 
     @classmethod
-    def of(cls, record: Any, engine: Engine, metadata: MetaData, label: str) -> Meter:
+    def of(cls, record: Any, spend: Callable[[], SpendReservations], label: str) -> Meter:
+        """The meter of `record`'s turn: idle unless the record defines `budgets()` (then `spend()` keeps them)."""
         hook = getattr(record, "budgets", None)
         found = list(hook()) if callable(hook) else []
         if not found:
             return cls()
-        return cls(engine, spend_table(metadata), found, label, today())
-
-    def _insert(self, conn: Any) -> None:
-        assert self.table is not None
-        rows = [{"scope": b.scope, "day": self.day} for b in self.budgets]
-        zero = {
-            "tokens": 0,
-            "usd_micros": 0,
-            "reserved_tokens": 0,
-            "reserved_micros": 0,
-            "requests": 0,
-        }
-        dialect = conn.dialect.name
-        maker = pg_insert if dialect == "postgresql" else sqlite_insert
-        conn.execute(maker(self.table).values([r | zero for r in rows]).on_conflict_do_nothing())
+        return cls(spend(), found, label, today())
 
     def admit(self) -> None:
         """Reserve the next request's expected cost in every scope, or raise BudgetExceeded."""
-        if self.table is None or self.engine is None:
+        if self.spend is None:
             return
-        t = self.table.c
-        with self.engine.begin() as conn:
-            self._insert(conn)
-            for budget in self.budgets:
-                where = [t.scope == budget.scope, t.day == self.day]
-                row = conn.execute(select(t.tokens, t.usd_micros, t.requests).where(*where).with_for_update()).first()
-                assert row is not None
-                tokens, usd, requests = (int(v) for v in row)
-                est = (tokens // requests, usd // requests) if requests else (0, 0)
-                if budget.daily_tokens is not None:
-                    where.append(t.tokens + t.reserved_tokens < budget.daily_tokens)
-                if budget.daily_usd is not None:
-                    where.append(t.usd_micros + t.reserved_micros < micros(budget.daily_usd))
-                done = conn.execute(
-                    update(self.table)
-                    .where(*where)
-                    .values(reserved_tokens=t.reserved_tokens + est[0], reserved_micros=t.reserved_micros + est[1])
-                ).rowcount
-                if done != 1:
-                    raise self._exceeded(budget, tokens, usd)  # the transaction rolls back: nothing reserved
-                self.held_per_scope[budget.scope] = est
+        got = self.spend.reserve(self.budgets, self.day)
+        if isinstance(got, Refusal):
+            raise self._exceeded(got.budget, got.tokens, got.micros)  # nothing was reserved
+        self.held_per_scope = got
         self.held = (0, 0)
 
     def _exceeded(self, budget: Budget, tokens: int, usd: int) -> BudgetExceeded:
@@ -157,7 +211,7 @@ class Meter:
         )
 
     def _settle(self, messages: list[ModelMessage], release: bool) -> None:
-        if self.table is None or self.engine is None:
+        if self.spend is None:
             return
         usage = Usage.of(messages)
         total = (usage.input_tokens + usage.output_tokens, micros(cost_of(messages)))
@@ -167,21 +221,8 @@ class Meter:
         release = release or answered > 0
         if delta == (0, 0) and not (release and self.held is not None):
             return
-        t = self.table.c
-        with self.engine.begin() as conn:
-            for budget in self.budgets:
-                held = self.held_per_scope.get(budget.scope, (0, 0)) if release and self.held is not None else (0, 0)
-                conn.execute(
-                    update(self.table)
-                    .where(t.scope == budget.scope, t.day == self.day)
-                    .values(
-                        tokens=t.tokens + delta[0],
-                        usd_micros=t.usd_micros + delta[1],
-                        reserved_tokens=t.reserved_tokens - held[0],
-                        reserved_micros=t.reserved_micros - held[1],
-                        requests=t.requests + max(answered, 0),
-                    )
-                )
+        held = self.held_per_scope if release and self.held is not None else {}
+        self.spend.settle(self.budgets, self.day, delta, held, max(answered, 0))
         self.charged, self.responses = total, responses
         if release:
             self.held = None
@@ -189,7 +230,7 @@ class Meter:
 
     def step(self, node: Any, messages: list[ModelMessage]) -> None:
         """At a node boundary: charge what arrived; before a model request, reserve for it."""
-        if self.table is None:
+        if self.spend is None:
             return
         self._settle(messages, release=False)
         if _PydanticAgent.is_model_request_node(node):
@@ -200,11 +241,11 @@ class Meter:
 
     def start(self) -> None:
         """Before the run: reserve for its first request (so a spent budget writes nothing)."""
-        if self.table is not None:
+        if self.spend is not None:
             self.admit()
             self.admitted_first = True
 
     def close(self, messages: list[ModelMessage]) -> None:
         """At the end of the turn (however it ended): charge the rest and release any reservation."""
-        if self.table is not None:
+        if self.spend is not None:
             self._settle(messages, release=True)

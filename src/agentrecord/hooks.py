@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .record import AgentRecord
-    from .store import State
+    from .state import State
 
 EXTENSIONS: dict[str, str] = {"jobs": "agentrecord.jobs"}
 """Each extension's name and the module that registers its hooks when imported."""

@@ -12,18 +12,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
-from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
-from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
+from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
-from . import _loop, approvals, hooks, ledger, mcp_servers, providers, tracing
+from . import _loop, approvals, hooks, mcp_servers, providers, tracing
 from .approvals import PendingApproval
+from .binding import BINDING
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
-from .errors import DeclarationError, RecordNotSaved
+from .errors import DeclarationError
 from .ledger import DayUsage
 from .reply import Reply, Usage
-from .store import Store, message_table, utcnow, window
-from .turn import _Target, resume_turn, run_turn
+from .state import window
+from .store import Store, message_table, utcnow
+from .target import Target
+from .turn import resume_turn, run_turn
 
 if TYPE_CHECKING:
     from .jobs import Job, Schedule
@@ -96,7 +99,7 @@ class AgentRecord:
         The ledger (`<table>_usage`) holds one row per provider request, failed and retried attempts included.
         """
         engine, agent_id = self._bound()
-        return ledger.by_day(engine, type(self)._store().usage, [agent_id], since)
+        return type(self)._store().by_day(engine, [agent_id], since)
 
     @property
     def messages(self) -> list[ModelMessage]:
@@ -245,19 +248,8 @@ class AgentRecord:
         return store
 
     def _bound(self) -> tuple[Engine, Any]:
-        state = inspect(self)
-        if state.transient or state.pending or state.key is None:
-            raise RecordNotSaved(
-                f"{type(self).__name__} is not saved: session.add(record) and session.commit() before talking."
-            )
-        session = object_session(self)
-        if session is None:
-            raise RecordNotSaved(
-                f"{type(self).__name__} id={state.key[1][0]} is detached: load it through a Session to talk to it."
-            )
-        bind = session.get_bind(mapper=type(self).__mapper__)  # type: ignore[attr-defined]
-        engine = bind if isinstance(bind, Engine) else bind.engine
-        return engine, state.key[1][0]
+        found: tuple[Engine, Any] = BINDING.locate(self)
+        return found
 
     def _summary_model(self, name: str) -> Model:
         """The compaction model: "model" on this record's provider, or "provider:model" on another."""
@@ -266,7 +258,7 @@ class AgentRecord:
             return providers.model_for(head, tail, providers.default_options(head))
         return providers.model_for(self.provider, name, self.provider_options())
 
-    def _target(self) -> _Target:
+    def _target(self) -> Target:
         engine, agent_id = self._bound()
         cls = type(self)
         override = _overrides.get(cls) or next((m for k, m in _overrides.items() if isinstance(self, k)), None)
@@ -275,7 +267,7 @@ class AgentRecord:
         summarizer = model
         if spec.compaction is not None and spec.compaction.model and override is None:
             summarizer = self._summary_model(spec.compaction.model)
-        return _Target(
+        return Target(
             record=self,
             spec=spec,
             store=cls._store(),
@@ -292,7 +284,7 @@ class AgentRecord:
 class ReplyStream(Iterator[str]):
     """Text deltas of a running turn; `.reply` holds the Reply once iteration has finished."""
 
-    def __init__(self, target: _Target, prompt: str, wait: float | None) -> None:
+    def __init__(self, target: Target, prompt: str, wait: float | None) -> None:
         self.reply: Reply[Any] | None = None
         self._chunks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._error: BaseException | None = None

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from ..record import AgentRecord
-    from ..store import State
+    from ..state import State
 
 
 def _prompt(prompt: object) -> str:

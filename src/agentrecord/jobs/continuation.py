@@ -15,7 +15,7 @@ from .. import approvals
 from ..hooks import JOB_MARK
 
 if TYPE_CHECKING:
-    from ..store import State
+    from ..state import State
 
 
 @dataclass

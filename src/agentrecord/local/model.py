@@ -45,12 +45,12 @@ from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import RequestUsage
 
 from ..errors import AgentRecordError
-from . import arguments, engine
+from . import arguments, llama
 from .fields import Bound, asked_fields, focus_facts, result_fields
 from .formats import ChannelFormat, Choice, PromptFormat, format_named, has_arguments
 from .grammar import ArgumentsGrammar, Bounds, numbers_in
 
-DEFAULT_MODEL = engine.DEFAULT_MODEL
+DEFAULT_MODEL = llama.DEFAULT_MODEL
 ROUTINGS = ("evidence", "channel")
 _DECISION_TOKENS = 192
 _FACTS_CHARS = 1600
@@ -122,7 +122,7 @@ class LocalModel(FunctionModel):
             )
         if routing not in ROUTINGS:
             raise ValueError(f"Unknown routing {routing!r}; choose one of: {', '.join(ROUTINGS)}.")
-        self.engine = engine.engine(model_name or DEFAULT_MODEL, n_ctx, n_threads)
+        self.engine = llama.engine(model_name or DEFAULT_MODEL, n_ctx, n_threads)
         self.format: PromptFormat = format_named(prompt_format)
         self.tool_hint, self.max_tokens, self.temperature = tool_hint, max_tokens, temperature
         self.routing, self.context_turns, self.max_sentences = routing, context_turns, max_sentences
@@ -256,7 +256,7 @@ class LocalModel(FunctionModel):
                 cancelled=cancelled,
                 stop=lambda _: gate.done,
             )
-        except engine.ContextOverflow as exc:
+        except llama.ContextOverflow as exc:
             log.warning("local model: %s", exc)
             text = "Sorry, that request is too long for the embedded model."
             if on_text is not None:
@@ -660,12 +660,12 @@ def _norm(text: str) -> str:
     return re.sub(r"\W+", " ", text).strip().lower()
 
 
-def _scoring_usage(scored: engine.Scored) -> RequestUsage:
+def _scoring_usage(scored: llama.Scored) -> RequestUsage:
     """Scoring's tokens as a provider counts a prompt: all it read, of which the kept part as cache reads."""
     return RequestUsage(input_tokens=scored.read, cache_read_tokens=max(0, scored.read - scored.evaluated))
 
 
-def _usage(gen: engine.Generation) -> RequestUsage:
+def _usage(gen: llama.Generation) -> RequestUsage:
     return RequestUsage(input_tokens=gen.prompt_tokens, output_tokens=gen.completion_tokens)
 
 
