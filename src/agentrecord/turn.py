@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic_ai import Agent as _PydanticAgent
-from pydantic_ai import DeferredToolRequests
+from pydantic_ai import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.exceptions import ModelAPIError, UsageLimitExceeded
 from pydantic_ai.messages import (
     ModelMessage,
@@ -23,15 +24,18 @@ from pydantic_ai.messages import (
     ModelResponse,
     repair_messages,
 )
+from pydantic_ai.models import Model
 from pydantic_ai.toolsets import AbstractToolset
 from pydantic_ai.usage import UsageLimits
 
 from . import _journal, approvals, budgets, faults, hooks, ledger, mcp_servers, steps, stops, tracing
 from .admission import admit, held_elsewhere, trace_approvals
 from .binding import apply_totals
+from .compaction import Summary
 from .errors import BudgetExceeded, InvalidPrompt, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
 from .reporting import report
+from .state import Lease
 from .steps import StepWriter, compact
 from .stops import check_cost, limit_error
 from .target import OnEvent, Target, TurnDeps
@@ -168,6 +172,7 @@ async def _run(
     toolsets: list[AbstractToolset[Any]] | None = None,
     by: str | None = None,
 ) -> Reply[Any] | None:
+    """Take the lease, plan the turn, run the tool loop saving each step, and release (see the module docstring)."""
     spec = target.spec
     agent = spec.pydantic_agent()  # before the lease: a bad tool schema must not leave the agent locked
     agent.instrument = tracing.instrumentation()  # model requests and tool calls as spans under the turn's
@@ -178,48 +183,22 @@ async def _run(
         ttl=spec.lease_ttl,
     )
     try:
-        held = bool(approvals.pending(lease.state))  # held calls are unanswered on purpose: no repair
-        continuing = decisions is None and not held and job is not None and job.continues(lease.state)
-        if continuing:
-            prompt = None
-        elif job is not None and decisions is None:
-            job.begin(lease.state)
-        elsewhere = decisions is not None and held_elsewhere(job, lease, target.engine)
-        if decisions is not None and tracing.enabled():
-            trace_approvals("resumed", approvals.pending(lease.state), decisions)
-        deferred = admit(target, lease, decisions, record_only=elsewhere, continuing=continuing, by=by)
-        fresh = decisions is None and not held and not continuing
-        summary = await compact(target, lease) if fresh else None
-        history, carried = _prepare_history(lease.history) if fresh else (lease.history, [])
-        # Encodings are reused for OpenAI chat models only, and one exists only once its module is loaded:
-        # a turn on another model (the embedded one, Anthropic...) does not import the OpenAI SDK.
-        if "pydantic_ai.models.openai" in sys.modules:
-            from . import _encoding
-
-            model, run_history, finished = await _encoding.plan(target.model, history, prompt)
-        else:
-            model, run_history, finished = target.model, history, []
-        meter = budgets.Meter.of(target.record, lambda: target.store.reservations(target.engine), target.label)
+        plan = await _plan(target, lease, prompt, decisions=decisions, job=job, by=by)
     except BaseException:
         target.store.release(target.engine, target.agent_id, lease)
         raise
-    writer = StepWriter(target, lease, carried, job)
+    prompt, deferred, history = plan.prompt, plan.deferred, plan.history
+    writer = StepWriter(target, lease, plan.carried, job)
     if decisions is not None and deferred is None:
         writer.finish([], turn_done=False)  # decisions recorded; other calls (or the holding job) still wait
         apply_totals(target.record, writer.totals)
         return None
     last = history[-1] if history else None
-    if continuing and isinstance(last, ModelResponse) and not last.tool_calls:  # it had answered already
+    if plan.continuing and isinstance(last, ModelResponse) and not last.tool_calls:  # it had answered already
         writer.finish([], turn_done=True)
         apply_totals(target.record, writer.totals)
         return Reply(text=last.text or "", output=last.text or "", usage=Usage(), cost=None, messages=[])
-    deps = TurnDeps(record=target.record, engine=target.engine, model=target.model, earlier=finished[-32:])
-    deps.turn, deps.seqs = lease.state.turns + 1, writer.seqs
-    if deferred is not None:
-        approved = (c for c, verdict in deferred.approvals.items() if verdict is True)
-        deps.approved = {c: a for c in approved if (a := approvals.approval_of(lease.state, c)) is not None}
-    if job is not None:
-        deps.journal = _journal.Journal(target, lease)
+    deps = _deps(target, lease, writer, plan, job)
     heartbeat = asyncio.ensure_future(steps.heartbeat(target, lease))
     run = None
     done = False
@@ -228,14 +207,14 @@ async def _run(
     # "call" runs one response's tool calls one after another; the other modes run them concurrently.
     mode: Literal["sequential", "parallel"] = "sequential" if spec.concurrency == "call" else "parallel"
     try:
-        meter.start()  # a spent budget stops the turn here, before its first request
+        plan.meter.start()  # a spent budget stops the turn here, before its first request
         with _PydanticAgent.parallel_tool_call_execution_mode(mode):
             async with (
                 asyncio.timeout(spec.turn_timeout),
                 agent.iter(
                     prompt,
-                    message_history=run_history,
-                    model=model,
+                    message_history=plan.run_history,
+                    model=plan.model,
                     deps=deps,
                     model_settings=faults.model_settings(
                         spec, in_process=getattr(target.model, "system", "") == "local"
@@ -251,7 +230,7 @@ async def _run(
                     writer.answered()
                     writer.progress(run.new_messages())
                     try:
-                        meter.step(node, run.new_messages())
+                        plan.meter.step(node, run.new_messages())
                     except BudgetExceeded:  # stopped before this request: keep the tool results it would send
                         pending = getattr(node, "request", None)
                         unsent = [pending] if isinstance(pending, ModelRequest) else []
@@ -285,7 +264,7 @@ async def _run(
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await heartbeat
-        meter.close(faults.complete(run.new_messages()) if run is not None else [])
+        plan.meter.close(faults.complete(run.new_messages()) if run is not None else [])
         if not done:
             try:
                 saved = faults.complete(run.new_messages()) if run is not None else []
@@ -293,7 +272,84 @@ async def _run(
             finally:
                 target.store.release(target.engine, target.agent_id, lease)
         apply_totals(target.record, writer.totals)
-    turn_messages = [*history[len(lease.history) :], *new]
+    return _reply(result, [*history[len(lease.history) :], *new], new, plan.summary, holding)
+
+
+@dataclass
+class _Plan:
+    """What a turn runs with, decided under its lease before the model is asked anything."""
+
+    prompt: str | None
+    continuing: bool
+    """A job continuing the turn it had begun (its prompt is in the saved steps)."""
+    deferred: DeferredToolResults | None
+    """The decisions the turn resumes on (None: a new prompt, or decisions only recorded)."""
+    summary: Summary | None
+    """The compaction done for this turn, if any (the reply counts its usage)."""
+    history: list[ModelMessage]
+    carried: list[ModelMessage]
+    """Repairs of a crashed turn's history, saved with the first step."""
+    model: Model
+    run_history: list[ModelMessage]
+    finished: list[ModelMessage]
+    meter: budgets.Meter
+
+
+async def _plan(
+    target: Target,
+    lease: Lease,
+    prompt: str | None,
+    *,
+    decisions: dict[str, bool | str] | None,
+    job: hooks.RunningJob | None,
+    by: str | None,
+) -> _Plan:
+    """Admit the turn (approvals, a job's continuation), compact, repair and encode the history, meter it."""
+    held = bool(approvals.pending(lease.state))  # held calls are unanswered on purpose: no repair
+    continuing = decisions is None and not held and job is not None and job.continues(lease.state)
+    if continuing:
+        prompt = None
+    elif job is not None and decisions is None:
+        job.begin(lease.state)
+    elsewhere = decisions is not None and held_elsewhere(job, lease, target.engine)
+    if decisions is not None and tracing.enabled():
+        trace_approvals("resumed", approvals.pending(lease.state), decisions)
+    deferred = admit(target, lease, decisions, record_only=elsewhere, continuing=continuing, by=by)
+    fresh = decisions is None and not held and not continuing
+    summary = await compact(target, lease) if fresh else None
+    history, carried = _prepare_history(lease.history) if fresh else (lease.history, [])
+    # Encodings are reused for OpenAI chat models only, and one exists only once its module is loaded:
+    # a turn on another model (the embedded one, Anthropic...) does not import the OpenAI SDK.
+    if "pydantic_ai.models.openai" in sys.modules:
+        from . import _encoding
+
+        model, run_history, finished = await _encoding.plan(target.model, history, prompt)
+    else:
+        model, run_history, finished = target.model, history, []
+    meter = budgets.Meter.of(target.record, lambda: target.store.reservations(target.engine), target.label)
+    return _Plan(prompt, continuing, deferred, summary, history, carried, model, run_history, finished, meter)
+
+
+def _deps(target: Target, lease: Lease, writer: StepWriter, plan: _Plan, job: hooks.RunningJob | None) -> TurnDeps:
+    """What the turn's tool calls receive: the record, the turn's numbers, the approvals resumed on, the journal."""
+    deps = TurnDeps(record=target.record, engine=target.engine, model=target.model, earlier=plan.finished[-32:])
+    deps.turn, deps.seqs = lease.state.turns + 1, writer.seqs
+    if plan.deferred is not None:
+        approved = (c for c, verdict in plan.deferred.approvals.items() if verdict is True)
+        deps.approved = {c: a for c in approved if (a := approvals.approval_of(lease.state, c)) is not None}
+    if job is not None:
+        deps.journal = _journal.Journal(target, lease)
+    return deps
+
+
+def _reply(
+    result: Any,
+    messages: list[ModelMessage],
+    new: list[ModelMessage],
+    summary: Summary | None,
+    holding: list[approvals.PendingApproval],
+) -> Reply[Any]:
+    """The finished turn's reply: its output, the messages it added, and its usage and cost with its compaction's."""
     usage = Usage.of(new)
     cost: Decimal | None = cost_of(new)
     if summary is not None:  # the turn paid for its compaction too
@@ -304,6 +360,6 @@ async def _run(
         output=result.output,
         usage=usage,
         cost=cost,
-        messages=turn_messages,
+        messages=messages,
         pending=holding,
     )

@@ -1,0 +1,25 @@
+"""The turn's own modules are ORM-neutral: they name no SQLAlchemy import (its store sits behind the ports)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import agentrecord
+
+CORE = Path(agentrecord.__file__).parent
+NEUTRAL = ("turn", "steps", "target", "admission", "stops", "reporting", "state", "leases", "ports", "hooks", "codec")
+
+
+@pytest.mark.parametrize("name", NEUTRAL)
+def test_a_runtime_module_imports_no_sqlalchemy_even_inside_a_function(name: str) -> None:
+    tree = ast.parse((CORE / f"{name}.py").read_text())
+    found = [
+        node.lineno
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "sqlalchemy" for a in node.names))
+        or (isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "sqlalchemy")
+    ]
+    assert found == []
