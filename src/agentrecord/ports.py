@@ -1,10 +1,10 @@
 """The runtime's ports: what a turn needs from wherever agents are stored, as small Protocols.
 
 A `bind` is the store's handle on one database (a SQLAlchemy `Engine` for the SQLAlchemy store, any
-hashable key for the in-memory one); the runtime only passes it back. Implementations: the
-SQLAlchemy store (`agentrecord.store.Store`, `budgets.SqlSpend`, `binding.SqlAlchemyBinding`) and the
-in-memory one in `agentrecord.testing`. `tests/agentrecord/test_store_contract.py` holds both to the
-same semantics.
+hashable key for the in-memory one); the runtime only passes it back. Implementations: SQLAlchemy's
+(`agentrecord.store.Store`, `agentrecord.sqlalchemy.spend.SqlSpend`, `binding.SqlAlchemyBinding`) and the
+in-memory one in `agentrecord.testing`. `tests/agentrecord/test_store_contract.py` holds both to the same
+semantics.
 """
 
 from __future__ import annotations

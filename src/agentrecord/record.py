@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
 from . import _loop, approvals, hooks, mcp_servers, providers, tracing
 from .approvals import PendingApproval
-from .binding import BINDING
+from .binding import BINDING, apply_totals
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
 from .errors import DeclarationError
@@ -278,6 +279,7 @@ class AgentRecord:
             summarizer=summarizer,
             trace_parent=tracing.current(),
             mcp=mcp_servers.servers_of(spec, self, f"{cls.__name__} id={agent_id}") if spec.mcp else [],
+            reflect=functools.partial(apply_totals, self),
         )
 
 

@@ -35,12 +35,13 @@ from sqlalchemy import (
 )
 
 from . import ledger
-from .budgets import SqlSpend, spend_table
 from .codec import dump_message, load_message
 from .compaction import summary_message
 from .errors import LeaseLost, RecordNotSaved
 from .leases import HOST, LEASE_ADVICE, new_owner, process_gone, take
 from .ledger import DayUsage, Entry
+from .sqlalchemy.spend import SqlSpend, spend_table
+from .sqlalchemy.usage_ledger import by_day, usage_table
 from .state import STATE_VERSION, Lease, State, Totals, advance, compacted, window
 
 __all__ = [
@@ -105,7 +106,7 @@ class Store:
     def __init__(self, agent_table: Table, messages: Table, label: str) -> None:
         self.agents = agent_table
         self.messages = messages
-        self.usage = ledger.usage_table(agent_table)
+        self.usage = usage_table(agent_table)
         (self.pk,) = agent_table.primary_key.columns
         self.label = label
         self._cache: OrderedDict[tuple[str, Any], tuple[str, list[ModelMessage]]] = OrderedDict()
@@ -353,7 +354,7 @@ class Store:
 
     def by_day(self, engine: Engine, agent_ids: list[Any], since: date | None = None) -> list[DayUsage]:
         """Per-day (UTC) totals of the agents' usage ledger rows, oldest day first."""
-        return ledger.by_day(engine, self.usage, agent_ids, since)
+        return by_day(engine, self.usage, agent_ids, since)
 
     def reservations(self, engine: Engine) -> SqlSpend:
         """The spend reservations in `engine`'s database (`agentrecord_spend`, beside the agent tables)."""

@@ -13,6 +13,7 @@ from pydantic_ai.models import Model
 from . import _journal, approvals
 from .mcp_servers import MCP
 from .ports import AgentStore
+from .state import Totals
 
 if TYPE_CHECKING:
     from .declaration import AgentSpec
@@ -64,3 +65,5 @@ class Target:
     """The caller's trace context (the turn runs on the runtime loop, in a context of its own)."""
     mcp: list[MCP] = field(default_factory=list)
     """The record's MCP servers (its class's, with per-record factories applied on the caller's thread)."""
+    reflect: Callable[[Totals | None], None] = field(default=lambda totals: None)
+    """Shows the saved counters on the caller's instance (the ORM's part: the turn does not know it)."""

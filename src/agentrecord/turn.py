@@ -30,7 +30,6 @@ from pydantic_ai.usage import UsageLimits
 
 from . import _journal, approvals, budgets, faults, hooks, ledger, mcp_servers, steps, stops, tracing
 from .admission import admit, held_elsewhere, trace_approvals
-from .binding import apply_totals
 from .compaction import Summary
 from .errors import BudgetExceeded, InvalidPrompt, TurnStopped
 from .reply import Reply, Usage, cost_of, output_text
@@ -191,12 +190,12 @@ async def _run(
     writer = StepWriter(target, lease, plan.carried, job)
     if decisions is not None and deferred is None:
         writer.finish([], turn_done=False)  # decisions recorded; other calls (or the holding job) still wait
-        apply_totals(target.record, writer.totals)
+        target.reflect(writer.totals)
         return None
     last = history[-1] if history else None
     if plan.continuing and isinstance(last, ModelResponse) and not last.tool_calls:  # it had answered already
         writer.finish([], turn_done=True)
-        apply_totals(target.record, writer.totals)
+        target.reflect(writer.totals)
         return Reply(text=last.text or "", output=last.text or "", usage=Usage(), cost=None, messages=[])
     deps = _deps(target, lease, writer, plan, job)
     heartbeat = asyncio.ensure_future(steps.heartbeat(target, lease))
@@ -271,7 +270,7 @@ async def _run(
                 writer.finish([*saved, *unsent], turn_done=False, ending=True)
             finally:
                 target.store.release(target.engine, target.agent_id, lease)
-        apply_totals(target.record, writer.totals)
+        target.reflect(writer.totals)
     return _reply(result, [*history[len(lease.history) :], *new], new, plan.summary, holding)
 
 

@@ -1,8 +1,11 @@
-"""The turn's own modules are ORM-neutral: they name no SQLAlchemy import (its store sits behind the ports)."""
+"""The turn is ORM-neutral: its modules name no SQLAlchemy import, and importing it loads none (the store, the
+spend reservations and the binding are handed to it through the ports)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,3 +26,9 @@ def test_a_runtime_module_imports_no_sqlalchemy_even_inside_a_function(name: str
         or (isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "sqlalchemy")
     ]
     assert found == []
+
+
+def test_importing_the_turn_loads_no_sqlalchemy() -> None:
+    code = "import sys, agentrecord.turn; print('sqlalchemy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False"

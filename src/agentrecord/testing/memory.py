@@ -17,12 +17,13 @@ from typing import Any
 
 from pydantic_ai.messages import ModelMessage
 
-from ..budgets import Budget, micros
+from ..budgets import Budget
 from ..codec import dump_message, load_message
 from ..compaction import summary_message
 from ..errors import LeaseLost, RecordNotSaved
 from ..leases import LEASE_ADVICE, take
 from ..ledger import DayUsage, Entry, totals
+from ..micros import micros
 from ..ports import Bind, Refusal
 from ..state import Lease, State, Totals, advance, compacted, window
 
