@@ -18,8 +18,8 @@ from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_core import to_jsonable_python
 
 if TYPE_CHECKING:
-    from .store import Lease
-    from .turn import _Target
+    from .state import Lease
+    from .target import Target
 
 _KEY = "results"
 
@@ -27,7 +27,7 @@ _KEY = "results"
 class Journal:
     """The saved results of one turn's tool calls, written under the turn's lease."""
 
-    def __init__(self, target: _Target, lease: Lease) -> None:
+    def __init__(self, target: Target, lease: Lease) -> None:
         self.target = target
         self.lease = lease
 

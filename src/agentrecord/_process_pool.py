@@ -28,8 +28,9 @@ from pydantic_ai import ModelRetry
 from sqlalchemy import Engine
 from sqlalchemy import inspect as sa_inspect
 
+from .binding import own_record
 from .errors import DeclarationError
-from .tools import Tool, ToolContext, _FunctionTool, own_record, tool, tool_name_of
+from .tools import Tool, ToolContext, _FunctionTool, tool, tool_name_of
 
 if TYPE_CHECKING:
     from .record import AgentRecord

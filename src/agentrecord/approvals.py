@@ -19,7 +19,7 @@ from pydantic_ai.tools import ToolDefinition
 from .errors import ApprovalError
 
 if TYPE_CHECKING:
-    from .store import State
+    from .state import State
 
 log = logging.getLogger("agentrecord.approvals")
 

@@ -13,22 +13,27 @@ leaves its reservation until the day ends (the budget errs on the side of spendi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from pydantic_ai import Agent as _PydanticAgent
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .errors import BudgetExceeded
+from .micros import MICRO, micros, today
+from .ports import Refusal, SpendReservations
 from .reply import Usage, cost_of
 
-SPEND_TABLE = "agentrecord_spend"
-MICRO = Decimal("0.000001")
+if TYPE_CHECKING:  # what type checkers see; at run time `__getattr__` imports them on first use
+    from .sqlalchemy.spend import SPEND_TABLE as SPEND_TABLE
+    from .sqlalchemy.spend import SqlSpend as SqlSpend
+    from .sqlalchemy.spend import spend_table as spend_table
+    from .sqlalchemy.spend import spent_today as spent_today
+
+_SQL = ("SPEND_TABLE", "SqlSpend", "spend_table", "spent_today")
+"""The SQLAlchemy side of the budgets, still importable from here (loaded on first use)."""
 
 
 @dataclass(frozen=True)
@@ -45,46 +50,11 @@ class Budget:
     """What to do when it is spent, appended to the error."""
 
 
-def spend_table(metadata: MetaData) -> Table:
-    """The `agentrecord_spend` table in `metadata` (declared once)."""
-    if SPEND_TABLE in metadata.tables:
-        return metadata.tables[SPEND_TABLE]
-    return Table(
-        SPEND_TABLE,
-        metadata,
-        Column("scope", String(100), primary_key=True),
-        Column("day", String(10), primary_key=True),
-        Column("tokens", BigInteger, nullable=False, default=0),
-        Column("usd_micros", BigInteger, nullable=False, default=0),
-        Column("reserved_tokens", BigInteger, nullable=False, default=0),
-        Column("reserved_micros", BigInteger, nullable=False, default=0),
-        Column("requests", BigInteger, nullable=False, default=0),
-    )
-
-
-def today() -> str:
-    return datetime.now(UTC).date().isoformat()
-
-
-def micros(amount: Decimal | None) -> int:
-    return 0 if amount is None else int((amount / MICRO).to_integral_value(ROUND_CEILING))
-
-
-def spent_today(engine: Engine, table: Table, scope: str) -> tuple[int, Decimal]:
-    """(tokens, USD) spent in `scope` today (UTC)."""
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(table.c.tokens, table.c.usd_micros).where(table.c.scope == scope, table.c.day == today())
-        ).first()
-    return (0, Decimal(0)) if row is None else (int(row[0]), Decimal(int(row[1])) * MICRO)
-
-
 @dataclass
 class Meter:
     """One turn's side of the budgets: reserve before each request, charge and release after it."""
 
-    engine: Engine | None = None
-    table: Table | None = None
+    spend: SpendReservations | None = None
     budgets: list[Budget] = field(default_factory=list)
     agent: str = ""
     day: str = ""
@@ -96,52 +66,22 @@ class Meter:
     admitted_first: bool = False
 
     @classmethod
-    def of(cls, record: Any, engine: Engine, metadata: MetaData, label: str) -> Meter:
+    def of(cls, record: Any, spend: Callable[[], SpendReservations], label: str) -> Meter:
+        """The meter of `record`'s turn: idle unless the record defines `budgets()` (then `spend()` keeps them)."""
         hook = getattr(record, "budgets", None)
         found = list(hook()) if callable(hook) else []
         if not found:
             return cls()
-        return cls(engine, spend_table(metadata), found, label, today())
-
-    def _insert(self, conn: Any) -> None:
-        assert self.table is not None
-        rows = [{"scope": b.scope, "day": self.day} for b in self.budgets]
-        zero = {
-            "tokens": 0,
-            "usd_micros": 0,
-            "reserved_tokens": 0,
-            "reserved_micros": 0,
-            "requests": 0,
-        }
-        dialect = conn.dialect.name
-        maker = pg_insert if dialect == "postgresql" else sqlite_insert
-        conn.execute(maker(self.table).values([r | zero for r in rows]).on_conflict_do_nothing())
+        return cls(spend(), found, label, today())
 
     def admit(self) -> None:
         """Reserve the next request's expected cost in every scope, or raise BudgetExceeded."""
-        if self.table is None or self.engine is None:
+        if self.spend is None:
             return
-        t = self.table.c
-        with self.engine.begin() as conn:
-            self._insert(conn)
-            for budget in self.budgets:
-                where = [t.scope == budget.scope, t.day == self.day]
-                row = conn.execute(select(t.tokens, t.usd_micros, t.requests).where(*where).with_for_update()).first()
-                assert row is not None
-                tokens, usd, requests = (int(v) for v in row)
-                est = (tokens // requests, usd // requests) if requests else (0, 0)
-                if budget.daily_tokens is not None:
-                    where.append(t.tokens + t.reserved_tokens < budget.daily_tokens)
-                if budget.daily_usd is not None:
-                    where.append(t.usd_micros + t.reserved_micros < micros(budget.daily_usd))
-                done = conn.execute(
-                    update(self.table)
-                    .where(*where)
-                    .values(reserved_tokens=t.reserved_tokens + est[0], reserved_micros=t.reserved_micros + est[1])
-                ).rowcount
-                if done != 1:
-                    raise self._exceeded(budget, tokens, usd)  # the transaction rolls back: nothing reserved
-                self.held_per_scope[budget.scope] = est
+        got = self.spend.reserve(self.budgets, self.day)
+        if isinstance(got, Refusal):
+            raise self._exceeded(got.budget, got.tokens, got.micros)  # nothing was reserved
+        self.held_per_scope = got
         self.held = (0, 0)
 
     def _exceeded(self, budget: Budget, tokens: int, usd: int) -> BudgetExceeded:
@@ -157,7 +97,7 @@ class Meter:
         )
 
     def _settle(self, messages: list[ModelMessage], release: bool) -> None:
-        if self.table is None or self.engine is None:
+        if self.spend is None:
             return
         usage = Usage.of(messages)
         total = (usage.input_tokens + usage.output_tokens, micros(cost_of(messages)))
@@ -167,21 +107,8 @@ class Meter:
         release = release or answered > 0
         if delta == (0, 0) and not (release and self.held is not None):
             return
-        t = self.table.c
-        with self.engine.begin() as conn:
-            for budget in self.budgets:
-                held = self.held_per_scope.get(budget.scope, (0, 0)) if release and self.held is not None else (0, 0)
-                conn.execute(
-                    update(self.table)
-                    .where(t.scope == budget.scope, t.day == self.day)
-                    .values(
-                        tokens=t.tokens + delta[0],
-                        usd_micros=t.usd_micros + delta[1],
-                        reserved_tokens=t.reserved_tokens - held[0],
-                        reserved_micros=t.reserved_micros - held[1],
-                        requests=t.requests + max(answered, 0),
-                    )
-                )
+        held = self.held_per_scope if release and self.held is not None else {}
+        self.spend.settle(self.budgets, self.day, delta, held, max(answered, 0))
         self.charged, self.responses = total, responses
         if release:
             self.held = None
@@ -189,7 +116,7 @@ class Meter:
 
     def step(self, node: Any, messages: list[ModelMessage]) -> None:
         """At a node boundary: charge what arrived; before a model request, reserve for it."""
-        if self.table is None:
+        if self.spend is None:
             return
         self._settle(messages, release=False)
         if _PydanticAgent.is_model_request_node(node):
@@ -200,11 +127,20 @@ class Meter:
 
     def start(self) -> None:
         """Before the run: reserve for its first request (so a spent budget writes nothing)."""
-        if self.table is not None:
+        if self.spend is not None:
             self.admit()
             self.admitted_first = True
 
     def close(self, messages: list[ModelMessage]) -> None:
         """At the end of the turn (however it ended): charge the rest and release any reservation."""
-        if self.table is not None:
+        if self.spend is not None:
             self._settle(messages, release=True)
+
+
+def __getattr__(name: str) -> Any:
+    """`spend_table`, `spent_today`, `SqlSpend`: from `agentrecord.sqlalchemy.spend`, imported on first use."""
+    if name in _SQL:
+        from .sqlalchemy import spend
+
+        return getattr(spend, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,8 @@ from .guards import DEFAULT_THRESHOLD, guarded
 from .mcp_servers import Entry
 from .mcp_servers import parse as parse_mcp
 from .skills import Skill, load_skills, skill_tool
-from .tools import Tool, as_instance, to_pydantic_tool, tool_name_of
+from .tool_calls import to_pydantic_tool
+from .tools import Tool, as_instance, tool_name_of
 
 CONCURRENCY = ("call", "thread", "async", "process")
 # How the tool calls of one model response run (a Tool with `sequential = True` always runs alone):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .redaction import redact
+
 
 class AgentRecordError(Exception):
     """Base class of agentrecord's errors."""
@@ -152,8 +154,6 @@ class MCPServerUnavailable(AgentRecordError):
     """An MCP server the agent declares could not be started or reached; the turn did not start."""
 
     def __init__(self, agent: str, server: str, where: str, error: BaseException) -> None:
-        from .faults import redact
-
         self.server = server
         detail = " ".join(str(_root_cause(error)).split())[:300] or type(_root_cause(error)).__name__
         super().__init__(

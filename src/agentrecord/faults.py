@@ -11,7 +11,6 @@ naming the provider, the status and what to do, with anything that looks like a 
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING
 
 from pydantic_ai.exceptions import (
@@ -26,6 +25,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.settings import ModelSettings
 
 from .errors import ProviderError, ProviderTimeout
+from .redaction import redact
 
 if TYPE_CHECKING:
     from .declaration import AgentSpec
@@ -36,10 +36,6 @@ TIMEOUT_ENV = "AGENTRECORD_REQUEST_TIMEOUT"
 RETRIES_ENV = "AGENTRECORD_REQUEST_RETRIES"
 
 _TRANSPORT_MODULES = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "anthropic", "groq", "h11", "ssl")
-_KEYLIKE = re.compile(
-    r"(?i)(bearer\s+)\S+|\b(sk-[A-Za-z0-9_\-]{6,}|sk-ant-[A-Za-z0-9_\-]{6,}|AIza[0-9A-Za-z_\-]{20,}|"
-    r"gsk_[A-Za-z0-9]{10,}|xai-[A-Za-z0-9]{10,})"
-)
 
 
 def _env_number(name: str, default: float) -> float:
@@ -75,11 +71,6 @@ def model_settings(spec: AgentSpec, *, in_process: bool = False) -> ModelSetting
     if in_process and spec.request_timeout is None:
         return {"max_retries": retries(spec)}
     return {"request_timeout": request_timeout(spec), "max_retries": retries(spec)}
-
-
-def redact(text: str) -> str:
-    """`text` with anything shaped like an API key or a bearer token replaced by `***`."""
-    return _KEYLIKE.sub(lambda m: (m.group(1) or "") + "***", text)
 
 
 def _detail(error: BaseException) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -12,18 +13,21 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
-from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event, inspect
-from sqlalchemy.orm import Mapped, Mapper, mapped_column, object_session
+from sqlalchemy import Connection, DateTime, Engine, Integer, String, Text, delete, event
+from sqlalchemy.orm import Mapped, Mapper, mapped_column
 
-from . import _loop, approvals, ledger, mcp_servers, providers, tracing
+from . import _loop, approvals, hooks, mcp_servers, providers, tracing
 from .approvals import PendingApproval
+from .binding import BINDING, apply_totals
 from .columns import ExactDecimal
 from .declaration import AgentSpec, parse
-from .errors import DeclarationError, RecordNotSaved
+from .errors import DeclarationError
 from .ledger import DayUsage
 from .reply import Reply, Usage
-from .store import Store, message_table, utcnow, window
-from .turn import _Target, resume_turn, run_turn
+from .state import window
+from .store import Store, message_table, utcnow
+from .target import Target
+from .turn import resume_turn, run_turn
 
 if TYPE_CHECKING:
     from .jobs import Job, Schedule
@@ -96,7 +100,7 @@ class AgentRecord:
         The ledger (`<table>_usage`) holds one row per provider request, failed and retried attempts included.
         """
         engine, agent_id = self._bound()
-        return ledger.by_day(engine, type(self)._store().usage, [agent_id], since)
+        return type(self)._store().by_day(engine, [agent_id], since)
 
     @property
     def messages(self) -> list[ModelMessage]:
@@ -130,10 +134,8 @@ class AgentRecord:
     @property
     def held_job(self) -> str | None:
         """The id of the job whose turn holds the pending approvals (it resumes once they are decided), if any."""
-        from .turn import holding_job
-
         engine, agent_id = self._bound()
-        return holding_job(type(self)._store().load_state(engine, agent_id), engine)
+        return hooks.holding_job(type(self)._store().load_state(engine, agent_id), engine)
 
     # -- approvals -----------------------------------------------------------------------------
     def approve(self, call_id: str, *, wait: float | None = None, by: str | None = None) -> Reply[Any] | None:
@@ -205,9 +207,8 @@ class AgentRecord:
         model's text to the job's events as it is written (for a live view); otherwise each response's
         text is one event, and the worker makes the cheaper non-streaming request.
         """
-        from .jobs import agent_jobs
-
-        return agent_jobs.enqueue(self, prompt, key, stream=stream)
+        job: Job = hooks.jobs().enqueue(self, prompt, key, stream=stream)
+        return job
 
     async def aenqueue(self, prompt: str, *, key: str | None = None, stream: bool = False) -> Job:
         """Async `enqueue`."""
@@ -228,21 +229,16 @@ class AgentRecord:
         worker ran are not replayed: at most one catch-up run when a worker starts. `calendar` names a
         calendar registered with `agentrecord.jobs.register_calendar` outside which ticks are skipped.
         """
-        from .jobs import agent_jobs
-
-        return agent_jobs.schedule(self, prompt, every=every, cron=cron, tz=tz, calendar_name=calendar)
+        made: Schedule = hooks.jobs().schedule(self, prompt, every=every, cron=cron, tz=tz, calendar_name=calendar)
+        return made
 
     def schedules(self) -> list[Schedule]:
         """This agent's schedules."""
-        from .jobs import agent_jobs
-
-        return agent_jobs.schedules(self)
+        return hooks.jobs().schedules(self)
 
     def jobs(self, limit: int = 50) -> list[Job]:
         """This agent's latest jobs, newest first."""
-        from .jobs import agent_jobs
-
-        return agent_jobs.jobs(self, limit)
+        return hooks.jobs().jobs(self, limit)
 
     # -- internals -----------------------------------------------------------------------------
     @classmethod
@@ -253,19 +249,8 @@ class AgentRecord:
         return store
 
     def _bound(self) -> tuple[Engine, Any]:
-        state = inspect(self)
-        if state.transient or state.pending or state.key is None:
-            raise RecordNotSaved(
-                f"{type(self).__name__} is not saved: session.add(record) and session.commit() before talking."
-            )
-        session = object_session(self)
-        if session is None:
-            raise RecordNotSaved(
-                f"{type(self).__name__} id={state.key[1][0]} is detached: load it through a Session to talk to it."
-            )
-        bind = session.get_bind(mapper=type(self).__mapper__)  # type: ignore[attr-defined]
-        engine = bind if isinstance(bind, Engine) else bind.engine
-        return engine, state.key[1][0]
+        found: tuple[Engine, Any] = BINDING.locate(self)
+        return found
 
     def _summary_model(self, name: str) -> Model:
         """The compaction model: "model" on this record's provider, or "provider:model" on another."""
@@ -274,7 +259,7 @@ class AgentRecord:
             return providers.model_for(head, tail, providers.default_options(head))
         return providers.model_for(self.provider, name, self.provider_options())
 
-    def _target(self) -> _Target:
+    def _target(self) -> Target:
         engine, agent_id = self._bound()
         cls = type(self)
         override = _overrides.get(cls) or next((m for k, m in _overrides.items() if isinstance(self, k)), None)
@@ -283,7 +268,7 @@ class AgentRecord:
         summarizer = model
         if spec.compaction is not None and spec.compaction.model and override is None:
             summarizer = self._summary_model(spec.compaction.model)
-        return _Target(
+        return Target(
             record=self,
             spec=spec,
             store=cls._store(),
@@ -294,13 +279,14 @@ class AgentRecord:
             summarizer=summarizer,
             trace_parent=tracing.current(),
             mcp=mcp_servers.servers_of(spec, self, f"{cls.__name__} id={agent_id}") if spec.mcp else [],
+            reflect=functools.partial(apply_totals, self),
         )
 
 
 class ReplyStream(Iterator[str]):
     """Text deltas of a running turn; `.reply` holds the Reply once iteration has finished."""
 
-    def __init__(self, target: _Target, prompt: str, wait: float | None) -> None:
+    def __init__(self, target: Target, prompt: str, wait: float | None) -> None:
         self.reply: Reply[Any] | None = None
         self._chunks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._error: BaseException | None = None

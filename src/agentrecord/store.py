@@ -6,22 +6,15 @@ ever inserts rows and updates the agent row's counters in short transactions; no
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import socket
 import threading
-import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ConfigDict, TypeAdapter
-from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.messages import ModelMessage
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -42,17 +35,33 @@ from sqlalchemy import (
 )
 
 from . import ledger
+from .codec import dump_message, load_message
 from .compaction import summary_message
-from .errors import AgentBusy, LeaseLost, RecordNotSaved, StateVersionError
-from .ledger import Entry
+from .errors import LeaseLost, RecordNotSaved
+from .leases import HOST, LEASE_ADVICE, new_owner, process_gone, take
+from .ledger import DayUsage, Entry
+from .sqlalchemy.spend import SqlSpend, spend_table
+from .sqlalchemy.usage_ledger import by_day, usage_table
+from .state import STATE_VERSION, Lease, State, Totals, advance, compacted, window
 
-STATE_VERSION = 1
+__all__ = [
+    "HOST",
+    "STATE_VERSION",
+    "Lease",
+    "State",
+    "Store",
+    "Totals",
+    "dump_message",
+    "load_message",
+    "message_table",
+    "new_owner",
+    "process_gone",
+    "utcnow",
+    "window",
+]
+
 CACHED_HISTORIES = 256
 """How many agents' parsed histories a process keeps (LRU)."""
-_MESSAGE = TypeAdapter(ModelMessage, config=ConfigDict(ser_json_bytes="base64", val_json_bytes="base64"))
-HOST = os.environ.get("AGENTRECORDHOSTNAME") or socket.gethostname()
-"""This machine's name in lease owners; AGENTRECORDHOSTNAME overrides it (containers sharing a hostname)."""
-_LEASE_ADVICE = "If turns legitimately block this long, raise `lease_ttl` in the agent's declaration."
 
 
 def utcnow() -> datetime:
@@ -88,129 +97,16 @@ def message_table(agent_table: Table) -> Table:
     )
 
 
-def window(state: State) -> tuple[int, str | None]:
-    """(sequence number of the first message the model sees, summary text standing for those before)."""
-    info = state.extra.get("compaction")
-    if not isinstance(info, dict):
-        return 0, None
-    return int(info.get("start", 0)), info.get("summary")
-
-
-def dump_message(message: ModelMessage) -> str:
-    return _MESSAGE.dump_json(message).decode()
-
-
-def load_message(body: str) -> ModelMessage:
-    return _MESSAGE.validate_json(body)
-
-
-@dataclass
-class State:
-    """The versioned runtime state kept in the agent row's `data` column."""
-
-    messages: int = 0
-    requests: int = 0
-    turns: int = 0
-    head: str = ""
-    """A token that changes with every write: a cached history is current iff its head matches."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, raw: str | None, where: str) -> State:
-        if not raw:
-            return cls()
-        try:
-            doc = json.loads(raw)
-        except ValueError as exc:
-            raise StateVersionError(f"{where}: the data column is not agentrecord state JSON ({exc}).") from exc
-        version = doc.get("v") if isinstance(doc, dict) else None
-        if version != STATE_VERSION:
-            raise StateVersionError(
-                f"{where}: the data column holds state schema version {version!r}; this agentrecord reads "
-                f"version {STATE_VERSION}. Upgrade agentrecord, or migrate the row."
-            )
-        try:
-            return cls(
-                messages=int(doc.get("messages", 0)),
-                requests=int(doc.get("requests", 0)),
-                turns=int(doc.get("turns", 0)),
-                head=str(doc.get("head", "")),
-                extra=dict(doc.get("extra", {})),
-            )
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise StateVersionError(f"{where}: the data column holds corrupt agentrecord state ({exc}).") from None
-
-    def dump(self) -> str:
-        doc: dict[str, Any] = {
-            "v": STATE_VERSION,
-            "messages": self.messages,
-            "requests": self.requests,
-            "turns": self.turns,
-            "head": self.head,
-        }
-        if self.extra:
-            doc["extra"] = self.extra
-        return json.dumps(doc, separators=(",", ":"))
-
-
-@dataclass
-class Totals:
-    """Cumulative usage as stored on the agent row after a write."""
-
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost: Decimal | None
-    data: str
-    updated_at: datetime
-
-
-@dataclass
-class Lease:
-    """A held run lease on one agent row, plus what was loaded under it."""
-
-    owner: str
-    state: State
-    history: list[ModelMessage]
-    cost: Decimal | None = None
-    stored: list[ModelMessage] = field(default_factory=list)
-    """Everything stored for the agent so far (history plus this turn's writes); feeds the cache."""
-    released: bool = False
-
-
-def new_owner() -> str:
-    return f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
-
-
-def _owner_is_dead(owner: str | None) -> bool:
-    """True when the lease holder is a process on this host that no longer exists."""
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    return pid_text.isdigit() and process_gone(host, int(pid_text))
-
-
-def process_gone(host: str, pid: int) -> bool:
-    """True when `pid` on `host` is a process of this machine (not this one) that no longer exists."""
-    if host != HOST or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
-
-
 class Store:
-    """Reads and writes one agent class's rows through its own short transactions (never the caller's)."""
+    """Reads and writes one agent class's rows through its own short transactions (never the caller's).
+
+    The SQLAlchemy implementation of `ports.AgentStore` and `ports.UsageLedger`; its bind is an `Engine`.
+    """
 
     def __init__(self, agent_table: Table, messages: Table, label: str) -> None:
         self.agents = agent_table
         self.messages = messages
-        self.usage = ledger.usage_table(agent_table)
+        self.usage = usage_table(agent_table)
         (self.pk,) = agent_table.primary_key.columns
         self.label = label
         self._cache: OrderedDict[tuple[str, Any], tuple[str, list[ModelMessage]]] = OrderedDict()
@@ -298,21 +194,13 @@ class Store:
 
     async def acquire(self, engine: Engine, agent_id: Any, *, wait: float, ttl: float) -> Lease:
         """Take the run lease (waiting up to `wait` seconds) and load state and history under it."""
-        owner = new_owner()
-        start = time.monotonic()
-        delay = 0.005
-        while True:
-            got = self._try_acquire(engine, agent_id, owner, ttl)
-            if isinstance(got, Lease):
-                return got
-            if got is not None and _owner_is_dead(got):
-                self.break_lease(engine, agent_id, got)
-                continue
-            waited = time.monotonic() - start
-            if waited >= wait:
-                raise AgentBusy(f"{self.label} id={agent_id}", waited)
-            await asyncio.sleep(min(delay, max(0.0, wait - waited)))
-            delay = min(delay * 2, 0.25)
+        return await take(
+            lambda owner: self._try_acquire(engine, agent_id, owner, ttl),
+            lambda dead: self.break_lease(engine, agent_id, dead),
+            f"{self.label} id={agent_id}",
+            wait,
+            Lease,
+        )
 
     def renew(self, engine: Engine, agent_id: Any, lease: Lease, ttl: float, *, state: bool = False) -> None:
         """Extend the lease by `ttl`; with `state`, also write the lease's state (its head stays: no new messages)."""
@@ -327,7 +215,7 @@ class Store:
             ).rowcount
         if ok != 1:
             raise LeaseLost(
-                f"{self.label} id={agent_id}: the run lease expired and was taken by another turn. {_LEASE_ADVICE}"
+                f"{self.label} id={agent_id}: the run lease expired and was taken by another turn. {LEASE_ADVICE}"
             )
 
     def release(self, engine: Engine, agent_id: Any, lease: Lease) -> None:
@@ -375,13 +263,7 @@ class Store:
             }
             for i, m in enumerate(new)
         ]
-        next_state = State(
-            messages=state.messages + len(new),
-            requests=state.requests + sum(isinstance(m, ModelResponse) for m in new),
-            turns=state.turns + (1 if turn_done else 0),
-            head=uuid.uuid4().hex[:16],
-            extra=state.extra,
-        )
+        next_state = advance(state, new, turn_done=turn_done)
         data = next_state.dump()
         values: dict[str, Any] = {
             "input_tokens": func.coalesce(a.input_tokens, 0) + d_in,
@@ -408,7 +290,7 @@ class Store:
             if row is None:
                 raise LeaseLost(
                     f"{self.label} id={agent_id}: the run lease expired and was taken by another turn; "
-                    f"this turn's last step was not saved. {_LEASE_ADVICE}"
+                    f"this turn's last step was not saved. {LEASE_ADVICE}"
                 )
             if rows:
                 conn.execute(insert(self.messages), rows)
@@ -435,11 +317,7 @@ class Store:
         ttl: float,
     ) -> Totals:
         """Record a new summary standing for every message before `start`, and the summary call's usage."""
-        info = lease.state.extra.get("compaction")
-        count = int(info.get("count", 0)) + 1 if isinstance(info, dict) else 1
-        lease.state.extra = {**lease.state.extra, "compaction": {"start": start, "summary": summary, "count": count}}
-        lease.history = visible
-        lease.stored = list(visible)
+        compacted(lease, start=start, summary=summary, visible=visible)
         return self.append(engine, agent_id, lease, [], usage=usage, release=False, ttl=ttl)
 
     def load_range(self, engine: Engine, agent_id: Any, start: int, end: int) -> list[ModelMessage]:
@@ -473,3 +351,11 @@ class Store:
                 select(self.messages.c.body).where(self.messages.c.agent_id == agent_id).order_by(self.messages.c.seq)
             ).scalars()
             return [load_message(b) for b in bodies]
+
+    def by_day(self, engine: Engine, agent_ids: list[Any], since: date | None = None) -> list[DayUsage]:
+        """Per-day (UTC) totals of the agents' usage ledger rows, oldest day first."""
+        return by_day(engine, self.usage, agent_ids, since)
+
+    def reservations(self, engine: Engine) -> SqlSpend:
+        """The spend reservations in `engine`'s database (`agentrecord_spend`, beside the agent tables)."""
+        return SqlSpend(engine, spend_table(self.agents.metadata))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import inspect
 import logging
@@ -12,13 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
 
-from pydantic_ai import ModelRetry, RunContext
-from pydantic_ai import Tool as _PydanticTool
-from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from .approvals import Approval
+from .binding import own_record as own_record  # its home before binding.py; tradedesk imports it here
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -130,21 +126,6 @@ def tool(fn: Callable[..., Any]) -> Tool:
     return _FunctionTool(fn, takes_context, fn.__name__)
 
 
-@contextmanager
-def own_record(cls: type[AgentRecord], key: tuple[Any, ...], engine: Engine) -> Iterator[AgentRecord]:
-    """The agent row loaded in a Session of the tool call's own, open while the call runs.
-
-    Tools run in worker threads or processes; the caller's Session is not thread-safe, so a tool
-    never touches it, not even through a lazy load on the caller's record.
-    """
-    with Session(engine, expire_on_commit=False) as session:
-        record = session.get(cls, key)
-        if record is None:
-            raise LookupError(f"{cls.__name__} {key} no longer exists")
-        session.commit()  # end the read transaction now; lazy loads open their own
-        yield record
-
-
 def _snake(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
@@ -176,111 +157,3 @@ def as_instance(item: Any, owner: str) -> Tool:
     if not isinstance(instance, _FunctionTool) and not callable(getattr(instance, "call", None)):
         raise DeclarationError(f"{owner}: tool {type(instance).__name__} must implement call(self, ...).")
     return instance
-
-
-def origin(ctx: RunContext[Any]) -> dict[str, Any]:
-    """Where a call comes from, for its ToolContext: its id, turn, the response asking for it, its approval."""
-    call_id = ctx.tool_call_id or ""
-    deps = ctx.deps
-    return {
-        "call_id": call_id,
-        "turn": getattr(deps, "turn", None),
-        "seq": getattr(deps, "seqs", {}).get(call_id),
-        "approval": getattr(deps, "approved", {}).get(call_id),
-    }
-
-
-def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "thread") -> _PydanticTool[Any]:
-    """Wrap a Tool so pydantic-ai can call it: schema from `call`'s hints, errors returned to the model.
-
-    Under concurrency="process" a sync tool's calls run in the worker process pool (`_process_pool`).
-    """
-    target: Callable[..., Any] = (
-        template._fn if isinstance(template, _FunctionTool) else type(template).call  # type: ignore[attr-defined]
-    )
-    sig = inspect.signature(target)
-    hints = get_type_hints(target, include_extras=True)
-    params = list(sig.parameters.values())
-    if isinstance(template, _FunctionTool):
-        if template._takes_context:
-            params = params[1:]
-    else:
-        params = params[1:]  # self
-    name = tool_name_of(template)
-    ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=RunContext[Any])
-    new_params = [ctx_param, *(p.replace(annotation=hints.get(p.name, p.annotation)) for p in params)]
-    annotations = {p.name: p.annotation for p in new_params}
-    if "return" in hints:
-        annotations["return"] = hints["return"]
-
-    @contextmanager
-    def bind(ctx: RunContext[Any]) -> Iterator[Tool]:
-        deps = ctx.deps
-        key = tuple(sa_inspect(deps.record).identity or ())
-        with own_record(type(deps.record), key, deps.engine) as record:
-            instance = copy.copy(template)
-            instance._context = ToolContext(record=record, engine=deps.engine, **origin(ctx))
-            yield instance
-
-    def failed(exc: Exception) -> ModelRetry:
-        log.warning("tool %s raised %s", name, type(exc).__name__, exc_info=exc)
-        return ModelRetry(f"Tool {name} failed: {type(exc).__name__}: {exc}")
-
-    def serializable(result: Any) -> Any:
-        """The result, if it can be stored and sent; else the model is told (instead of the turn failing later)."""
-        try:
-            to_jsonable_python(result)
-        except (PydanticSerializationError, ValueError, TypeError) as exc:
-            raise ModelRetry(
-                f"Tool {name} failed: it returned a {type(result).__name__} that cannot be serialized ({exc}). "
-                "This is a bug in the tool, not in your arguments."
-            ) from None
-        return result
-
-    wrapper: Callable[..., Any]
-    if inspect.iscoroutinefunction(target):
-
-        async def async_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
-            try:
-                with bind(ctx) as instance:
-                    return serializable(await instance._bound_call()(**kwargs))
-            except ModelRetry:
-                raise
-            except Exception as exc:
-                raise failed(exc) from exc
-
-        wrapper = async_wrapper
-    elif concurrency == "process":
-        from . import _process_pool
-
-        async def process_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
-            deps = ctx.deps
-            return await _process_pool.call(template, kwargs, deps.record, deps.engine, origin(ctx))
-
-        wrapper = process_wrapper
-    else:
-
-        def sync_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
-            try:
-                with bind(ctx) as instance:
-                    return serializable(instance._bound_call()(**kwargs))
-            except ModelRetry:
-                raise
-            except Exception as exc:
-                raise failed(exc) from exc
-
-        wrapper = sync_wrapper
-
-    setattr(wrapper, "__signature__", sig.replace(parameters=new_params))  # noqa: B010
-    wrapper.__annotations__ = annotations
-    wrapper.__name__ = name
-    wrapper.__qualname__ = name
-    wrapper.__doc__ = inspect.getdoc(target)
-    return _PydanticTool(
-        wrapper,
-        takes_ctx=True,
-        name=name,
-        description=template.description() or None,
-        max_retries=max_retries,
-        sequential=type(template).sequential,
-    )

@@ -227,7 +227,7 @@ def test_a_gguf_file_path_is_accepted_as_the_model(tmp_path: Path) -> None:
 def test_weights_stay_out_of_amx_buffers_only_where_the_cpu_has_amx() -> None:
     from llama_cpp import llama_cpp as c
 
-    from agentrecord.local.engine import engine
+    from agentrecord.local.llama import engine
 
     loaded = engine("smollm2-135m")._load()
     amx = "AMX_INT8 = 1" in c.llama_print_system_info().decode(errors="replace")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agentrecord.local import engine as local_engine
+from agentrecord.local import llama as local_engine
 from agentrecord.local.states import StateStore
 
 PREFIX = "You are a day trader. You can watch the market and place trades for the user."

@@ -21,8 +21,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from agentrecord import AgentRecord, Tool, create_engine
 from agentrecord.local import LocalModel, arguments
+from agentrecord.local.answers import SentenceGate
+from agentrecord.local.context import facts_of
+from agentrecord.local.drafting import without_repeats
 from agentrecord.local.grammar import ArgumentsGrammar, Bounds, NumbersFrom
-from agentrecord.local.model import _facts, _SentenceGate, _without_repeats
 from tests.agentrecord import local_general_eval_set as general
 
 LISTED = ["AAPL", "MSFT", "NVDA", "TSLA", "KO", "JNJ", "AMZN", "GOOGL", "META", "JPM"]
@@ -278,7 +280,7 @@ def test_an_optional_value_the_request_names_is_evidence_but_does_not_lift_the_v
 
 def test_a_generated_list_does_not_hold_the_same_item_twice() -> None:
     twice = {"items": [{"product": "apples", "quantity": 3}, {"product": "apples", "quantity": 3}], "n": [1, 2, 1]}
-    assert _without_repeats(twice) == {"items": [{"product": "apples", "quantity": 3}], "n": [1, 2]}
+    assert without_repeats(twice) == {"items": [{"product": "apples", "quantity": 3}], "n": [1, 2]}
 
 
 def test_a_skill_counts_the_words_of_its_name_that_the_request_uses() -> None:
@@ -301,7 +303,7 @@ def test_a_tool_the_request_gives_none_of_its_values_is_not_called(trust_engine:
 
 def test_list_results_are_shown_without_item_numbers_the_tool_did_not_write() -> None:
     rows = json.dumps([{"symbol": "AAPL", "quantity": 10}, {"symbol": "KO", "quantity": 3}])
-    assert NUMBER.findall(_facts("position_book", rows, "What am I holding?")) == ["10", "3"]
+    assert NUMBER.findall(facts_of("position_book", rows, "What am I holding?")) == ["10", "3"]
 
 
 def test_answers_may_only_write_numbers_of_the_context() -> None:
@@ -315,16 +317,16 @@ def test_answers_may_only_write_numbers_of_the_context() -> None:
 
 def test_the_answer_gate_stops_at_a_repeated_sentence_and_streams_what_it_returns() -> None:
     chunks: list[str] = []
-    gate = _SentenceGate(2, chunks.append)
+    gate = SentenceGate(2, chunks.append)
     babble = "The reason is not allowed to sell 5 TSLA: only 0 held. " * 8
     for i in range(0, len(babble), 3):
         gate.push(babble[i : i + 3])
     text = gate.finish(cut=True)
     assert text == "The reason is not allowed to sell 5 TSLA: only 0 held." == "".join(chunks)
-    runon = _SentenceGate(2, None)
+    runon = SentenceGate(2, None)
     runon.push("The id is 1, the symbol is SPY, the reason is none, the fill is 5, the reason is none, the")
     assert runon.finish(cut=True) == "The id is 1, the symbol is SPY, the reason is none, the fill is 5."
-    sums = _SentenceGate(2, None)
+    sums = SentenceGate(2, None)
     sums.push("The bid is 148.9. So the total is 148.9 + 148.9 + 148.92 = 148.9 + 148.9 + 148.92 = 148.9 + 14")
     assert sums.finish(cut=True) == "The bid is 148.9."
 

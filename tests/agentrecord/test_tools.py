@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from agentrecord import AgentRecord, Tool, ToolContext, tool
 from agentrecord.testing import ScriptedModel, call, scripted
-from agentrecord.tools import to_pydantic_tool
+from agentrecord.tool_calls import to_pydantic_tool
 from tests.agentrecord.seed import Base, OrderEntry, User
 
 

@@ -3,17 +3,30 @@
 The API is engine-neutral (`Job`, `Schedule`, `Worker`); the shipped engine is DBOS Transact (the
 `jobs` extra), on the application's own database: a SQLite file on one machine, PostgreSQL across
 many. `install(engine)` creates its tables once.
+
+An extension of the runtime: importing it registers its hooks (`agentrecord.hooks`) and the DBOS
+backend; the core never imports it (it asks the hook registry, which imports this by name).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+if importlib.util.find_spec("dbos") is None:  # found without importing it: DBOS loads when jobs are first used
+    raise ModuleNotFoundError(
+        "agentrecord.jobs needs the DBOS engine: pip install 'agentrecord[jobs]' (it installs dbos>=3.4).",
+        name="dbos",
+    )
+
 from sqlalchemy import Engine
 
+from .. import hooks
 from ..errors import JobFailed, JobsNotConfigured, JobTimeout, ScheduleError, TurnStopped, UnknownJob
-from .backend import JobStatus
+from . import agent_jobs
+from . import dbos as _dbos  # registers the DBOS backend
+from .backend import JobStatus, backend_names, register_backend
 from .events import JobEvent
 from .job import Job, Schedule, job, jobs_of, schedule
 from .timing import register_calendar
@@ -34,12 +47,18 @@ __all__ = [
     "TurnStopped",
     "UnknownJob",
     "Worker",
+    "backend_names",
     "install",
     "job",
     "jobs_of",
+    "register_backend",
     "register_calendar",
     "schedule",
 ]
+
+
+hooks.register_jobs(agent_jobs)
+del _dbos
 
 
 def install(target: str | Engine) -> None:

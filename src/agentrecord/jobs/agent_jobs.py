@@ -1,4 +1,7 @@
-"""What `record.enqueue`, `record.schedule`, `record.schedules` and `record.jobs` do."""
+"""What `record.enqueue`, `record.schedule`, `record.schedules` and `record.jobs` do: the jobs extension's hooks.
+
+`agentrecord.jobs` registers this module with the runtime (`hooks.register_jobs`) when it is imported.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,16 @@ from typing import TYPE_CHECKING
 
 from .. import tracing
 from ..errors import AgentRecordError
-from .backend import agent_ref, backend_for, new_job_id, request_of
+from . import continuation
+from .backend import agent_ref, backend_for, live, new_job_id, request_of
 from .job import Job, Schedule, job, jobs_of
 from .timing import calendar, cron_of, zone
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from ..record import AgentRecord
+    from ..state import State
 
 
 def _prompt(prompt: object) -> str:
@@ -61,11 +68,18 @@ def schedule(
 
 
 def schedules(record: AgentRecord) -> list[Schedule]:
+    """`record`'s schedules."""
     engine, _ = record._bound()
     infos = backend_for(engine).schedules(f"{agent_ref(record)}.schedule.")
     return [Schedule.of(i, engine) for i in infos]
 
 
 def jobs(record: AgentRecord, limit: int = 50) -> list[Job]:
+    """`record`'s latest jobs, newest first."""
     engine, _ = record._bound()
     return jobs_of(engine, [record], limit)
+
+
+def holding_job(state: State, bind: Engine) -> str | None:
+    """The id of the queued or running job whose turn holds the agent's pending approvals, if any."""
+    return continuation.holding_job(state, lambda job_id: live(bind, job_id))

@@ -11,11 +11,14 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import Engine
+
+from ..errors import JobsNotConfigured
 
 if TYPE_CHECKING:
     from ..record import AgentRecord
@@ -150,19 +153,39 @@ def _base36(value: int, width: int) -> str:
     return "".join(reversed(digits))
 
 
-_backends: dict[str, Backend] = {}
+BackendFactory = Callable[[Engine], Backend]
+"""Makes the backend for one database."""
+
+DEFAULT_BACKEND = "dbos"
+"""The backend jobs use unless told otherwise (registered by `agentrecord.jobs.dbos`)."""
+
+_factories: dict[str, BackendFactory] = {}
+_backends: dict[tuple[str, str], Backend] = {}
 _backends_lock = threading.Lock()
 
 
-def backend_for(engine: Engine) -> Backend:
-    """The job engine on `engine`'s database (one per database and process)."""
-    key = engine.url.render_as_string(hide_password=False)
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Make the job engine `name` available: `factory(engine)` builds it for one database."""
+    with _backends_lock:
+        _factories[name] = factory
+
+
+def backend_names() -> list[str]:
+    """The registered job engines' names."""
+    return sorted(_factories)
+
+
+def backend_for(engine: Engine, name: str = DEFAULT_BACKEND) -> Backend:
+    """The job engine `name` on `engine`'s database (one per database and process)."""
+    key = (name, engine.url.render_as_string(hide_password=False))
     with _backends_lock:
         found = _backends.get(key)
         if found is None:
-            from .dbos.client import DBOSBackend
-
-            found = _backends[key] = DBOSBackend(engine)
+            factory = _factories.get(name)
+            if factory is None:
+                known = ", ".join(sorted(_factories)) or "none"
+                raise JobsNotConfigured(f"No job engine named {name!r} is registered (registered: {known}).")
+            found = _backends[key] = factory(engine)
         return found
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -71,6 +71,10 @@ class _Follower:
     engine: Engine
     job_id: str
     timeout: float | None
+    current: Callable[[], Any]
+    """The job as it stands now (a `Job`: its status and error)."""
+    overdue: Callable[[float], str]
+    """What a `JobTimeout` says when the job is still queued after the timeout."""
     offset: int = 0
     delay: float = _POLL[0]
     queued_since: float = field(default_factory=time.monotonic)
@@ -125,19 +129,24 @@ class _Follower:
         if engine_status not in _QUEUED:
             self.queued_since = time.monotonic()
         elif self.timeout is not None and time.monotonic() - self.queued_since >= self.timeout:
-            from .job import _timeout_message, job
-
-            raise JobTimeout(_timeout_message(job(self.engine, self.job_id), self.timeout, backend_for(self.engine)))
+            raise JobTimeout(self.overdue(self.timeout))
 
     def _job(self) -> Any:
-        from .job import job
-
-        return job(self.engine, self.job_id)
+        return self.current()
 
 
-def follow(engine: Engine, job_id: str, timeout: float | None) -> Iterator[JobEvent]:
-    """The job's events from its beginning, then live, ending with its settled status."""
-    reader = _Follower(engine, job_id, timeout)
+def follow(
+    engine: Engine,
+    job_id: str,
+    timeout: float | None,
+    current: Callable[[], Any],
+    overdue: Callable[[float], str],
+) -> Iterator[JobEvent]:
+    """The job's events from its beginning, then live, ending with its settled status.
+
+    `current()` reads the job now; `overdue(timeout)` words the error for a job still queued after `timeout`.
+    """
+    reader = _Follower(engine, job_id, timeout, current, overdue)
     while not reader.ended:
         events, wait = reader.step()
         yield from events
@@ -145,9 +154,15 @@ def follow(engine: Engine, job_id: str, timeout: float | None) -> Iterator[JobEv
             time.sleep(wait)
 
 
-async def afollow(engine: Engine, job_id: str, timeout: float | None) -> AsyncIterator[JobEvent]:
+async def afollow(
+    engine: Engine,
+    job_id: str,
+    timeout: float | None,
+    current: Callable[[], Any],
+    overdue: Callable[[float], str],
+) -> AsyncIterator[JobEvent]:
     """Async `follow`: reads in a thread, sleeps on the event loop."""
-    reader = _Follower(engine, job_id, timeout)
+    reader = _Follower(engine, job_id, timeout, current, overdue)
     while not reader.ended:
         events, wait = await asyncio.to_thread(reader.step)
         for event in events:

@@ -144,11 +144,15 @@ class Job:
 
         Raises JobTimeout when the job waits in the queue for `timeout` seconds (no worker picked it up).
         """
-        return follow(self._engine, self.id, timeout)
+        return follow(self._engine, self.id, timeout, self.refresh, self._overdue)
 
     def aevents(self, timeout: float | None = None) -> AsyncIterator[JobEvent]:
         """Async `events`."""
-        return afollow(self._engine, self.id, timeout)
+        return afollow(self._engine, self.id, timeout, self.refresh, self._overdue)
+
+    def _overdue(self, timeout: float) -> str:
+        """What a JobTimeout says when this job is still queued after `timeout` seconds."""
+        return _timeout_message(self.refresh(), timeout, _backend(self._engine))
 
     def cancel(self) -> Job:
         """Cancel from any process: a queued job never starts; a running turn stops at its next step."""

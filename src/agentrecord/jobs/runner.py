@@ -21,8 +21,9 @@ from .. import _loop, approvals, tracing
 from ..errors import AgentBusy, AgentRecordError, ApprovalPending, TurnStopped
 from ..record import AgentRecord
 from ..reply import Reply, Usage, cost_of
-from ..store import State
-from ..turn import JobTurn, resume_turn, run_turn
+from ..state import State
+from ..turn import resume_turn, run_turn
+from .continuation import JobTurn
 
 if TYPE_CHECKING:
     from .emitter import Emitter

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, DateTime, Engine, Integer, MetaData, String, Table, delete, func, insert, select, update
 
-from ...store import HOST, process_gone
+from ...leases import HOST, process_gone
 from ..backend import WorkerInfo
 
 TABLE = "agentrecord_workers"

@@ -1,4 +1,5 @@
-"""Test helpers for applications: a scripted model that plays back replies and tool calls.
+"""Test helpers for applications: a scripted model that plays back replies and tool calls, and an in-memory
+implementation of the runtime's ports (`MemoryStore`, `MemorySpend`).
 
 from agentrecord.testing import ScriptedModel, call, scripted
 
@@ -21,7 +22,9 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from .record import AgentRecord, _overrides
+from ..record import AgentRecord, _overrides
+from .memory import MemorySpend as MemorySpend
+from .memory import MemoryStore as MemoryStore
 
 _counter = iter(range(1, 1 << 62))
 _run = uuid.uuid4().hex[:8]  # ids stay unique across processes, like a real provider's (they key orders)
