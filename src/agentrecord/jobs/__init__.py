@@ -95,4 +95,9 @@ def __getattr__(name: str) -> Any:
         from .dbos import worker
 
         return getattr(worker, name)
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names and the ones `__getattr__` imports on first use (for `dir()` and completion)."""
+    return sorted({*globals(), *__all__})

@@ -37,19 +37,39 @@ class UnknownAgent(AgentRecordError, LookupError):
 
 
 def resolve(path: str) -> type[AgentRecord]:
-    """The agent class named `module:QualName`, imported if needed."""
+    """The agent class named `module:QualName`, imported if needed.
+
+    A job or schedule outlives the code that stored it: when the named module no longer has the class (the
+    application moved it), the one loaded agent class of that name in the same top-level package is taken.
+    """
     module_name, _, qualname = path.partition(":")
     try:
         found: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
             found = getattr(found, part)
     except (ImportError, AttributeError) as exc:
+        moved = _moved(module_name, qualname)
+        if moved is not None:
+            return moved
         raise UnknownAgent(
             f"This worker cannot import the agent class {path} ({exc}); run it where the application's models import."
         ) from exc
     if not (isinstance(found, type) and issubclass(found, AgentRecord)):
         raise UnknownAgent(f"{path} is not an AgentRecord class.")
     return found
+
+
+def _moved(module_name: str, qualname: str) -> type[AgentRecord] | None:
+    """The single loaded agent class called `qualname` in `module_name`'s top-level package, if exactly one."""
+    package = module_name.partition(".")[0]
+    found: list[type[AgentRecord]] = []
+    pending: list[type] = [AgentRecord]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls.__qualname__ == qualname and cls.__module__.partition(".")[0] == package and hasattr(cls, "__table__"):
+            found.append(cls)
+    return found[0] if len(set(found)) == 1 else None
 
 
 async def run(
