@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` imports each on first use
     from .approvals import Approval, PendingApproval
+    from .budgets import Budget
+    from .codec import load_message
     from .compaction import Compaction
     from .engine import create_engine
     from .errors import (
@@ -39,6 +41,8 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from .providers import configured_providers, provider_names
     from .record import AgentRecord, ReplyStream
     from .reply import Reply, Usage
+    from .sqlalchemy.spend import spend_table, spent_today
+    from .store import message_table
     from .tools import Tool, ToolContext, tool
 
 _ERRORS = (
@@ -65,6 +69,8 @@ _ERRORS = (
 _HOME: dict[str, str] = {
     "Approval": "approvals",
     "PendingApproval": "approvals",
+    "Budget": "budgets",
+    "load_message": "codec",
     "Compaction": "compaction",
     "create_engine": "engine",
     **dict.fromkeys(_ERRORS, "errors"),
@@ -76,6 +82,9 @@ _HOME: dict[str, str] = {
     "ReplyStream": "record",
     "Reply": "reply",
     "Usage": "reply",
+    "spend_table": "sqlalchemy.spend",
+    "spent_today": "sqlalchemy.spend",
+    "message_table": "store",
     "Tool": "tools",
     "ToolContext": "tools",
     "tool": "tools",
@@ -90,6 +99,7 @@ __all__ = [
     "Approval",
     "ApprovalError",
     "ApprovalPending",
+    "Budget",
     "BudgetExceeded",
     "Compaction",
     "DayUsage",
@@ -114,7 +124,11 @@ __all__ = [
     "Usage",
     "configured_providers",
     "create_engine",
+    "load_message",
+    "message_table",
     "provider_names",
+    "spend_table",
+    "spent_today",
     "tool",
 ]
 

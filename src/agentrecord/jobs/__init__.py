@@ -26,10 +26,10 @@ from .. import hooks
 from ..errors import JobFailed, JobsNotConfigured, JobTimeout, ScheduleError, TurnStopped, UnknownJob
 from . import agent_jobs
 from . import dbos as _dbos  # registers the DBOS backend
-from .backend import JobStatus, backend_names, register_backend
+from .backend import JobStatus, agent_ref, backend_names, register_backend
 from .events import JobEvent
 from .job import Job, Schedule, job, jobs_of, schedule
-from .timing import register_calendar
+from .timing import next_tick, register_calendar
 
 if TYPE_CHECKING:
     from .dbos.worker import Task, Worker
@@ -47,10 +47,12 @@ __all__ = [
     "TurnStopped",
     "UnknownJob",
     "Worker",
+    "agent_ref",
     "backend_names",
     "install",
     "job",
     "jobs_of",
+    "next_tick",
     "register_backend",
     "register_calendar",
     "schedule",

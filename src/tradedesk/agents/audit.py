@@ -28,7 +28,7 @@ from sqlalchemy import Table, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
-from agentrecord.store import load_message, message_table
+from agentrecord import load_message, message_table
 from tradedesk.agents.models import AGENT_KINDS, TradingAgent
 from tradedesk.agents.orders import order_view
 from tradedesk.agents.stamps import APPROVED, NOT_NEEDED

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import BigInteger, ForeignKey, Numeric
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
-from agentrecord import AgentRecord
-from agentrecord.budgets import Budget, spend_table
+from agentrecord import AgentRecord, Budget, spend_table
 from tradedesk.agents.orders import order_notional
 from tradedesk.agents.trading_tools import (
     CancelOrder,

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agentrecord import ApprovalError, Reply
-from agentrecord.approvals import PendingApproval
+from agentrecord import ApprovalError, PendingApproval, Reply
 from tradedesk.agents.models import AGENT_KINDS, TradingAgent
 from tradedesk.agents.orders import order_notional
 from tradedesk.app.errors import Conflict, NotFound

@@ -11,8 +11,7 @@ import os
 from datetime import datetime
 
 from agentrecord import create_engine
-from agentrecord.jobs import register_calendar
-from agentrecord.jobs.dbos.worker import Task, Worker
+from agentrecord.jobs import Task, Worker, register_calendar
 from tradedesk.agents import models  # noqa: F401  (the agent classes a job names must import)
 from tradedesk.brokerage import exchange, services
 from tradedesk.market.calendar import NyseCalendar

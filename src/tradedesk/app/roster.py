@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Any
 import agentrecord
 from agentrecord import DayUsage
 from agentrecord import providers as agent_providers
-from agentrecord.jobs import Job
-from agentrecord.jobs.timing import next_tick
+from agentrecord.jobs import Job, next_tick
 from tradedesk.agents.models import AGENT_KINDS, LOCAL_MODEL, TradingAgent
 from tradedesk.app.errors import Invalid, NotFound
 from tradedesk.app.safety import SafetyDesk

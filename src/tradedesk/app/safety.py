@@ -42,7 +42,7 @@ class SafetyDesk(Scope):
         return self.budget_row(agent)
 
     def budget_row(self, agent: TradingAgent | None) -> dict[str, Any]:
-        from agentrecord.budgets import spent_today
+        from agentrecord import spent_today
         from tradedesk.agents.models import SPEND
 
         scope = agent.label if agent is not None else f"user:{self.user.id}"

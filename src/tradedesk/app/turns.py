@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agentrecord import jobs
-from agentrecord.jobs import Job
-from agentrecord.jobs.backend import agent_ref
+from agentrecord.jobs import Job, agent_ref
 from tradedesk.agents.models import TradingAgent
 from tradedesk.app.errors import Conflict, Invalid, NotFound
 from tradedesk.app.scope import Scope
