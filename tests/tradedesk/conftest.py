@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import agentrecord
+from tests.factories import frozen_market as _frozen_market
 from tradedesk.brokerage.broker import Broker
 from tradedesk.brokerage.db import Base
 from tradedesk.market import ManualClock, SimulatedMarket
@@ -44,3 +45,10 @@ def clock() -> ManualClock:
 @pytest.fixture
 def broker(clock: ManualClock) -> Broker:
     return Broker(SimulatedMarket(seed=11, clock=clock))
+
+
+@pytest.fixture
+def frozen_market() -> Iterator[None]:
+    """The platform's market stopped at `tests.factories.NOW` for the test (modules ask with `usefixtures`)."""
+    with _frozen_market():
+        yield

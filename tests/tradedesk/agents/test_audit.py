@@ -25,18 +25,12 @@ from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Fill, Order
 from tradedesk.brokerage.broker import OrderNotFound
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import User
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
 ALICE, BOB = "alice@example.com", "bob@example.com"
 
 
-@pytest.fixture(autouse=True)
-def fixed_market() -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 def add_trader(engine: Engine, email: str) -> int:

@@ -4,8 +4,6 @@ tools and the broker are the real ones."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,17 +17,9 @@ from agentrecord.testing import ScriptedModel, call, scripted
 from tradedesk.agents.models import Daytrader
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import User
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York: the exchange is open
-
-
-@pytest.fixture(autouse=True)
-def fixed_market() -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 def seen_then_call(seen: list[AgentInfo], tool: str, **args: Any) -> Any:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -25,18 +23,9 @@ from tradedesk.agents.trading_tools import (
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.equity import EquitySnapshot
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import User
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def fixed_market() -> Iterator[None]:
-    """The tools' market, frozen at NOW (the `db` fixture gives each test its own schema)."""
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 def add_trader(engine: Engine, email: str) -> int:

@@ -17,28 +17,23 @@ from sqlalchemy.orm import Session
 import agentrecord
 from agentrecord import UnknownProvider
 from agentrecord.testing import ScriptedModel, call, scripted
+from tests.factories import NOW
 from tests.tradedesk.web.conftest import initialized
 from tradedesk.agents.models import Daytrader, StockInvestor
 from tradedesk.app import desk
-from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
 from tradedesk.brokerage.equity import EquitySnapshot
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import User, identity
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 """10:00 in New York on a Wednesday: the exchange is open."""
 
 
 @pytest.fixture(autouse=True)
-def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
+def market(frozen_market: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADEDESK_EXCHANGE_HOURS", "nyse")
     monkeypatch.setenv("OPENAI_SECRET", "sk-env")
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.delenv("ANTHROPIC_SECRET", raising=False)
-    yield
-    services.use_market(None)
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,18 +21,17 @@ import agentrecord
 from agentrecord import provider_names
 from agentrecord.providers import secret_env_vars
 from agentrecord.testing import ScriptedModel, call, scripted
+from tests.factories import NOW
 from tests.tradedesk.isolated import schema_url
 from tests.tradedesk.template_db import initialized
 from tradedesk import migrations
 from tradedesk.agents.models import Daytrader, StockInvestor
 from tradedesk.brokerage import services
 from tradedesk.cli import app
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import identity
 
 HEAD = migrations.head()
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
 ALICE = "alice@example.com"
 SCRIPT = Path(sys.executable).with_name("tradedesk")
 
@@ -51,11 +48,7 @@ def no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"TRADEDESK_{var}", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def market() -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -11,14 +10,12 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from tests.factories import NOW
 from tests.tradedesk.cli.test_cli import ALICE, error, run, run_json
 from tests.tradedesk.template_db import initialized
 from tradedesk.agents.models import User
-from tradedesk.brokerage import services
 from tradedesk.brokerage.equity import EquitySnapshot
-from tradedesk.market import SimulatedMarket
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York
 BOB = "bob@example.com"
 PAST = [
     (datetime(2026, 11, 23, 15, 0, tzinfo=UTC), Decimal("99000.00")),
@@ -27,11 +24,7 @@ PAST = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def market() -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 @pytest.fixture

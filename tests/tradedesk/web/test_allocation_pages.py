@@ -3,8 +3,6 @@ account down by agent, and the API's portfolio carries the same rows; another us
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -18,16 +16,7 @@ from tradedesk.users import User
 
 from .conftest import api_token, signed_up
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York: the exchange is open
-
-
-@pytest.fixture(autouse=True)
-def market() -> Iterator[None]:
-    from tradedesk.market import SimulatedMarket
-
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 def _agent_buys(url: str, email: str, quantity: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,23 +12,17 @@ from sqlalchemy.orm import Session
 from tradedesk.app.desk import Desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.equity import EquitySnapshot
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import User
 
 from .conftest import signed_up
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York
 PAST = [
     (datetime(2026, 11, 23, 20, 0, tzinfo=UTC), Decimal("100500")),  # Monday
     (datetime(2026, 11, 24, 20, 0, tzinfo=UTC), Decimal("99000")),  # Tuesday
 ]
 
 
-@pytest.fixture(autouse=True)
-def market() -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 def _record(url: str, email: str, snapshots: list[tuple[datetime, Decimal]]) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
-
 import httpx
 import pytest
 from sqlalchemy import create_engine, select
@@ -12,21 +9,12 @@ from sqlalchemy.orm import Session
 
 from agentrecord.testing import ScriptedModel, call, scripted
 from tradedesk.agents.models import Daytrader
-from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import User
 
 from .conftest import api_token, signed_up
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York: the exchange is open
-
-
-@pytest.fixture(autouse=True)
-def market() -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 def agent_order(url: str, email: str, prompt: str) -> tuple[int, str, int]:

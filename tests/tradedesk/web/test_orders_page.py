@@ -4,8 +4,6 @@ the orders that can still fill."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -15,18 +13,10 @@ from sqlalchemy.orm import Session
 from tradedesk.agents.models import User
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Order
-from tradedesk.market import SimulatedMarket
 
 from .conftest import signed_up
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # Wednesday, 10:00 in New York: the exchange is open
-
-
-@pytest.fixture(autouse=True)
-def market() -> Iterator[None]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
+pytestmark = pytest.mark.usefixtures("frozen_market")
 
 
 def _place(url: str, email: str, orders: list[dict[str, object]]) -> list[int]:

@@ -1,0 +1,23 @@
+"""Objects many tests build the same way, built in one place: the frozen market and its instant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+"""A Wednesday, 10:00 in New York: the exchange is open."""
+
+
+@contextmanager
+def frozen_market(seed: int = 7) -> Iterator[None]:
+    """The platform's market, a simulation stopped at NOW, for the block; the default market again after it."""
+    from tradedesk.brokerage import services
+    from tradedesk.market import SimulatedMarket
+
+    services.use_market(SimulatedMarket(seed=seed, clock=lambda: NOW))
+    try:
+        yield
+    finally:
+        services.use_market(None)
