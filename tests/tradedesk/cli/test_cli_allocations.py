@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from pydantic_ai.messages import ModelRequest, ToolReturnPart
 
 from agentrecord.testing import ScriptedModel, call
 from tests.tradedesk.cli.test_cli import ALICE, error, run, run_json, talk
 from tests.tradedesk.cli.test_cli import alice as alice
-from tests.tradedesk.cli.test_cli import (
-    market as market,  # autouse: the market's clock is NOW, while the exchange is open
-)
 from tests.tradedesk.cli.test_cli import no_secrets as no_secrets  # autouse
 from tests.tradedesk.cli.test_cli import url as url
+
+pytestmark = pytest.mark.usefixtures("frozen_market")  # the market stopped at a time the exchange is open
 
 
 def test_allocate_sets_shows_and_clears_an_agents_allocation(alice: str) -> None:

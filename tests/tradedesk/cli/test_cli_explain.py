@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.tradedesk.cli.test_cli import ALICE, error, run, run_json, talk
 from tests.tradedesk.cli.test_cli import alice as alice
-from tests.tradedesk.cli.test_cli import market as market  # autouse: the market frozen at a time the exchange is open
 from tests.tradedesk.cli.test_cli import no_secrets as no_secrets  # autouse
 from tests.tradedesk.cli.test_cli import url as url
 from tradedesk.agents.models import Daytrader
+
+pytestmark = pytest.mark.usefixtures("frozen_market")  # the market stopped at a time the exchange is open
 
 SECTIONS = ("Prompt", "Model", "Tool call", "Approval", "Fills")
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from agentrecord.testing import ScriptedModel, call
 from tests.tradedesk.cli.test_cli import ALICE, error, run, run_json, talk
 from tests.tradedesk.cli.test_cli import alice as alice
-from tests.tradedesk.cli.test_cli import market as market
 from tests.tradedesk.cli.test_cli import no_secrets as no_secrets
 from tests.tradedesk.cli.test_cli import url as url
+
+pytestmark = pytest.mark.usefixtures("frozen_market")  # the market stopped at a time the exchange is open
 
 
 def resting_limit_buy(alice: str, quantity: int = 10, limit: float = 1.0) -> int:
