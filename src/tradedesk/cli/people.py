@@ -67,7 +67,7 @@ def user_password(
     as_json: JsonOption = False,
 ) -> None:
     """Set a user's password for signing in on the web."""
-    from tradedesk.users import identity
+    from tradedesk.app import account
 
     secret = password or os.environ.get("TRADEDESK_PASSWORD")
     if secret is None:
@@ -78,8 +78,8 @@ def user_password(
     with _session(ctx) as session:
         user = _user(session, email)
         try:
-            identity.set_password(session, user, secret)
-        except identity.IdentityError as error:
+            account.set_password(session, user, secret)
+        except account.IdentityError as error:
             raise CliError(str(error)) from None
         session.commit()
         doc = {"id": user.id, "email": user.email, "password": "set"}

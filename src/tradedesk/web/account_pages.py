@@ -9,8 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from agentrecord import providers as agent_providers
-from tradedesk.app import desk
+from tradedesk.app import account, desk
 from tradedesk.users import identity
 from tradedesk.web import live
 from tradedesk.web.auth import COOKIE, Viewer, anonymous_csrf, check_csrf, current, db, set_cookie
@@ -72,10 +71,10 @@ def _anonymous_check(request: Request, session: Session, token: str) -> None:
 def login(request: Request, session: Db, email: Field, password: Field, csrf_token: Csrf = "") -> Response:
     _anonymous_check(request, session, csrf_token)
     try:
-        user = identity.authenticate(session, email, password)
-    except identity.Throttled as error:
+        user = account.sign_in(session, email, password)
+    except account.Throttled as error:
         return _credentials_page(request, session, "login.html", str(error), 429)
-    except identity.IdentityError as error:
+    except account.IdentityError as error:
         return _credentials_page(request, session, "login.html", str(error), 401)
     return _signed_in(request, session, user)
 
@@ -101,11 +100,12 @@ def logout(request: Request, session: Db, me: Me) -> Response:
 
 
 def _settings(request: Request, session: Session, me: Viewer, **extra: Any) -> HTMLResponse:
+    shown = account.settings(session, me.user)
     context = {
         "viewer": me,
-        "keys": identity.stored_providers(session, me.user),
-        "tokens": identity.tokens(session, me.user),
-        "providers": [p for p in agent_providers.provider_names() if p != "local"],
+        "keys": shown.keys,
+        "tokens": shown.tokens,
+        "providers": shown.providers,
         "new_token": None,
         "error": None,
         "notice": None,
@@ -121,8 +121,7 @@ def settings(request: Request, session: Db, me: Me) -> Response:
 @router.post("/settings/keys")
 def store_key(request: Request, session: Db, me: Me, provider: Field, key: Field) -> Response:
     try:
-        name = agent_providers.canonical(provider)
-        identity.store_key(session, me.user, name, key)
+        name = account.save_key(session, me.user, provider, key)
     except Exception as error:  # an unknown provider, a malformed key, or no server secret
         session.rollback()
         return _settings(request, session, me, error=" ".join(str(error).split()))
@@ -132,7 +131,7 @@ def store_key(request: Request, session: Db, me: Me, provider: Field, key: Field
 
 @router.post("/settings/keys/{provider}/remove")
 def remove_key(request: Request, provider: str, session: Db, me: Me) -> Response:
-    identity.remove_key(session, me.user, provider)
+    account.remove_key(session, me.user, provider)
     session.commit()
     return _settings(request, session, me, notice=f"Removed your {provider} key.")
 
@@ -140,7 +139,7 @@ def remove_key(request: Request, provider: str, session: Db, me: Me) -> Response
 @router.post("/settings/tokens")
 async def create_token(request: Request, session: Db, me: Me, name: Annotated[str, Form(max_length=100)] = "") -> Any:
     def make() -> str:
-        _, secret = identity.create_token(session, me.user, name or "token")
+        secret = account.issue_token(session, me.user, name)
         session.commit()
         return secret
 
@@ -150,7 +149,6 @@ async def create_token(request: Request, session: Db, me: Me, name: Annotated[st
 
 @router.post("/settings/tokens/{token_id}/revoke")
 def revoke_token(request: Request, token_id: int, session: Db, me: Me) -> Response:
-    if not identity.revoke_token(session, me.user, token_id):
-        raise desk.NotFound(f"No token {token_id}.")
+    account.revoke_token(session, me.user, token_id)
     session.commit()
     return _settings(request, session, me, notice="Revoked the token: it no longer works.")

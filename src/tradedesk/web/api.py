@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 
 from agentrecord import jobs
 from tradedesk.agents.models import TradingAgent
-from tradedesk.app import desk
+from tradedesk.app import account, desk
 from tradedesk.app.presenters import plain, reply_json
-from tradedesk.users import identity
 from tradedesk.web import stream
 from tradedesk.web.auth import Viewer, current, db
 
@@ -88,7 +87,7 @@ def _desk(session: Session, me: Viewer) -> desk.Desk:
 def signup(body: Credentials, session: Db) -> dict[str, str]:
     """Create an account and return an API token for it."""
     user = desk.add_user(session, body.email, body.password)
-    _, secret = identity.create_token(session, user, "signup")
+    secret = account.issue_token(session, user, "signup")
     session.commit()
     return {"token": secret}
 
@@ -96,8 +95,8 @@ def signup(body: Credentials, session: Db) -> dict[str, str]:
 @router.post("/login", response_model=TokenOut)
 def login(body: Credentials, session: Db) -> dict[str, str]:
     """Exchange email and password for a new API token."""
-    user = identity.authenticate(session, body.email, body.password)
-    _, secret = identity.create_token(session, user, "login")
+    user = account.sign_in(session, body.email, body.password)
+    secret = account.issue_token(session, user, "login")
     session.commit()
     return {"token": secret}
 
