@@ -16,7 +16,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from agentrecord import AgentBusy
-from agentrecord.store import utcnow
+from agentrecord.sqlalchemy.store import utcnow
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.seed import Daytrader, User
 from tests.preforked import run_code
