@@ -61,7 +61,7 @@ class Tracked(AgentRecord, TraceBase):
         instructions = "You are an analyst."
         tools = [Quote, Positions, Orders]
         confirm = [Orders]
-        skills = ["skills/find-trade"]
+        skills = [str(Path(__file__).resolve().parents[1] / "skills" / "find-trade")]
 
 
 @pytest.fixture
