@@ -110,9 +110,9 @@ def pytest_configure(config: pytest.Config) -> None:
 # order, so a long test collected last keeps one process busy after the others have finished: started first, it
 # runs while the short ones fill the other processes.
 LONG_FIRST = (
-    "tests/agentrecord/test_local_model.py",
+    "tests/agentrecord/local/test_local_model.py",
     "tests/tradedesk/app/test_worker.py",
-    "tests/agentrecord/test_local_trust.py",
+    "tests/agentrecord/local/test_local_trust.py",
     "tests/tradedesk/app/test_soak.py",
     "tests/tradedesk/web/test_schemathesis.py",
     "tests/tradedesk/app/test_secret_scan.py",

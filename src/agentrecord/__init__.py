@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from .budgets import Budget
     from .codec import load_message
     from .compaction import Compaction
-    from .engine import create_engine
     from .errors import (
         AgentBusy,
         AgentRecordError,
@@ -39,10 +38,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time `__getattr__` 
     from .ledger import DayUsage
     from .mcp_servers import MCP
     from .providers import configured_providers, provider_names
-    from .record import AgentRecord, ReplyStream
     from .reply import Reply, Usage
+    from .sqlalchemy.engine import create_engine
+    from .sqlalchemy.record import AgentRecord, ReplyStream
     from .sqlalchemy.spend import spend_table, spent_today
-    from .store import message_table
+    from .sqlalchemy.store import message_table
     from .tools import Tool, ToolContext, tool
 
 _ERRORS = (
@@ -72,19 +72,19 @@ _HOME: dict[str, str] = {
     "Budget": "budgets",
     "load_message": "codec",
     "Compaction": "compaction",
-    "create_engine": "engine",
+    "create_engine": "sqlalchemy.engine",
     **dict.fromkeys(_ERRORS, "errors"),
     "DayUsage": "ledger",
     "MCP": "mcp_servers",
     "configured_providers": "providers",
     "provider_names": "providers",
-    "AgentRecord": "record",
-    "ReplyStream": "record",
+    "AgentRecord": "sqlalchemy.record",
+    "ReplyStream": "sqlalchemy.record",
     "Reply": "reply",
     "Usage": "reply",
     "spend_table": "sqlalchemy.spend",
     "spent_today": "sqlalchemy.spend",
-    "message_table": "store",
+    "message_table": "sqlalchemy.store",
     "Tool": "tools",
     "ToolContext": "tools",
     "tool": "tools",

@@ -28,12 +28,12 @@ from pydantic_ai import ModelRetry
 from sqlalchemy import Engine
 from sqlalchemy import inspect as sa_inspect
 
-from .binding import own_record
 from .errors import DeclarationError
+from .sqlalchemy.binding import own_record
 from .tools import Tool, ToolContext, _FunctionTool, tool, tool_name_of
 
 if TYPE_CHECKING:
-    from .record import AgentRecord
+    from .sqlalchemy.record import AgentRecord
 
 log = logging.getLogger("agentrecord.tools")
 
@@ -181,7 +181,7 @@ class Outcome(NamedTuple):
 def _worker_engine(url: str) -> Engine:
     engine = _engines.get(url)
     if engine is None:
-        from .engine import create_engine
+        from .sqlalchemy.engine import create_engine
 
         engine = _engines[url] = create_engine(url)
     return engine

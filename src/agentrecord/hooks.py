@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .record import AgentRecord
+    from .sqlalchemy.record import AgentRecord
     from .state import State
 
 EXTENSIONS: dict[str, str] = {"jobs": "agentrecord.jobs"}

@@ -2,7 +2,7 @@
 
 A `bind` is the store's handle on one database (a SQLAlchemy `Engine` for the SQLAlchemy store, any
 hashable key for the in-memory one); the runtime only passes it back. Implementations: SQLAlchemy's
-(`agentrecord.store.Store`, `agentrecord.sqlalchemy.spend.SqlSpend`, `binding.SqlAlchemyBinding`) and the
+(`agentrecord.sqlalchemy.store.Store`, `.spend.SqlSpend`, `.binding.SqlAlchemyBinding`) and the
 in-memory one in `agentrecord.testing`. `tests/agentrecord/test_store_contract.py` holds both to the same
 semantics.
 """

@@ -17,7 +17,7 @@ from .state import Totals
 
 if TYPE_CHECKING:
     from .declaration import AgentSpec
-    from .record import AgentRecord
+    from .sqlalchemy.record import AgentRecord
 
 OnEvent = Callable[[dict[str, Any]], None]
 """Receives what a running turn produces, as JSON-able dicts, in order: `{"kind": "text", "text"}` for each

@@ -16,7 +16,7 @@ from pydantic_ai import Tool as _PydanticTool
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 from sqlalchemy import inspect as sa_inspect
 
-from .binding import own_record
+from .sqlalchemy.binding import own_record
 from .tools import Tool, ToolContext, _FunctionTool, tool_name_of
 
 log = logging.getLogger("agentrecord.tools")

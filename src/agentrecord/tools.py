@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
 from sqlalchemy.orm import Session
 
 from .approvals import Approval
-from .binding import own_record as own_record  # its home before binding.py; tradedesk imports it here
+from .sqlalchemy.binding import own_record as own_record  # its home before binding.py; tradedesk imports it here
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from .record import AgentRecord
+    from .sqlalchemy.record import AgentRecord
 
 log = logging.getLogger("agentrecord.tools")
 

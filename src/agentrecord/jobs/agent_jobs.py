@@ -18,7 +18,7 @@ from .timing import calendar, cron_of, zone
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from ..record import AgentRecord
+    from ..sqlalchemy.record import AgentRecord
     from ..state import State
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from ..errors import JobsNotConfigured
 
 if TYPE_CHECKING:
-    from ..record import AgentRecord
+    from ..sqlalchemy.record import AgentRecord
 
 JobStatus = Literal["queued", "running", "waiting_approval", "done", "failed", "cancelled"]
 SETTLED: frozenset[str] = frozenset({"done", "failed", "cancelled", "waiting_approval"})

@@ -22,7 +22,7 @@ _WAIT_CAP = 0.1
 """Longest pause between two looks at a job being waited for: a settled job is seen within 0.1 s."""
 
 if TYPE_CHECKING:
-    from ..record import AgentRecord
+    from ..sqlalchemy.record import AgentRecord
 
 _ENGINE_STATUS: dict[str, JobStatus] = {
     "ENQUEUED": "queued",

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from .. import _loop, approvals, tracing
 from ..errors import AgentBusy, AgentRecordError, ApprovalPending, TurnStopped
-from ..record import AgentRecord
 from ..reply import Reply, Usage, cost_of
+from ..sqlalchemy.record import AgentRecord
 from ..state import State
 from ..turn import resume_turn, run_turn
 from .continuation import JobTurn

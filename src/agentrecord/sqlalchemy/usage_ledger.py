@@ -21,8 +21,8 @@ from sqlalchemy import (
     select,
 )
 
-from ..columns import ExactDecimal
 from ..ledger import DayUsage
+from .columns import ExactDecimal
 
 
 def usage_table(agent_table: Table) -> Table:

@@ -22,7 +22,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from ..record import AgentRecord, _overrides
+from ..sqlalchemy.record import AgentRecord, _overrides
 from .memory import MemorySpend as MemorySpend
 from .memory import MemoryStore as MemoryStore
 

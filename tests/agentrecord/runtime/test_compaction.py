@@ -40,7 +40,7 @@ from tests.agentrecord.long_models import (
 from tests.agentrecord.openai_server import OpenAIServer, Text, served
 from tests.preforked import run_code
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROMPTS = [f"quote T{i}" if i % 2 else f"turn {i}" for i in range(12)]
 STORED = 6 * 2 + 6 * 4  # six plain turns (prompt, answer) and six tool turns (prompt, call, result, answer)
 

@@ -8,7 +8,6 @@ checked against the sum of its rows after every turn.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from agentrecord import AgentRecord, ProviderError, ProviderTimeout
-from tests.agentrecord.openai_server import Fault, OpenAIServer, Text, ToolCall, served
+from tests.agentrecord.openai_server import Fault, OpenAIServer, Text, ToolCall
 from tests.agentrecord.seed import Base, QuoteFeed
 
 
@@ -44,12 +43,6 @@ class Hurried(AgentRecord, Base):
         model = "gpt-4o-mini"
         request_timeout = 30
         turn_timeout = 1
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
-    with served(monkeypatch) as srv:
-        yield srv
 
 
 def new_agent(engine: Engine, cls: type[AgentRecord] = Bookkeeper) -> int:

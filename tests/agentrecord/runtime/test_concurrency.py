@@ -23,7 +23,7 @@ from tests.agentrecord.concurrency_models import AGENTS, ProcessAgent, Stamp
 from tests.agentrecord.declare import declare
 from tests.agentrecord.seed import Order, User
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -16,7 +16,7 @@ from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.approval_models import ApprovalBase, GuardedTrader, PlacedOrder
 from tests.preforked import run_code
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from agentrecord import AgentRecord, ProviderNotConfigured, UnknownProvider
 from agentrecord.providers import canonical, default_options, provider_names, secret_env_vars
-from tests.agentrecord.openai_server import OpenAIServer, Text, ToolCall, served
+from tests.agentrecord.openai_server import OpenAIServer, Text, ToolCall
 from tests.agentrecord.seed import Base, Daytrader, User
 
 
@@ -34,13 +33,6 @@ SECRET_VARS = ("OPENAI_SECRET", "OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in SECRET_VARS:
         monkeypatch.delenv(var, raising=False)
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
-    """A fresh local OpenAI-compatible server (fresh port, so a fresh pooled provider) the env points at."""
-    with served(monkeypatch) as srv:
-        yield srv
 
 
 def make_scout(engine: Engine, provider: str, model: str | None = None) -> int:

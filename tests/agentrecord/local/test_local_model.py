@@ -22,7 +22,7 @@ from agentrecord import AgentRecordError
 from agentrecord.local import MODELS, LocalModel, LocalModelNotFound, model_path
 from tests.agentrecord.seed import Daytrader, User
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def make_local_trader(engine: Engine, email: str = "alice@example.com") -> int:

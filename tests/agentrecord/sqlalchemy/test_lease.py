@@ -16,12 +16,12 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from agentrecord import AgentBusy
-from agentrecord.store import utcnow
+from agentrecord.sqlalchemy.store import utcnow
 from agentrecord.testing import ScriptedModel, call, scripted
 from tests.agentrecord.seed import Daytrader, User
 from tests.preforked import run_code
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def make_trader(engine: Engine) -> int:
@@ -118,7 +118,7 @@ from sqlalchemy.orm import Session
 from pydantic_ai.messages import ModelResponse, TextPart
 from pydantic_ai.models.function import FunctionModel
 from agentrecord.testing import scripted
-from tests.agentrecord.test_lease import slow_echo
+from tests.agentrecord.sqlalchemy.test_lease import slow_echo
 from tests.agentrecord.seed import Daytrader
 
 engine = create_engine({url!r})

@@ -11,8 +11,8 @@ from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .errors import RecordNotSaved
-from .state import Totals
+from ..errors import RecordNotSaved
+from ..state import Totals
 
 R = TypeVar("R")
 

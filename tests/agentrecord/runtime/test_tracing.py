@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from agentrecord import AgentRecord, Tool, create_engine, tracing
-from tests.agentrecord.openai_server import OpenAIServer, ToolCall, served
+from tests.agentrecord.openai_server import OpenAIServer, ToolCall
 
 PROMPT = "Find me a trade, my codeword is PLUM-4471"
 ANSWER = "Buy 10 AAPL, codeword MANGO-9912"
@@ -61,13 +61,7 @@ class Tracked(AgentRecord, TraceBase):
         instructions = "You are an analyst."
         tools = [Quote, Positions, Orders]
         confirm = [Orders]
-        skills = ["skills/find-trade"]
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
-    with served(monkeypatch) as srv:
-        yield srv
+        skills = [str(Path(__file__).resolve().parents[1] / "skills" / "find-trade")]
 
 
 @pytest.fixture

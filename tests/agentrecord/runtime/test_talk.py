@@ -16,7 +16,7 @@ from agentrecord.testing import Say, ScriptedModel, call, output, scripted
 from tests.agentrecord.seed import Daytrader, Order, User
 from tests.preforked import run_code
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def make_trader(engine: Engine, email: str = "alice@example.com") -> int:

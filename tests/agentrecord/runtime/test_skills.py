@@ -33,7 +33,8 @@ from agentrecord.skills import Skill, load_skill
 from agentrecord.testing import Say, ScriptedModel, call, scripted
 from tests.agentrecord.declare import declare
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
+"""tests/agentrecord: where the shared skills/ are, and declare.py, which declares `_declare`'s classes."""
 PRICED = "gpt-4o-mini"  # a model name with a known price, so the scripted turns have a cost
 
 
@@ -77,7 +78,7 @@ class Analyst(AgentRecord, SkillBase):
         instructions = "You are an analyst."
         tools = [Quote, Positions, Orders]
         confirm = [Orders]
-        skills = ["skills/find-trade", "skills/review_book"]
+        skills = [str(HERE / "skills" / "find-trade"), str(HERE / "skills" / "review_book")]
 
 
 class TightAnalyst(AgentRecord, SkillBase):
@@ -87,7 +88,7 @@ class TightAnalyst(AgentRecord, SkillBase):
     class Agent:
         model = PRICED
         tools = [Quote]
-        skills = ["skills/find-trade"]
+        skills = [str(HERE / "skills" / "find-trade")]
         max_requests = 3
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from agentrecord import AgentRecord, DeclarationError, ProviderError, ProviderTimeout
 from agentrecord.faults import redact
-from tests.agentrecord.openai_server import Fault, OpenAIServer, ToolCall, served
+from tests.agentrecord.openai_server import Fault, OpenAIServer, ToolCall
 from tests.agentrecord.seed import Base, QuoteFeed
 
 
@@ -52,12 +52,6 @@ class Plain(AgentRecord, Base):
 
     class Agent:
         model = "gpt-4o-mini"
-
-
-@pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
-    with served(monkeypatch) as srv:
-        yield srv
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from agentrecord import MCP, AgentRecord, DeclarationError, MCPServerUnavailable, create_engine
 from agentrecord.testing import ScriptedModel, call, scripted
 
-SERVER = str(Path(__file__).with_name("mcp_server.py"))
+SERVER = str(Path(__file__).parent.parent / "mcp_server.py")
 
 
 class McpBase(DeclarativeBase):
