@@ -25,7 +25,7 @@ HEAVY = (
     "numpy",
     "sqlalchemy",
     "opentelemetry",
-    "agentrecord.record",
+    "agentrecord.sqlalchemy.record",
     "tradedesk.app.desk",
 )
 """What no command should pay for unless it uses it: agents, providers' SDKs, migrations, jobs, web, model, ORM."""
