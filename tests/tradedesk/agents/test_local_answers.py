@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,25 +17,21 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 import agentrecord
+from tests.factories import frozen_market
 from tradedesk.agents.models import AGENT_KINDS
 from tradedesk.app import desk
-from tradedesk.brokerage import services
 from tradedesk.brokerage.db import Base
-from tradedesk.market import SimulatedMarket
 
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
-"""10:00 in New York on a Wednesday: the exchange is open."""
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 @pytest.fixture(scope="module")
 def desk_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    engine = agentrecord.create_engine(f"sqlite:///{tmp_path_factory.mktemp('answers')}/desk.db")
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-    services.use_market(None)
+    with frozen_market():
+        engine = agentrecord.create_engine(f"sqlite:///{tmp_path_factory.mktemp('answers')}/desk.db")
+        Base.metadata.create_all(engine)
+        yield engine
+        engine.dispose()
 
 
 def ask(engine: Engine, kind: str, prompt: str) -> tuple[str, list[tuple[str, dict[str, Any]]], list[Any]]:

@@ -6,8 +6,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,24 +27,19 @@ from tradedesk.app import desk
 from tradedesk.brokerage import services
 from tradedesk.brokerage.accounts import Account, Order
 from tradedesk.cli import app
-from tradedesk.market import SimulatedMarket
 from tradedesk.users import User
 
 ROOT = Path(__file__).resolve().parents[3]
 TRADEDESK = Path(sys.executable).with_name("tradedesk")
-NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York: the exchange is open
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def market(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def market(frozen_market: None, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in provider_names():
         for var in secret_env_vars(name):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TRADEDESK_EXCHANGE_HOURS", "always")
-    services.use_market(SimulatedMarket(seed=7, clock=lambda: NOW))
-    yield
-    services.use_market(None)
 
 
 def user_with_traders(engine: Engine, n: int, provider: str = "openai") -> tuple[int, list[int]]:
