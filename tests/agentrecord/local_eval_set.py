@@ -132,7 +132,7 @@ SINGLES: list[Case] = [
     _quote("How much is NVDA trading at?", "NVDA"),
     _quote("What is MSFT trading at?", "MSFT"),
     _quote("Show me the bid and ask for AMZN.", "AMZN"),
-    _quote("Where is GOOGL trading?", "GOOGL"),
+    _quote("Where is GOOGL trading?", "GOOGL"),  # a listed ticker named: a lookup, not words
     _quote("Quote TSLA please.", "TSLA"),
     _quote("What's the last price of META?", "META"),
     _quote("Check the JPM stock price for me.", "JPM"),
@@ -140,7 +140,7 @@ SINGLES: list[Case] = [
     _quote("What is the current quote on SPY?", "SPY"),
     _quote("price of tsla?", "TSLA"),
     _quote("How is Netflix (NFLX) trading today?", "NFLX"),
-    _order("Buy 10 shares of AAPL.", "AAPL", "buy", 10),
+    _order("Buy 10 shares of AAPL.", "AAPL", "buy", 10),  # went to the quote when order_entry's doc grew
     _order("Sell 5 shares of TSLA.", "TSLA", "sell", 5),
     _order("Place an order to buy 100 shares of MSFT.", "MSFT", "buy", 100),
     _order("I want to sell 20 shares of NVDA.", "NVDA", "sell", 20),
