@@ -49,7 +49,7 @@ TABLES = LongBase.metadata  # the tables `db` makes (conftest.py)
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:  # stays local: it answers with `respond`
     with served(monkeypatch, respond) as srv:
         yield srv
 
