@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from agentrecord import Usage
-from tests.agentrecord.openai_server import OpenAIServer, Responder, Step, ToolCall
+from tests.agentrecord.openai_server import Responder, Step, ToolCall, served
 from tests.preforked import Forked
 
 from .job_models import Order, Owner, Trader
@@ -84,9 +84,7 @@ class Workers:
 @contextmanager
 def fleet(url: str, monkeypatch: Any, *, delay: float = 0.0, env: dict[str, str] | None = None) -> Iterator[Any]:
     """A model server and a `Workers` pool on `url`; the workers are stopped (SIGTERM) at the end."""
-    with OpenAIServer(trader_model, delay=delay, keep_requests=False) as server:
-        monkeypatch.setenv("OPENAI_SECRET", "sk-test-local")
-        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    with served(monkeypatch, trader_model, delay=delay, keep_requests=False) as server:
         child_env = dict(os.environ, **(env or {}))
         child_env["PYTHONPATH"] = str(ROOT)
         workers = Workers(url, child_env)

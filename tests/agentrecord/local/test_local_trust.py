@@ -19,13 +19,14 @@ from pydantic_ai.tools import Tool as PydanticTool
 from sqlalchemy import Engine, ForeignKey
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from agentrecord import AgentRecord, Tool, create_engine
+from agentrecord import AgentRecord, Tool
 from agentrecord.local import LocalModel, arguments
 from agentrecord.local.answers import SentenceGate
 from agentrecord.local.context import facts_of
 from agentrecord.local.drafting import without_repeats
 from agentrecord.local.grammar import ArgumentsGrammar, Bounds, NumbersFrom
 from tests.agentrecord import local_general_eval_set as general
+from tests.factories import sqlite_engine
 
 LISTED = ["AAPL", "MSFT", "NVDA", "TSLA", "KO", "JNJ", "AMZN", "GOOGL", "META", "JPM"]
 Symbol = Annotated[str, Field(json_schema_extra={"enum": LISTED})]
@@ -83,10 +84,9 @@ class Trader(AgentRecord, Base):
         tools = [QuoteFeed, FundamentalsFeed, OrderEntry, PositionBook]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # stays local: module scope, one file the module's tests share
 def trust_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('trust')}/agents.db")
-    Base.metadata.create_all(engine)
+    engine = sqlite_engine(tmp_path_factory.mktemp("trust"), Base.metadata)
     yield engine
     engine.dispose()
 

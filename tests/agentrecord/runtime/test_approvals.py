@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,7 @@ from tests.preforked import run_code
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    ApprovalBase.metadata.drop_all(engine)
-    ApprovalBase.metadata.create_all(engine)
-    yield engine
-    ApprovalBase.metadata.drop_all(engine)
+TABLES = ApprovalBase.metadata  # the tables `db` makes (conftest.py)
 
 
 def make(engine: Engine, owner: str = "alice@example.com") -> int:

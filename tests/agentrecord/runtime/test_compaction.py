@@ -45,16 +45,11 @@ PROMPTS = [f"quote T{i}" if i % 2 else f"turn {i}" for i in range(12)]
 STORED = 6 * 2 + 6 * 4  # six plain turns (prompt, answer) and six tool turns (prompt, call, result, answer)
 
 
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    LongBase.metadata.drop_all(engine)
-    LongBase.metadata.create_all(engine)
-    yield engine
-    LongBase.metadata.drop_all(engine)
+TABLES = LongBase.metadata  # the tables `db` makes (conftest.py)
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:  # stays local: it answers with `respond`
     with served(monkeypatch, respond) as srv:
         yield srv
 

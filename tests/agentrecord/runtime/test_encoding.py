@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from agentrecord import AgentRecord, create_engine
+from agentrecord import AgentRecord
 from agentrecord import _encoding as encoding
 from tests.agentrecord.long_models import (
     Advisor,
@@ -25,6 +25,7 @@ from tests.agentrecord.long_models import (
     tool_pairs_intact,
 )
 from tests.agentrecord.openai_server import OpenAIServer, served
+from tests.factories import sqlite_engine
 
 # Plain text, tool calls, a tool that raises, an unknown tool, unicode in tool results, a streamed turn.
 CHATTER_PROMPTS = ["hello", "quote AAPL", "quote BOOM", "mystery", "how is it going?", "quote MSFT", "stream: hi"]
@@ -44,16 +45,9 @@ COMPACTOR_PROMPTS = [f"quote T{i}" if i % 2 else f"turn {i}" for i in range(12)]
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:  # stays local: it answers with `respond`
     with served(monkeypatch, respond) as srv:
         yield srv
-
-
-def db(tmp_path: Path, name: str) -> Engine:
-    tmp_path.mkdir(exist_ok=True)
-    engine = create_engine(f"sqlite:///{tmp_path}/{name}.db")
-    LongBase.metadata.create_all(engine)
-    return engine
 
 
 def converse(engine: Engine, cls: type[AgentRecord], prompts: list[str]) -> None:
@@ -78,7 +72,7 @@ def bodies(
     """Every request body one conversation sends, with encoding reuse on or off (its own server and database)."""
     monkeypatch.setenv(encoding.ENV_SWITCH, "1" if reuse else "0")
     with served(monkeypatch, respond) as srv:
-        converse(db(tmp_path, f"{cls.__name__}-{reuse}"), cls, prompts)
+        converse(sqlite_engine(tmp_path, LongBase.metadata, f"{cls.__name__}-{reuse}"), cls, prompts)
         return srv.raw_requests
 
 
@@ -129,7 +123,7 @@ def test_request_bodies_equal_the_plain_encoding(
 
 
 def test_each_finished_turn_is_encoded_once(server: OpenAIServer, tmp_path: Path) -> None:
-    engine = db(tmp_path, "once")
+    engine = sqlite_engine(tmp_path, LongBase.metadata, "once")
     encoded_before = encoding.stats["encoded_turns"]
     converse(engine, Chatter, ["hello", "quote AAPL", "hello again", "quote MSFT", "bye"])
     # turn n sends turns 1..n-1 pre-encoded; each of those was encoded the first time it was sent
@@ -139,7 +133,7 @@ def test_each_finished_turn_is_encoded_once(server: OpenAIServer, tmp_path: Path
 
 
 def test_a_reloaded_history_is_encoded_again_once_and_sends_the_same_body(server: OpenAIServer, tmp_path: Path) -> None:
-    engine = db(tmp_path, "reload")
+    engine = sqlite_engine(tmp_path, LongBase.metadata, "reload")
     converse(engine, Chatter, ["hello", "quote AAPL", "hello again"])
     with Session(engine) as session:
         record = session.query(Chatter).one()

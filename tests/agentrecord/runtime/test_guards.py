@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from pydantic_ai.messages import ModelRequest, ModelResponse, ToolReturnPart
 from sqlalchemy import Engine
@@ -13,13 +11,7 @@ from agentrecord import TurnLimitExceeded
 from agentrecord.testing import Say, ScriptedModel, call, scripted
 from tests.agentrecord.approval_models import ApprovalBase, CostLimitedTrader, GuardedTrader, LimitedTrader, Quote
 
-
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    ApprovalBase.metadata.drop_all(engine)
-    ApprovalBase.metadata.create_all(engine)
-    yield engine
-    ApprovalBase.metadata.drop_all(engine)
+TABLES = ApprovalBase.metadata  # the tables `db` makes (conftest.py)
 
 
 def tool_returns(messages: list) -> list[object]:

@@ -26,7 +26,7 @@ from pydantic_ai.models.function import AgentInfo
 from sqlalchemy import Engine, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from agentrecord import MCP, AgentRecord, DeclarationError, MCPServerUnavailable, create_engine
+from agentrecord import MCP, AgentRecord, DeclarationError, MCPServerUnavailable
 from agentrecord.testing import ScriptedModel, call, scripted
 
 SERVER = str(Path(__file__).parent.parent / "mcp_server.py")
@@ -79,12 +79,7 @@ class Missing(AgentRecord, McpBase):
         mcp = [MCP("ghost", command=["/nonexistent/mcp-server-binary"], timeout=5)]
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path}/mcp.db")
-    McpBase.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+TABLES = McpBase.metadata  # the tables `sqlite_db` makes (conftest.py)
 
 
 def free_port() -> int:
@@ -131,8 +126,8 @@ def tool_results(messages: list[ModelMessage]) -> list[Any]:
     ]
 
 
-def test_an_agent_calls_a_tool_of_its_stdio_mcp_server(db: Engine, tmp_path: Path) -> None:
-    agent_id = saved(db, Broker, wires=str(tmp_path / "wires.txt"))
+def test_an_agent_calls_a_tool_of_its_stdio_mcp_server(sqlite_db: Engine, tmp_path: Path) -> None:
+    agent_id = saved(sqlite_db, Broker, wires=str(tmp_path / "wires.txt"))
     offered: list[str] = []
 
     def first(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
@@ -140,7 +135,7 @@ def test_an_agent_calls_a_tool_of_its_stdio_mcp_server(db: Engine, tmp_path: Pat
         return ModelResponse(parts=[ToolCallPart("stock_price", {"symbol": "aapl"})])
 
     model = ScriptedModel([first, "AAPL is at 190.25."])
-    with scripted(Broker, model), Session(db) as session:
+    with scripted(Broker, model), Session(sqlite_db) as session:
         agent = session.get(Broker, agent_id)
         assert agent is not None
         reply = agent.talk("What is AAPL at?")
@@ -150,11 +145,11 @@ def test_an_agent_calls_a_tool_of_its_stdio_mcp_server(db: Engine, tmp_path: Pat
     assert result == {"symbol": "AAPL", "price": 190.25, "source": "mcp"}
 
 
-def test_an_mcp_tool_under_confirm_is_held_until_approved(db: Engine, tmp_path: Path) -> None:
+def test_an_mcp_tool_under_confirm_is_held_until_approved(sqlite_db: Engine, tmp_path: Path) -> None:
     wires = tmp_path / "wires.txt"
-    agent_id = saved(db, Broker, wires=str(wires))
+    agent_id = saved(sqlite_db, Broker, wires=str(wires))
     model = ScriptedModel([call("wire_funds", account="ACME-1", amount=250.0), "Sent."])
-    with scripted(Broker, model), Session(db) as session:
+    with scripted(Broker, model), Session(sqlite_db) as session:
         agent = session.get(Broker, agent_id)
         assert agent is not None
         held = agent.talk("Pay ACME 250")
@@ -166,10 +161,12 @@ def test_an_mcp_tool_under_confirm_is_held_until_approved(db: Engine, tmp_path: 
     assert wires.read_text() == "ACME-1 250.0\n"
 
 
-def test_the_loop_guard_answers_a_repeated_mcp_call_without_calling_the_server(db: Engine, tmp_path: Path) -> None:
-    agent_id = saved(db, Broker, wires=str(tmp_path / "w.txt"))
+def test_the_loop_guard_answers_a_repeated_mcp_call_without_calling_the_server(
+    sqlite_db: Engine, tmp_path: Path
+) -> None:
+    agent_id = saved(sqlite_db, Broker, wires=str(tmp_path / "w.txt"))
     model = ScriptedModel([call("stock_price", symbol="MSFT"), call("stock_price", symbol="MSFT"), "Done."])
-    with scripted(Broker, model), Session(db) as session:
+    with scripted(Broker, model), Session(sqlite_db) as session:
         agent = session.get(Broker, agent_id)
         assert agent is not None
         reply = agent.talk("MSFT twice")
@@ -178,21 +175,21 @@ def test_the_loop_guard_answers_a_repeated_mcp_call_without_calling_the_server(d
     assert isinstance(second, str) and second.startswith("Not run: you already called stock_price")
 
 
-def test_an_agent_calls_a_tool_of_its_http_mcp_server_named_per_record(db: Engine, http_url: str) -> None:
-    agent_id = saved(db, Remote, mcp_url=http_url)
+def test_an_agent_calls_a_tool_of_its_http_mcp_server_named_per_record(sqlite_db: Engine, http_url: str) -> None:
+    agent_id = saved(sqlite_db, Remote, mcp_url=http_url)
     model = ScriptedModel([call("stock_price", symbol="nvda"), "NVDA is at 190.25."])
-    with scripted(Remote, model), Session(db) as session:
+    with scripted(Remote, model), Session(sqlite_db) as session:
         agent = session.get(Remote, agent_id)
         assert agent is not None
         reply = agent.talk("NVDA?")
     assert tool_results(reply.messages) == [{"symbol": "NVDA", "price": 190.25, "source": "mcp"}]
 
 
-def test_an_unreachable_http_server_is_a_clear_error_before_the_turn(db: Engine) -> None:
+def test_an_unreachable_http_server_is_a_clear_error_before_the_turn(sqlite_db: Engine) -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"  # nothing listens there
-    agent_id = saved(db, Remote, mcp_url=url)
+    agent_id = saved(sqlite_db, Remote, mcp_url=url)
     model = ScriptedModel(["never asked"])
-    with scripted(Remote, model), Session(db) as session:
+    with scripted(Remote, model), Session(sqlite_db) as session:
         agent = session.get(Remote, agent_id)
         assert agent is not None
         start = time.monotonic()
@@ -204,19 +201,19 @@ def test_an_unreachable_http_server_is_a_clear_error_before_the_turn(db: Engine)
         assert model.requests == [] and agent.messages == [] and agent.lease_owner is None
 
 
-def test_a_server_command_that_cannot_start_is_a_clear_error(db: Engine) -> None:
-    agent_id = saved(db, Missing)
-    with scripted(Missing, ScriptedModel(["never asked"])), Session(db) as session:
+def test_a_server_command_that_cannot_start_is_a_clear_error(sqlite_db: Engine) -> None:
+    agent_id = saved(sqlite_db, Missing)
+    with scripted(Missing, ScriptedModel(["never asked"])), Session(sqlite_db) as session:
         agent = session.get(Missing, agent_id)
         assert agent is not None
         with pytest.raises(MCPServerUnavailable, match=r"the MCP server 'ghost' \(command '/nonexistent/"):
             agent.talk("hello")
 
 
-def test_a_server_that_dies_or_hangs_mid_turn_is_a_tool_error_for_the_model(db: Engine) -> None:
-    agent_id = saved(db, Impatient)
+def test_a_server_that_dies_or_hangs_mid_turn_is_a_tool_error_for_the_model(sqlite_db: Engine) -> None:
+    agent_id = saved(sqlite_db, Impatient)
     model = ScriptedModel([call("hang"), "It did not answer.", call("crash"), "It broke."])
-    with scripted(Impatient, model), Session(db) as session:
+    with scripted(Impatient, model), Session(sqlite_db) as session:
         agent = session.get(Impatient, agent_id)
         assert agent is not None
         start = time.monotonic()

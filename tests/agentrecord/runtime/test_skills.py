@@ -6,7 +6,7 @@ import importlib.util
 import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -92,11 +92,7 @@ class TightAnalyst(AgentRecord, SkillBase):
         max_requests = 3
 
 
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    SkillBase.metadata.drop_all(engine)
-    SkillBase.metadata.create_all(engine)
-    yield engine
+TABLES = SkillBase.metadata  # the tables `db` makes (conftest.py)
 
 
 def new_agent(engine: Engine, cls: type[AgentRecord] = Analyst) -> int:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo
 from sqlalchemy import Engine, String, select
@@ -63,11 +61,7 @@ class Scribe(AgentRecord, OriginBase):
         return str(args.get("text", "")).startswith("big")
 
 
-@pytest.fixture
-def db(engine: Engine) -> Iterator[Engine]:
-    OriginBase.metadata.create_all(engine)
-    yield engine
-    OriginBase.metadata.drop_all(engine)
+TABLES = OriginBase.metadata  # the tables `db` makes (conftest.py)
 
 
 def scribe(engine: Engine) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from sqlalchemy import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from agentrecord import AgentRecord, Tool, create_engine, tracing
+from agentrecord import AgentRecord, Tool, tracing
 from tests.agentrecord.openai_server import OpenAIServer, ToolCall
 
 PROMPT = "Find me a trade, my codeword is PLUM-4471"
@@ -64,12 +63,7 @@ class Tracked(AgentRecord, TraceBase):
         skills = [str(Path(__file__).resolve().parents[1] / "skills" / "find-trade")]
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Engine]:
-    engine = create_engine(f"sqlite:///{tmp_path}/tracing.db")
-    TraceBase.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+TABLES = TraceBase.metadata  # the tables `sqlite_db` makes (conftest.py)
 
 
 def new_agent(engine: Engine) -> int:
@@ -100,7 +94,7 @@ def every_value(span: ReadableSpan) -> str:
 
 
 def test_a_turn_with_two_tools_and_a_skill_is_one_span_tree_without_content_or_secret(
-    db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
+    sqlite_db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
 ) -> None:
     server.script = [
         ToolCall("quote_feed", {"symbol": "AAPL"}),
@@ -110,8 +104,8 @@ def test_a_turn_with_two_tools_and_a_skill_is_one_span_tree_without_content_or_s
         "Buy 10 AAPL at 190.",  # the sub-agent's answer
         ANSWER,
     ]
-    agent_id = new_agent(db)
-    with Session(db) as session:
+    agent_id = new_agent(sqlite_db)
+    with Session(sqlite_db) as session:
         agent = session.get(Tracked, agent_id)
         assert agent is not None
         reply = agent.talk(PROMPT)
@@ -152,11 +146,13 @@ def test_a_turn_with_two_tools_and_a_skill_is_one_span_tree_without_content_or_s
         assert "190.0" not in text, span.name  # a tool result is content too
 
 
-def test_content_is_recorded_when_opted_in(db: Engine, server: OpenAIServer, spans: InMemorySpanExporter) -> None:
+def test_content_is_recorded_when_opted_in(
+    sqlite_db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
+) -> None:
     tracing.enable(content=True, tracer_provider=tracing._config.tracer_provider)
     server.script = [ANSWER]
-    agent_id = new_agent(db)
-    with Session(db) as session:
+    agent_id = new_agent(sqlite_db)
+    with Session(sqlite_db) as session:
         agent = session.get(Tracked, agent_id)
         assert agent is not None
         agent.talk(PROMPT)
@@ -169,12 +165,12 @@ def test_content_is_recorded_when_opted_in(db: Engine, server: OpenAIServer, spa
 
 
 def test_a_held_approval_and_its_resumption_are_spans_under_the_callers_span(
-    db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
+    sqlite_db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
 ) -> None:
     server.script = [ToolCall("order_entry", {"symbol": "AAPL", "quantity": 10}), "Ordered."]
-    agent_id = new_agent(db)
+    agent_id = new_agent(sqlite_db)
     caller = trace.get_tracer("test", tracer_provider=tracing._config.tracer_provider)
-    with Session(db) as session, caller.start_as_current_span("request") as outer:
+    with Session(sqlite_db) as session, caller.start_as_current_span("request") as outer:
         agent = session.get(Tracked, agent_id)
         assert agent is not None
         held = agent.talk("Buy 10 AAPL")
@@ -205,20 +201,20 @@ def test_tracing_is_off_by_default_and_on_with_the_environment(monkeypatch: pyte
 
 
 def test_a_jobs_turn_runs_inside_its_job_span_which_continues_the_enqueuers_trace(
-    db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
+    sqlite_db: Engine, server: OpenAIServer, spans: InMemorySpanExporter
 ) -> None:
     from agentrecord import _loop
     from agentrecord.jobs import runner
     from agentrecord.jobs.backend import request_of
 
     server.script = [ANSWER]
-    agent_id = new_agent(db)
+    agent_id = new_agent(sqlite_db)
     caller = trace.get_tracer("test", tracer_provider=tracing._config.tracer_provider)
-    with Session(db) as session, caller.start_as_current_span("web request") as enqueuing:
+    with Session(sqlite_db) as session, caller.start_as_current_span("web request") as enqueuing:
         agent = session.get(Tracked, agent_id)
         assert agent is not None
         request = request_of(agent, PROMPT) | {"trace": tracing.carrier()}  # as enqueue() stores it
-    result = _loop.run_sync(runner.run(db, request, "job-1", lambda: None))  # later, on a worker
+    result = _loop.run_sync(runner.run(sqlite_db, request, "job-1", lambda: None))  # later, on a worker
     assert result["text"] == ANSWER
     finished = list(spans.get_finished_spans())
     (job,) = [s for s in finished if s.name == "agentrecord.job"]

@@ -16,8 +16,7 @@ from pydantic_ai.messages import ModelRequest, ModelResponse, ToolCallPart, Tool
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-import agentrecord
-from tests.factories import frozen_market
+from tests.factories import frozen_market, sqlite_engine
 from tradedesk.agents.models import AGENT_KINDS
 from tradedesk.app import desk
 from tradedesk.brokerage.db import Base
@@ -25,11 +24,10 @@ from tradedesk.brokerage.db import Base
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # stays local: module scope, one file on a market frozen for them all
 def desk_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     with frozen_market():
-        engine = agentrecord.create_engine(f"sqlite:///{tmp_path_factory.mktemp('answers')}/desk.db")
-        Base.metadata.create_all(engine)
+        engine = sqlite_engine(tmp_path_factory.mktemp("answers"), Base.metadata, "desk")
         yield engine
         engine.dispose()
 

@@ -14,7 +14,7 @@ from tests.tradedesk.cli.test_cli import ALICE, error, run, run_json
 from tests.tradedesk.template_db import initialized
 
 
-@pytest.fixture
+@pytest.fixture  # stays local: not agentrecord's `server`, it pins the retries that retry the scripted 500
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenAIServer]:
     monkeypatch.setenv("AGENTRECORD_REQUEST_RETRIES", "2")
     with served(monkeypatch) as srv:

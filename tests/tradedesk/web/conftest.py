@@ -1,4 +1,5 @@
-"""Fixtures for the web tests: an initialized database, the app served over real HTTP on loopback, signed-in clients."""
+"""Fixtures for the web tests: an initialized database, the app served over real HTTP on loopback, the whole
+platform (app, worker, model servers), signed-in clients."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -15,6 +17,9 @@ import uvicorn
 
 from tests.tradedesk.template_db import initialized
 from tradedesk.web import create_app
+
+if TYPE_CHECKING:
+    from .world import Platform
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -66,6 +71,16 @@ def live(web_db: str) -> Iterator[str]:
     """The base URL of the app on `web_db`, over real HTTP on 127.0.0.1."""
     with Served(web_db) as served:
         yield served.base
+
+
+@pytest.fixture
+def web(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Platform]:
+    """The whole platform (`world.platform`: served app, worker process, model servers) on a fresh SQLite file,
+    its model the requesting module's `model`."""
+    from .world import platform  # world.py imports this module
+
+    with platform(tmp_path, request.module.model) as running:
+        yield running
 
 
 class Browserish(httpx.Client):

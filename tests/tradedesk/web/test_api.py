@@ -42,7 +42,7 @@ def model(body: dict[str, Any]) -> Step:
     return f"You said {prompt!r}; nothing to trade."
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")  # stays local: one platform for the whole module, not conftest's one per test
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     with platform(tmp_path_factory.mktemp("api"), model) as running:
         yield running

@@ -8,7 +8,6 @@ real agent, so turns actually run (on a real worker process) instead of stopping
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,21 +17,15 @@ from hypothesis.errors import Unsatisfiable
 
 from tradedesk.web import create_app
 
-from .world import Platform, platform, routes
+from .world import Platform, routes
 
 pytestmark = pytest.mark.timeout(180)
 EXAMPLES = 10
 """Examples per operation, per generation mode and per strategy: the run stays well under a minute."""
 
 
-def model(body: dict[str, Any]) -> str:
+def model(body: dict[str, Any]) -> str:  # the model of `web` (conftest.py)
     return "Noted; nothing to trade."
-
-
-@pytest.fixture
-def web(tmp_path: Any) -> Iterator[Platform]:
-    with platform(tmp_path, model) as running:
-        yield running
 
 
 def test_no_operation_answers_a_server_error(web: Platform) -> None:

@@ -7,27 +7,20 @@ that records each request's Authorization header.
 from __future__ import annotations
 
 import glob
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from .conftest import signed_up
-from .world import Platform, platform
+from .world import Platform
 
 pytestmark = pytest.mark.timeout(180)
 KEY = "sk-carol-own-key-5f1d9a3c77e2"
 
 
-def model(body: dict[str, Any]) -> str:
+def model(body: dict[str, Any]) -> str:  # the model of `web` (conftest.py)
     return "Nothing to trade today."
-
-
-@pytest.fixture
-def web(tmp_path: Any) -> Iterator[Platform]:
-    with platform(tmp_path, model) as running:
-        yield running
 
 
 def test_a_stored_key_is_used_before_the_environments_and_appears_in_no_response_file_or_log(web: Platform) -> None:
