@@ -1,8 +1,16 @@
-"""Setting up the platform's database: the application's tables by migration, and the job engine's beside them."""
+"""The platform's database: which one (`database_url`), and setting it up: the application's tables by migration,
+and the job engine's beside them."""
 
 from __future__ import annotations
 
 from typing import Any
+
+
+def database_url(explicit: str | None = None) -> str:
+    """`--db URL`, else TRADEDESK_DATABASE_URL, else tradedesk.db in the working directory."""
+    from tradedesk.brokerage.db import database_url
+
+    return database_url(explicit)
 
 
 def initialize(url: str) -> dict[str, Any]:
