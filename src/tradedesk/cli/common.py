@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from tradedesk.app.errors import REFUSALS
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
     from agentrecord import Reply
-    from tradedesk.agents.models import TradingAgent
-    from tradedesk.app import desk
-    from tradedesk.users import User
+    from tradedesk.app import TradingAgent, User, desk
 
 
 class CliError(Exception):
@@ -34,10 +34,7 @@ class CliError(Exception):
 
 _DATABASE_ERRORS = (("sqlalchemy.exc", "OperationalError"), ("sqlalchemy.exc", "ArgumentError"))
 _EXPECTED = (
-    ("tradedesk.app.errors", "DeskError"),
-    ("agentrecord.errors", "AgentRecordError"),
-    ("tradedesk.market", "UnknownSymbol"),
-    ("tradedesk.brokerage.broker", "BrokerError"),
+    *REFUSALS,  # the application's, and the lower layers' it lets through (an unknown symbol, a broker's refusal)
     *_DATABASE_ERRORS,
     ("alembic.util", "CommandError"),  # alembic: e.g. a database migrated by a newer tradedesk
 )
@@ -133,7 +130,7 @@ class _Root:
 
     @property
     def url(self) -> str:
-        from tradedesk.brokerage.db import database_url
+        from tradedesk.app.setup import database_url
 
         return database_url(self.db)
 
@@ -245,7 +242,9 @@ def _kind(name: str) -> type[TradingAgent]:
 
 def _agents(user: User) -> list[TradingAgent]:
     """The user's agents, day traders first."""
-    return [*user.daytraders, *user.stock_investors]
+    from tradedesk.app import desk
+
+    return desk.Desk(_session_of(user), user).agents()
 
 
 def _desk(session: Session, email: str) -> desk.Desk:
