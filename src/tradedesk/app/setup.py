@@ -3,7 +3,12 @@ and the job engine's beside them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from tradedesk.migrations import Status
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -11,6 +16,13 @@ def database_url(explicit: str | None = None) -> str:
     from tradedesk.brokerage.db import database_url
 
     return database_url(explicit)
+
+
+def revision(engine: Engine) -> Status:
+    """The database's revision and this tradedesk's head, read without Alembic (one query)."""
+    from tradedesk import migrations
+
+    return migrations.status(engine)
 
 
 def initialize(url: str) -> dict[str, Any]:

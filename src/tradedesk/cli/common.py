@@ -169,14 +169,14 @@ def _sqlite_file(url: str) -> Path | None:
 def _database(url: str) -> Iterator[Engine]:
     """An engine on an initialized, up-to-date database (else a CliError saying to run `tradedesk init`)."""
     import agentrecord
-    from tradedesk import migrations
+    from tradedesk.app import setup
 
     missing = _sqlite_file(url)
     if missing is not None and not missing.exists():
         raise CliError(f"No database at {_shown(url)}: run `tradedesk init` to create it.")
     engine = agentrecord.create_engine(url)
     try:
-        state = migrations.status(engine)
+        state = setup.revision(engine)
         if state.current is None:
             raise CliError(f"The database {_shown(url)} is not initialized: run `tradedesk init`.")
         if not state.up_to_date:
