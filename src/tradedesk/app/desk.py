@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from tradedesk.app.decisions import ApprovalDesk, Decision, decide, holder
 from tradedesk.app.errors import Conflict, DeskError, Invalid, NotFound
-from tradedesk.app.people import add_user, user_by_email
+from tradedesk.app.people import add_user, find_user, user_by_email
 from tradedesk.app.portfolio import PortfolioDesk
-from tradedesk.app.roster import RosterDesk, default_provider, kind_of
+from tradedesk.app.roster import KINDS, RosterDesk, default_provider, kind_of
 from tradedesk.app.scope import MAX_ID
 from tradedesk.app.trading import OrderChanges, TradingDesk
 from tradedesk.app.turns import TurnDesk
 
 __all__ = [
+    "KINDS",
     "MAX_ID",
     "Conflict",
     "Decision",
@@ -31,6 +32,7 @@ __all__ = [
     "add_user",
     "decide",
     "default_provider",
+    "find_user",
     "holder",
     "kind_of",
     "user_by_email",

@@ -22,3 +22,13 @@ class Conflict(DeskError):
 
 class Invalid(DeskError):
     status = 422
+
+
+REFUSALS = (
+    ("tradedesk.app.errors", "DeskError"),
+    ("agentrecord.errors", "AgentRecordError"),
+    ("tradedesk.market.protocol", "UnknownSymbol"),
+    ("tradedesk.brokerage.broker", "BrokerError"),
+)
+"""The errors whose message is the one line a user acts on, as (module, class): the CLI looks up those whose module
+is imported when an error arrives (one never imported cannot have raised), so naming them here imports nothing."""

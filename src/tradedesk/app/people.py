@@ -27,8 +27,13 @@ def checked_email(email: str) -> str:
     return address
 
 
+def find_user(session: Session, email: str) -> User | None:
+    """The user with this email (in any case), or None."""
+    return session.scalar(select(User).where(User.email == normal_email(email)))
+
+
 def user_by_email(session: Session, email: str) -> User:
-    user = session.scalar(select(User).where(User.email == normal_email(email)))
+    user = find_user(session, email)
     if user is None:
         raise NotFound(f"No user {email}: add one with `tradedesk user add {email}`.")
     return user

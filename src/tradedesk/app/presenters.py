@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from agentrecord.jobs import Job, Schedule
     from tradedesk.brokerage.allocations import AgentBook
     from tradedesk.brokerage.broker import Portfolio
+    from tradedesk.brokerage.equity_report import EquityReport
 
 CENT = Decimal("0.01")
 
@@ -227,6 +228,13 @@ def print_pending(pending: Sequence[PendingApproval], *, email: str) -> None:
 # -- the CLI's own views (portfolio, orders, agents' books, charts, jobs) ------------------------------------
 
 
+def dollars(value: Decimal) -> str:
+    """`$1,234.50`, as messages to people write an amount."""
+    from tradedesk.market.money import dollars
+
+    return dollars(value)
+
+
 def print_portfolio(email: str, book: Portfolio) -> None:
     """A portfolio: its totals, then its positions as a table."""
     values = fields_of(book)
@@ -287,6 +295,18 @@ def print_by_agent(books: list[AgentBook]) -> None:
     """The portfolio's "By agent" table (nothing if no agent traded or has an allocation)."""
     if books:
         out().print(table("By agent", by_agent_rows(books)))
+
+
+def equity_json(email: str, report: EquityReport) -> dict[str, Any]:
+    """An equity report as `equity --json` prints it: since, drawdown, P&L per day and the snapshots."""
+    snapshots = [{"at": at, "equity": value} for at, value in report.snapshots]
+    return {
+        "user": email,
+        "since": report.since,
+        "drawdown": report.drawdown,
+        "days": report.days,
+        "snapshots": snapshots,
+    }
 
 
 TICKS = "▁▂▃▄▅▆▇█"

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     pass
 
 
+KINDS = tuple(AGENT_KINDS)
+"""The kinds of agent a user can add, by the name they are added with."""
+
+
 def kind_of(name: str) -> type[TradingAgent]:
     cls = AGENT_KINDS.get(name.strip().lower().replace("-", "_"))
     if cls is None:
@@ -66,6 +70,10 @@ class RosterDesk(SafetyDesk, ScheduleDesk):
             for day in record.usage_by_day(since=start):
                 days[day.day] = days[day.day] + day if day.day in days else day
         return [days[d] for d in sorted(days)]
+
+    def missing_kinds(self) -> list[str]:
+        """The kinds of agent the user has none of yet."""
+        return [kind for kind, cls in AGENT_KINDS.items() if not any(isinstance(a, cls) for a in self.agents())]
 
     def provider_ready(self, provider: str) -> bool:
         """The provider has a key: the user's own (settings) or the server's environment."""

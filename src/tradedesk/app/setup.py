@@ -1,8 +1,28 @@
-"""Setting up the platform's database: the application's tables by migration, and the job engine's beside them."""
+"""The platform's database: which one (`database_url`), and setting it up: the application's tables by migration,
+and the job engine's beside them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from tradedesk.migrations import Status
+
+
+def database_url(explicit: str | None = None) -> str:
+    """`--db URL`, else TRADEDESK_DATABASE_URL, else tradedesk.db in the working directory."""
+    from tradedesk.brokerage.db import database_url
+
+    return database_url(explicit)
+
+
+def revision(engine: Engine) -> Status:
+    """The database's revision and this tradedesk's head, read without Alembic (one query)."""
+    from tradedesk import migrations
+
+    return migrations.status(engine)
 
 
 def initialize(url: str) -> dict[str, Any]:

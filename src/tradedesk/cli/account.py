@@ -12,7 +12,6 @@ import typer
 
 from tradedesk.app import presenters as ui
 from tradedesk.cli.common import CliError, JsonOption, _desk, _session, _user, agent_app, app
-from tradedesk.market.money import dollars
 
 if TYPE_CHECKING:
     pass
@@ -101,5 +100,5 @@ def allocate(
     if as_json:
         ui.print_json(doc)
         return
-    allowed = "none (it may use the whole account)" if book.allocation is None else dollars(book.allocation)
-    typer.echo(f"{book.agent} of {doc['user']}: allocation {allowed}; {dollars(book.in_use)} in use.")
+    allowed = "none (it may use the whole account)" if book.allocation is None else ui.dollars(book.allocation)
+    typer.echo(f"{book.agent} of {doc['user']}: allocation {allowed}; {ui.dollars(book.in_use)} in use.")

@@ -5,7 +5,6 @@ Registered on `common.app`; like the rest of the CLI it parses, calls one functi
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,8 +16,6 @@ from tradedesk.cli.common import CliError, JsonOption, app
 
 if TYPE_CHECKING:
     from rich.table import Table
-
-    from tradedesk.market import Bar
 
 
 def _summary(chart: quotes.Bars) -> "Table":
@@ -33,12 +30,9 @@ def _summary(chart: quotes.Bars) -> "Table":
     grid.add_row("from", ui.show(first.time), "open", ui.show(first.open))
     grid.add_row("to", ui.show(last.time), "close", ui.show(last.close))
     grid.add_row("high", ui.show(max(b.high for b in chart.bars)), "low", ui.show(min(b.low for b in chart.bars)))
-    grid.add_row("change", Text(f"{change:+} ({percent:+}%)", style=style), "volume", ui.show(_volume(chart.bars)))
+    volume = sum(b.volume for b in chart.bars)
+    grid.add_row("change", Text(f"{change:+} ({percent:+}%)", style=style), "volume", ui.show(volume))
     return grid
-
-
-def _volume(bars: "Sequence[Bar]") -> int:
-    return sum(b.volume for b in bars)
 
 
 @app.command()

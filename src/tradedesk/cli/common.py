@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from tradedesk.app.errors import REFUSALS
+
 if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
     from agentrecord import Reply
-    from tradedesk.agents.models import TradingAgent
-    from tradedesk.app import desk
-    from tradedesk.users import User
+    from tradedesk.app import TradingAgent, User, desk
 
 
 class CliError(Exception):
@@ -34,10 +34,7 @@ class CliError(Exception):
 
 _DATABASE_ERRORS = (("sqlalchemy.exc", "OperationalError"), ("sqlalchemy.exc", "ArgumentError"))
 _EXPECTED = (
-    ("tradedesk.app.errors", "DeskError"),
-    ("agentrecord.errors", "AgentRecordError"),
-    ("tradedesk.market", "UnknownSymbol"),
-    ("tradedesk.brokerage.broker", "BrokerError"),
+    *REFUSALS,  # the application's, and the lower layers' it lets through (an unknown symbol, a broker's refusal)
     *_DATABASE_ERRORS,
     ("alembic.util", "CommandError"),  # alembic: e.g. a database migrated by a newer tradedesk
 )
@@ -133,7 +130,7 @@ class _Root:
 
     @property
     def url(self) -> str:
-        from tradedesk.brokerage.db import database_url
+        from tradedesk.app.setup import database_url
 
         return database_url(self.db)
 
@@ -172,14 +169,14 @@ def _sqlite_file(url: str) -> Path | None:
 def _database(url: str) -> Iterator[Engine]:
     """An engine on an initialized, up-to-date database (else a CliError saying to run `tradedesk init`)."""
     import agentrecord
-    from tradedesk import migrations
+    from tradedesk.app import setup
 
     missing = _sqlite_file(url)
     if missing is not None and not missing.exists():
         raise CliError(f"No database at {_shown(url)}: run `tradedesk init` to create it.")
     engine = agentrecord.create_engine(url)
     try:
-        state = migrations.status(engine)
+        state = setup.revision(engine)
         if state.current is None:
             raise CliError(f"The database {_shown(url)} is not initialized: run `tradedesk init`.")
         if not state.up_to_date:
@@ -245,7 +242,9 @@ def _kind(name: str) -> type[TradingAgent]:
 
 def _agents(user: User) -> list[TradingAgent]:
     """The user's agents, day traders first."""
-    return [*user.daytraders, *user.stock_investors]
+    from tradedesk.app import desk
+
+    return desk.Desk(_session_of(user), user).agents()
 
 
 def _desk(session: Session, email: str) -> desk.Desk:

@@ -42,14 +42,11 @@ def demo(
     """A demo user with one agent of each kind, real questions, then orders, portfolio and token usage."""
     import tempfile
 
-    from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from agentrecord import ProviderNotConfigured
     from agentrecord import providers as agent_providers
-    from tradedesk.agents.models import AGENT_KINDS
     from tradedesk.app import desk
-    from tradedesk.users import User
 
     url = (
         _root(ctx).url
@@ -70,13 +67,12 @@ def demo(
             )
     turns: list[dict[str, Any]] = []
     with _database(url) as engine, Session(engine) as session:
-        user = session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        user = desk.find_user(session, DEMO_EMAIL)
         if user is None:
             user = desk.add_user(session, DEMO_EMAIL)
             session.commit()
-        for kind, cls in AGENT_KINDS.items():
-            if not any(isinstance(a, cls) for a in _agents(user)):
-                desk.Desk(session, user).new_agent(kind, name, None)
+        for kind in desk.Desk(session, user).missing_kinds():
+            desk.Desk(session, user).new_agent(kind, name, None)
         for kind, questions in DEMO_QUESTIONS.items():
             agent = _agent(user, kind)
             for question in questions:

@@ -5,25 +5,20 @@ Registered on `common.app`; like the rest of the CLI it parses, calls one `Desk`
 
 # Annotations stay objects (no `from __future__ import annotations`): Typer reads them to build the CLI.
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from tradedesk.app import MAX_EQUITY_DAYS
 from tradedesk.app import presenters as ui
-from tradedesk.brokerage.equity_report import MAX_DAYS, EquityReport
 from tradedesk.cli.common import JsonOption, _desk, _session, app
-
-
-def _json(email: str, found: EquityReport) -> dict[str, Any]:
-    snapshots = [{"at": at, "equity": value} for at, value in found.snapshots]
-    return {"user": email, "since": found.since, "drawdown": found.drawdown, "days": found.days, "snapshots": snapshots}
 
 
 @app.command()
 def equity(
     ctx: typer.Context,
     email: str,
-    days: Annotated[int, typer.Option(help=f"How many New York days back, 1 to {MAX_DAYS}.")] = 30,
+    days: Annotated[int, typer.Option(help=f"How many New York days back, 1 to {MAX_EQUITY_DAYS}.")] = 30,
     as_json: JsonOption = False,
 ) -> None:
     """A user's equity history: P&L per day (close to close), drawdown from the peak, and the curve."""
@@ -32,7 +27,7 @@ def equity(
         found = desk.equity_report(days)
         user = desk.user.email
     if as_json:
-        ui.print_json(_json(user, found))
+        ui.print_json(ui.equity_json(user, found))
         return
     console = ui.out()
     console.print(f"Equity of {user} since {ui.show(found.since)}", markup=False)

@@ -9,8 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from tradedesk.app import account, desk
-from tradedesk.users import identity
+from tradedesk.app import User, account, desk
 from tradedesk.web import live
 from tradedesk.web.auth import COOKIE, Viewer, anonymous_csrf, check_csrf, current, db, set_cookie
 
@@ -54,8 +53,8 @@ def signup_page(request: Request, session: Db) -> Response:
     return _credentials_page(request, session, "signup.html", None, 200)
 
 
-def _signed_in(request: Request, session: Session, user: Any) -> Response:
-    opened = identity.rotate(session, request.cookies.get(COOKIE), user)
+def _signed_in(request: Request, session: Session, user: User) -> Response:
+    opened = account.browser_sign_in(session, request.cookies.get(COOKIE), user)
     session.commit()
     response = RedirectResponse("/", status_code=303)
     set_cookie(request, response, opened.sid)
@@ -63,8 +62,7 @@ def _signed_in(request: Request, session: Session, user: Any) -> Response:
 
 
 def _anonymous_check(request: Request, session: Session, token: str) -> None:
-    found = identity.find_session(session, request.cookies.get(COOKIE))
-    check_csrf(request, found.csrf if found is not None else "", token)
+    check_csrf(request, account.session_csrf(session, request.cookies.get(COOKIE)) or "", token)
 
 
 @router.post("/login")
@@ -92,7 +90,7 @@ def signup(request: Request, session: Db, email: Field, password: Field, csrf_to
 
 @router.post("/logout")
 def logout(request: Request, session: Db, me: Me) -> Response:
-    identity.close_session(session, request.cookies.get(COOKIE))
+    account.sign_out(session, request.cookies.get(COOKIE))
     session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")

@@ -19,8 +19,7 @@ from pydantic import BaseModel, Field, SkipValidation
 from sqlalchemy.orm import Session
 
 from agentrecord import jobs
-from tradedesk.agents.models import TradingAgent
-from tradedesk.app import account, desk
+from tradedesk.app import TradingAgent, account, desk
 from tradedesk.app.presenters import plain, reply_json
 from tradedesk.web import stream
 from tradedesk.web.auth import Viewer, current, db

@@ -26,10 +26,7 @@ from starlette.exceptions import HTTPException
 
 import agentrecord
 from agentrecord import AgentRecordError, ProviderNotConfigured, UnknownProvider, jobs
-from tradedesk.app import desk
-from tradedesk.brokerage.broker import BrokerError
-from tradedesk.market import UnknownSymbol
-from tradedesk.users import identity
+from tradedesk.app import BrokerError, UnknownSymbol, account, desk, setup
 from tradedesk.web import api, pages, stream
 from tradedesk.web.auth import CsrfRefused, Unauthenticated
 from tradedesk.web.request_spans import TracedRequests
@@ -83,9 +80,9 @@ templates.env.filters.update(money=_money, usd=_usd, sign=_sign, when=_when, sta
 def _status(error: Exception) -> int:
     if isinstance(error, desk.DeskError):
         return error.status
-    if isinstance(error, identity.Throttled):
+    if isinstance(error, account.Throttled):
         return 429
-    if isinstance(error, identity.IdentityError):
+    if isinstance(error, account.IdentityError):
         return 401
     if isinstance(error, stream.TurnTimedOut | jobs.JobTimeout) or type(error).__name__ == "ProviderTimeout":
         return 504
@@ -133,10 +130,8 @@ async def _threads(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(target: str | Engine | None = None) -> FastAPI:
     """The platform's web app on `target` (a database URL or engine; default TRADEDESK_DATABASE_URL / tradedesk.db)."""
-    from tradedesk.brokerage.db import database_url
-
     pool = {"pool_size": THREADS, "max_overflow": THREADS + 8}
-    engine = target if isinstance(target, Engine) else agentrecord.create_engine(database_url(target), **pool)
+    engine = target if isinstance(target, Engine) else agentrecord.create_engine(setup.database_url(target), **pool)
     app = FastAPI(
         lifespan=_threads,
         title="tradedesk",
@@ -178,10 +173,10 @@ def create_app(target: str | Engine | None = None) -> FastAPI:
         return error_response(request, error.status_code, message, getattr(error, "headers", None))
 
     async def expected(request: Request, error: Exception) -> Response:
-        extra = {"Retry-After": str(error.retry_after)} if isinstance(error, identity.Throttled) else None
+        extra = {"Retry-After": str(error.retry_after)} if isinstance(error, account.Throttled) else None
         return error_response(request, _status(error), _line(error), extra)
 
-    for known in (desk.DeskError, identity.IdentityError, AgentRecordError, UnknownSymbol, BrokerError):
+    for known in (desk.DeskError, account.IdentityError, AgentRecordError, UnknownSymbol, BrokerError):
         app.add_exception_handler(known, expected)
 
     @app.exception_handler(Exception)

@@ -15,7 +15,7 @@ from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
-from tradedesk.users import User, identity
+from tradedesk.app import User, account
 
 COOKIE = "tdsid"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -48,7 +48,7 @@ def set_cookie(request: Request, response: Response, sid: str) -> None:
     response.set_cookie(
         COOKIE,
         sid,
-        max_age=int(identity.SESSION_TTL.total_seconds()),
+        max_age=account.SESSION_SECONDS,
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
@@ -58,10 +58,10 @@ def set_cookie(request: Request, response: Response, sid: str) -> None:
 
 def anonymous_csrf(request: Request, response: Response, session: Session) -> str:
     """The CSRF token of this browser's session, opening an anonymous one (for the login and signup forms)."""
-    found = identity.find_session(session, request.cookies.get(COOKIE))
-    if found is not None:
-        return found.csrf
-    opened = identity.open_session(session, None)
+    csrf = account.session_csrf(session, request.cookies.get(COOKIE))
+    if csrf is not None:
+        return csrf
+    opened = account.open_anonymous(session)
     session.commit()
     set_cookie(request, response, opened.sid)
     return opened.csrf
@@ -107,15 +107,13 @@ def resolve(request: Request, session: Session, form_token: str | None) -> Viewe
     """The signed-in user (token first, then the cookie), CSRF checked for cookie-borne state changes."""
     token = bearer(request)
     if token is not None:
-        user = identity.token_user(session, token)
+        user = account.token_user(session, token)
         if user is None:
             raise Unauthenticated("This API token is not valid (revoked or mistyped): create one in settings.")
         return Viewer(user, "token")
-    found = identity.find_session(session, request.cookies.get(COOKIE))
-    if found is None or found.user_id is None:
+    signed_in = account.session_user(session, request.cookies.get(COOKIE))
+    if signed_in is None:
         raise Unauthenticated("Sign in first.")
-    user = session.get(User, found.user_id)
-    if user is None:
-        raise Unauthenticated("Sign in first.")
-    check_csrf(request, found.csrf, form_token)
-    return Viewer(user, "session", found.csrf)
+    user, csrf = signed_in
+    check_csrf(request, csrf, form_token)
+    return Viewer(user, "session", csrf)

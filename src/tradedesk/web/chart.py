@@ -9,7 +9,7 @@ from html import escape
 
 from markupsafe import Markup
 
-from tradedesk.market import Bar
+from tradedesk.app import Bar
 
 WIDTH, HEIGHT, PAD = 640, 200, 28
 

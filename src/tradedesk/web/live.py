@@ -12,8 +12,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from agentrecord.jobs import Job
-from tradedesk.agents.models import TradingAgent
-from tradedesk.app import desk
+from tradedesk.app import TradingAgent, desk
 from tradedesk.web.auth import Viewer
 
 JOBS = 5

@@ -13,11 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
-from tradedesk.agents.models import AGENT_KINDS
-from tradedesk.app import desk
-from tradedesk.brokerage import services
-from tradedesk.brokerage.accounts import OPEN_STATUSES, STATUSES
-from tradedesk.market import UnknownSymbol
+from tradedesk.app import OPEN_ORDER_STATUSES, ORDER_STATUSES, Bar, UnknownSymbol, desk, quotes
 from tradedesk.web import chart, live, stream
 from tradedesk.web.account_pages import render
 from tradedesk.web.account_pages import router as account_router
@@ -55,7 +51,7 @@ def dashboard(request: Request, session: Db, me: Me) -> Response:
     return _page(
         request, me, "dashboard.html", agents=rows, book=book, today=d.today_pnl(book),
         pending=pending, waiting=pending, curve=chart.equity(history),
-        kinds=list(AGENT_KINDS), default_provider=desk.default_provider(),
+        kinds=list(desk.KINDS), default_provider=desk.default_provider(),
     )  # fmt: skip
 
 
@@ -209,7 +205,8 @@ def portfolio(request: Request, session: Db, me: Me) -> Response:
 @router.get("/orders")
 def orders(request: Request, session: Db, me: Me, status: str = "") -> Response:
     rows = desk.Desk(session, me.user).orders(status or None, limit=200)
-    return _page(request, me, "orders.html", orders=rows, status=status, statuses=STATUSES, open_statuses=OPEN_STATUSES)
+    shown = {"statuses": ORDER_STATUSES, "open_statuses": OPEN_ORDER_STATUSES}
+    return _page(request, me, "orders.html", orders=rows, status=status, **shown)
 
 
 @router.get("/orders/{order_id}")
@@ -226,15 +223,14 @@ def cancel_order(request: Request, order_id: int, session: Db, me: Me) -> Respon
 
 @router.get("/quote")
 def quote(request: Request, me: Me, symbol: str = "") -> Response:
-    market = services.market()
-    found, bars, error = None, [], None
+    found, error = None, None
+    bars: list[Bar] = []
     if symbol.strip():
         try:
-            found = market.quote(symbol.strip().upper()[:16])
-            bars = market.bars(found.symbol, count=48)
+            found, bars = quotes.quote_and_bars(symbol, count=48)
         except UnknownSymbol as problem:
             error = str(problem)
     return _page(
         request, me, "quote.html", symbol=symbol.strip().upper(), quote=found, candles=chart.candles(bars),
-        error=error, symbols=market.symbols(),
+        error=error, symbols=quotes.symbols(),
     )  # fmt: skip
