@@ -275,6 +275,7 @@ class AgentRecord:
             spec=spec,
             store=cls._store(),
             engine=engine,
+            binding=cls.__agentrecord_binding__,
             agent_id=agent_id,
             model=model,
             label=f"{cls.__name__} id={agent_id}",
