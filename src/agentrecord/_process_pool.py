@@ -1,9 +1,10 @@
 """concurrency="process": run sync tool calls in a shared pool of worker processes.
 
-The parent pickles a job (the tool, the call's arguments, the record's class and key, the database
-URL, the call id); the worker opens its own engine, loads the record in its own Session, runs the
-tool and sends back its pickled result. Workers are started with `spawn`, never `fork`: the parent
-has a runtime event-loop thread (and maybe llama.cpp state) that a forked child would inherit broken.
+The parent pickles a job (the tool, the call's arguments, the record's class and key, its binding and the
+database's address, the call id); the worker reopens the database through the binding (once per process),
+loads the record in a unit of work of its own, runs the tool and sends back its pickled result. Workers are
+started with `spawn`, never `fork`: the parent has a runtime event-loop thread (and maybe llama.cpp state)
+that a forked child would inherit broken.
 """
 
 from __future__ import annotations
@@ -25,11 +26,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic_ai import ModelRetry
-from sqlalchemy import Engine
-from sqlalchemy import inspect as sa_inspect
 
 from .errors import DeclarationError
-from .sqlalchemy.binding import own_record
+from .ports import Bind, Binding
 from .tools import Tool, ToolContext, _FunctionTool, tool, tool_name_of
 
 if TYPE_CHECKING:
@@ -47,7 +46,6 @@ _DIED_ADVICE = (
 _lock = threading.Lock()
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
 _pool_pid: int | None = None
-_engines: dict[str, Engine] = {}  # in a worker: one engine per database URL
 
 
 def size() -> int:
@@ -166,8 +164,10 @@ class Job:
     record_class: type[AgentRecord]
     record_key: tuple[Any, ...]
     origin: dict[str, Any]
-    """The call's id, turn, response seq and approval (`tools.origin`), for its ToolContext."""
-    url: str = field(repr=False)  # holds the password: kept in memory and the pipe, never printed
+    """The call's id, turn, response seq and approval (`tool_calls.origin`), for its ToolContext."""
+    binding: Binding
+    """How the worker reopens the database and loads the record (pickled: a binding here must be picklable)."""
+    address: str = field(repr=False)  # holds the password: kept in memory and the pipe, never printed
 
 
 class Outcome(NamedTuple):
@@ -178,15 +178,6 @@ class Outcome(NamedTuple):
     detail: str = ""
 
 
-def _worker_engine(url: str) -> Engine:
-    engine = _engines.get(url)
-    if engine is None:
-        from .sqlalchemy.engine import create_engine
-
-        engine = _engines[url] = create_engine(url)
-    return engine
-
-
 def _run(payload: bytes) -> Outcome:
     """In the worker: load the job, run the tool for a freshly loaded record, pickle its result."""
     try:
@@ -195,10 +186,10 @@ def _run(payload: bytes) -> Outcome:
     except Exception as exc:
         reason = f"the worker process could not load the call ({type(exc).__name__}: {exc})"
         return Outcome("unrunnable", reason, _ADVICE)
-    engine = _worker_engine(job.url)
     try:
-        with own_record(job.record_class, job.record_key, engine) as record:
-            instance._context = ToolContext(record=record, engine=engine, **job.origin)
+        bind = job.binding.reopen(job.address)
+        with job.binding.own(job.record_class, job.record_key, bind) as record:
+            instance._context = ToolContext(record=record, engine=bind, binding=job.binding, **job.origin)
             result = instance._bound_call()(**job.kwargs)
     except ModelRetry as exc:
         return Outcome("retry", exc.message)
@@ -212,18 +203,19 @@ def _run(payload: bytes) -> Outcome:
 
 
 async def call(
-    template: Tool, kwargs: dict[str, Any], record: AgentRecord, engine: Engine, origin: dict[str, Any]
+    template: Tool,
+    kwargs: dict[str, Any],
+    *,
+    record_class: type[AgentRecord],
+    key: tuple[Any, ...],
+    bind: Bind,
+    binding: Binding,
+    origin: dict[str, Any],
 ) -> Any:
-    """Run one call of `template` in the pool and return its result; failures become ModelRetry like in a thread."""
+    """Run one call of `template` for the record of `record_class` with `key` in the pool and return its result;
+    failures become ModelRetry like in a thread."""
     name = tool_name_of(template)
-    job = Job(
-        tool=_portable(template),
-        kwargs=kwargs,
-        record_class=type(record),
-        record_key=tuple(sa_inspect(record).identity or ()),
-        origin=origin,
-        url=engine.url.render_as_string(hide_password=False),
-    )
+    job = Job(_portable(template), kwargs, record_class, key, origin, binding, binding.address(bind))
     try:
         payload = pickle.dumps(job)
     except Exception as exc:

@@ -3,8 +3,8 @@
 A `bind` is the store's handle on one database (a SQLAlchemy `Engine` for the SQLAlchemy store, any
 hashable key for the in-memory one); the runtime only passes it back. Implementations: SQLAlchemy's
 (`agentrecord.sqlalchemy.store.Store`, `.spend.SqlSpend`, `.binding.SqlAlchemyBinding`) and the
-in-memory one in `agentrecord.testing`. `tests/agentrecord/test_store_contract.py` holds both to the same
-semantics.
+in-memory one in `agentrecord.testing` (`MemoryStore`, `MemorySpend`, `MemoryBinding`).
+`tests/agentrecord/sqlalchemy/test_store_contract.py` holds both to the same semantics.
 """
 
 from __future__ import annotations
@@ -152,17 +152,46 @@ class SpendReservations(Protocol):
 
 
 class Binding(Protocol):
-    """A record's tie to its database: where it lives, and how to load it again in a unit of work of its own
-    (a tool's worker thread, a process-pool worker, a job's worker)."""
+    """A record's tie to its database: where it lives, how to load it again and work on its database in a unit of
+    work of its own (a tool's worker thread, a process-pool worker, a job's worker), and how another process
+    reopens that database. A record class names its binding in `__agentrecord_binding__` (`binding_of`).
+
+    A binding used with `concurrency="process"` is pickled into every job: keep it stateless, or picklable.
+    """
 
     def locate(self, record: Any) -> tuple[Bind, Any]:
         """(bind, primary key) of a saved record; `RecordNotSaved` otherwise."""
         ...
 
     def own(self, cls: type, key: tuple[Any, ...], bind: Bind) -> AbstractContextManager[Any]:
-        """The record of `cls` with `key`, loaded in a unit of work open while the context is."""
+        """The record of `cls` with `key`, loaded in a unit of work open while the context is (`LookupError` if it
+        is gone). Changes to it are not saved: write through `session`."""
+        ...
+
+    def session(self, bind: Bind) -> AbstractContextManager[Any]:
+        """A unit of work on the database (a SQLAlchemy `Session` for the SQLAlchemy binding), safe to open from
+        any thread: it commits when the block exits cleanly and rolls back when it raises."""
         ...
 
     def address(self, bind: Bind) -> str:
         """A string another process reopens the database from (secrets included: never log it)."""
         ...
+
+    def reopen(self, address: str) -> Bind:
+        """The bind of the database at `address`, opened once per process and kept (a process-pool worker's)."""
+        ...
+
+
+BINDING_ATTR = "__agentrecord_binding__"
+"""The class attribute that names a record class's binding."""
+
+
+def binding_of(cls: type) -> Binding:
+    """The binding a record class names in `__agentrecord_binding__` (every `AgentRecord` has one)."""
+    found: Binding | None = getattr(cls, BINDING_ATTR, None)
+    if found is None:
+        raise TypeError(
+            f"{cls.__name__} names no binding: set `{BINDING_ATTR}` on the class, or give the turn one "
+            "(Target.binding)."
+        )
+    return found

@@ -12,7 +12,7 @@ from pydantic_ai.models import Model
 
 from . import _journal, approvals
 from .mcp_servers import MCP
-from .ports import AgentStore
+from .ports import AgentStore, Binding
 from .state import Totals
 
 if TYPE_CHECKING:
@@ -32,6 +32,10 @@ class TurnDeps:
     record: AgentRecord
     engine: Any
     """The store's bind (a SQLAlchemy Engine for the SQLAlchemy store)."""
+    agent_id: Any
+    """The record's primary key: what its tool calls load it again by."""
+    binding: Binding | None = None
+    """How tool calls load the record and open units of work (None: its class's, `ports.binding_of`)."""
     calls: Counter[str] = field(default_factory=Counter)
     """(tool, arguments) call counts of this turn, for the loop guard."""
     model: Model | None = None
@@ -59,6 +63,8 @@ class Target:
     agent_id: Any
     model: Model
     label: str
+    binding: Binding | None = None
+    """How tool calls load the record again and reach its database (None: its class's, `ports.binding_of`)."""
     summarizer: Model | None = None
     """The model that writes compaction summaries (default: `model`)."""
     trace_parent: Any = None

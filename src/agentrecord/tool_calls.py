@@ -14,9 +14,8 @@ from typing import Any, get_type_hints
 from pydantic_ai import ModelRetry, RunContext
 from pydantic_ai import Tool as _PydanticTool
 from pydantic_core import PydanticSerializationError, to_jsonable_python
-from sqlalchemy import inspect as sa_inspect
 
-from .sqlalchemy.binding import own_record
+from .ports import Binding, binding_of
 from .tools import Tool, ToolContext, _FunctionTool, tool_name_of
 
 log = logging.getLogger("agentrecord.tools")
@@ -32,6 +31,12 @@ def origin(ctx: RunContext[Any]) -> dict[str, Any]:
         "seq": getattr(deps, "seqs", {}).get(call_id),
         "approval": getattr(deps, "approved", {}).get(call_id),
     }
+
+
+def binding(deps: Any) -> Binding:
+    """The turn's binding (`TurnDeps.binding`), else its record class's."""
+    found: Binding | None = getattr(deps, "binding", None)
+    return found or binding_of(type(deps.record))
 
 
 def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "thread") -> _PydanticTool[Any]:
@@ -59,11 +64,10 @@ def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "th
 
     @contextmanager
     def bind(ctx: RunContext[Any]) -> Iterator[Tool]:
-        deps = ctx.deps
-        key = tuple(sa_inspect(deps.record).identity or ())
-        with own_record(type(deps.record), key, deps.engine) as record:
+        deps, through = ctx.deps, binding(ctx.deps)
+        with through.own(type(deps.record), (deps.agent_id,), deps.engine) as record:
             instance = copy.copy(template)
-            instance._context = ToolContext(record=record, engine=deps.engine, **origin(ctx))
+            instance._context = ToolContext(record=record, engine=deps.engine, binding=through, **origin(ctx))
             yield instance
 
     def failed(exc: Exception) -> ModelRetry:
@@ -99,7 +103,15 @@ def to_pydantic_tool(template: Tool, max_retries: int, *, concurrency: str = "th
 
         async def process_wrapper(ctx: RunContext[Any], **kwargs: Any) -> Any:
             deps = ctx.deps
-            return await _process_pool.call(template, kwargs, deps.record, deps.engine, origin(ctx))
+            return await _process_pool.call(
+                template,
+                kwargs,
+                record_class=type(deps.record),
+                key=(deps.agent_id,),
+                bind=deps.engine,
+                binding=binding(deps),
+                origin=origin(ctx),
+            )
 
         wrapper = process_wrapper
     else:

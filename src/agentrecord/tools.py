@@ -1,4 +1,8 @@
-"""Tools: classes whose typed `call` method an agent can invoke, seeing the record it acts for."""
+"""Tools: classes whose typed `call` method an agent can invoke, seeing the record it acts for.
+
+ORM-neutral: a tool reaches its record's database through the record's binding (`ports.Binding`), so a
+SQLAlchemy record's tool gets a SQLAlchemy Session from `session()`, and another store's tool its unit of work.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,26 @@ import functools
 import inspect
 import logging
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, get_type_hints
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast, get_type_hints
 
 from .approvals import Approval
-from .sqlalchemy.binding import own_record as own_record  # its home before binding.py; tradedesk imports it here
+from .ports import Bind, Binding, binding_of
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
-
     from .sqlalchemy.record import AgentRecord
 
 log = logging.getLogger("agentrecord.tools")
+
+R = TypeVar("R")
+
+
+def own_record(cls: type[R], key: tuple[Any, ...], engine: Bind) -> AbstractContextManager[R]:
+    """The record of `cls` with `key`, loaded in a unit of work of its own (through its class's binding) that is
+    open while the context is: what a tool call acts on, never the caller's instance."""
+    return cast(AbstractContextManager[R], binding_of(cls).own(cls, key, engine))
 
 
 @dataclass(frozen=True)
@@ -30,25 +38,28 @@ class ToolContext:
 
     record: AgentRecord
     """The agent record (its columns, e.g. `user_id`, say whom the tool acts for), loaded for this call in a
-    Session of its own, never the caller's: relationships lazy-load in the tool's thread or process."""
+    unit of work of its own, never the caller's: relationships lazy-load in the tool's thread or process."""
     call_id: str
     """The model's id for this tool call: stable across retries, so usable as an idempotency key."""
-    engine: Engine
+    engine: Bind
+    """The store's bind of the agent's database: a SQLAlchemy Engine for a SQLAlchemy record."""
     turn: int | None = None
     """The agent's turn this call runs in, numbered from 1 as in the usage ledger's `turn` column."""
     seq: int | None = None
     """The sequence number of the stored model response that asked for this call (None if not known)."""
     approval: Approval | None = None
     """The owner's approval when this call was held for one; None when it needed none."""
+    binding: Binding | None = None
+    """How `session()` reaches `engine` (None: the record class's binding, `ports.binding_of`)."""
 
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A fresh Session of the agent's database, safe to use from the worker thread a tool runs in.
+    def session(self) -> AbstractContextManager[Any]:
+        """A fresh unit of work on the agent's database (a SQLAlchemy Session for a SQLAlchemy record), safe to
+        use from the worker thread a tool runs in.
 
         It commits when the block exits cleanly and rolls back on error.
         """
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
+        binding = self.binding or binding_of(type(self.record))
+        return binding.session(self.engine)
 
 
 class Tool:
@@ -84,7 +95,7 @@ class Tool:
         return self.context.call_id
 
     def session(self) -> Any:
-        """A fresh, thread-safe Session context manager on the agent's database."""
+        """A fresh, thread-safe unit of work (a Session, for a SQLAlchemy record) on the agent's database."""
         return self.context.session()
 
     @classmethod

@@ -331,7 +331,14 @@ async def _plan(
 
 def _deps(target: Target, lease: Lease, writer: StepWriter, plan: _Plan, job: hooks.RunningJob | None) -> TurnDeps:
     """What the turn's tool calls receive: the record, the turn's numbers, the approvals resumed on, the journal."""
-    deps = TurnDeps(record=target.record, engine=target.engine, model=target.model, earlier=plan.finished[-32:])
+    deps = TurnDeps(
+        record=target.record,
+        engine=target.engine,
+        agent_id=target.agent_id,
+        binding=target.binding,
+        model=target.model,
+        earlier=plan.finished[-32:],
+    )
     deps.turn, deps.seqs = lease.state.turns + 1, writer.seqs
     if plan.deferred is not None:
         approved = (c for c, verdict in plan.deferred.approvals.items() if verdict is True)

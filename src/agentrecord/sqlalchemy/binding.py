@@ -1,8 +1,11 @@
-"""The SQLAlchemy binding of a record to its database (`ports.Binding`): where a saved record lives, and how
-a tool's thread, a process-pool worker or a job loads it again in a Session of its own."""
+"""The SQLAlchemy binding of a record to its database (`ports.Binding`): where a saved record lives, how a tool's
+thread, a process-pool worker or a job loads it again or writes in a Session of its own, and how a worker process
+opens the database again from its URL."""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
@@ -13,8 +16,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from ..errors import RecordNotSaved
 from ..state import Totals
+from .engine import create_engine
 
 R = TypeVar("R")
+
+_reopened: dict[tuple[int, str], Engine] = {}  # engines opened from an address, by (pid, URL): never a parent's
+_reopen_lock = threading.Lock()
 
 
 @contextmanager
@@ -30,6 +37,16 @@ def own_record(cls: type[R], key: tuple[Any, ...], engine: Engine) -> Iterator[R
             raise LookupError(f"{cls.__name__} {key} no longer exists")
         session.commit()  # end the read transaction now; lazy loads open their own
         yield record
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """A fresh Session on `engine` in a transaction: committed when the block exits cleanly, rolled back on error.
+
+    Objects stay readable after the commit (`expire_on_commit=False`): a tool returns what it wrote.
+    """
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 def apply_totals(record: Any, totals: Totals | None) -> None:
@@ -60,9 +77,22 @@ class SqlAlchemyBinding:
         """`own_record`, as the port names it."""
         return own_record(cls, key, bind)
 
+    def session(self, bind: Engine) -> AbstractContextManager[Session]:
+        """`unit_of_work`: a Session of its own on `bind`, committed on a clean exit, rolled back on error."""
+        return unit_of_work(bind)
+
     def address(self, bind: Engine) -> str:
         """The engine's URL with its password: what a process-pool worker opens its own engine from."""
         return bind.url.render_as_string(hide_password=False)
+
+    def reopen(self, address: str) -> Engine:
+        """This process's engine on the URL `address` (agentrecord's `create_engine`), created on first use."""
+        key = (os.getpid(), address)
+        with _reopen_lock:
+            engine = _reopened.get(key)
+            if engine is None:
+                engine = _reopened[key] = create_engine(address)
+            return engine
 
 
 BINDING = SqlAlchemyBinding()

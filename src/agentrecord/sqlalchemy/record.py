@@ -25,7 +25,7 @@ from ..reply import Reply, Usage
 from ..state import window
 from ..target import Target
 from ..turn import resume_turn, run_turn
-from .binding import BINDING, apply_totals
+from .binding import BINDING, SqlAlchemyBinding, apply_totals
 from .columns import ExactDecimal
 from .store import Store, message_table, utcnow
 
@@ -60,6 +60,8 @@ class AgentRecord:
 
     __agentrecord_spec__: ClassVar[AgentSpec]
     __agentrecord_store__: ClassVar[Store]
+    __agentrecord_binding__: ClassVar[SqlAlchemyBinding] = BINDING
+    """How the runtime reaches a record's database (`ports.Binding`): tools load it and open Sessions through it."""
 
     # -- configuration hooks -------------------------------------------------------------------
     def provider_options(self) -> dict[str, Any]:
@@ -249,7 +251,7 @@ class AgentRecord:
         return store
 
     def _bound(self) -> tuple[Engine, Any]:
-        found: tuple[Engine, Any] = BINDING.locate(self)
+        found: tuple[Engine, Any] = self.__agentrecord_binding__.locate(self)
         return found
 
     def _summary_model(self, name: str) -> Model:
@@ -273,6 +275,7 @@ class AgentRecord:
             spec=spec,
             store=cls._store(),
             engine=engine,
+            binding=cls.__agentrecord_binding__,
             agent_id=agent_id,
             model=model,
             label=f"{cls.__name__} id={agent_id}",

@@ -1,5 +1,5 @@
 """Test helpers for applications: a scripted model that plays back replies and tool calls, and an in-memory
-implementation of the runtime's ports (`MemoryStore`, `MemorySpend`).
+implementation of the runtime's ports (`MemoryStore`, `MemorySpend`, `MemoryBinding`).
 
 from agentrecord.testing import ScriptedModel, call, scripted
 
@@ -23,6 +23,8 @@ from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
 from ..sqlalchemy.record import AgentRecord, _overrides
+from .binding import MemoryBinding as MemoryBinding
+from .binding import MemoryUnit as MemoryUnit
 from .memory import MemorySpend as MemorySpend
 from .memory import MemoryStore as MemoryStore
 

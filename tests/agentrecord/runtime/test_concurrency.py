@@ -302,6 +302,7 @@ def test_the_database_password_is_not_in_a_jobs_repr() -> None:
         record_class=ProcessAgent,
         record_key=(1,),
         origin={"call_id": "c"},
-        url="postgresql://u:s3cret@h/d",
+        binding=ProcessAgent.__agentrecord_binding__,
+        address="postgresql://u:s3cret@h/d",
     )
     assert "s3cret" not in repr(job)

@@ -1,11 +1,15 @@
 """One contract for every implementation of the runtime's ports: SQLAlchemy on SQLite and on PostgreSQL, and
-the in-memory store of `agentrecord.testing`. Each test says what the runtime relies on."""
+the in-memory store and binding of `agentrecord.testing`. Each test says what the runtime relies on.
+
+A binding's unit of work is a SQLAlchemy Session or a `MemoryUnit`; the contract uses what both offer:
+`get(cls, key)` and changing the record it returns."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,9 +25,9 @@ from agentrecord.budgets import Budget, spend_table
 from agentrecord.compaction import summary_message
 from agentrecord.errors import AgentBusy, LeaseLost, RecordNotSaved
 from agentrecord.ledger import Entry
-from agentrecord.ports import AgentStore, Bind, Refusal, SpendReservations, UsageLedger
+from agentrecord.ports import AgentStore, Bind, Binding, Refusal, SpendReservations, UsageLedger, binding_of
 from agentrecord.state import Lease, window
-from agentrecord.testing import MemoryStore
+from agentrecord.testing import MemoryBinding, MemoryStore
 from tests.agentrecord.seed import Base, Daytrader, User
 
 
@@ -32,12 +36,25 @@ class Store(AgentStore, UsageLedger, Protocol):
 
 
 @dataclass
+class Row:
+    """The in-memory binding's agent record: a plain object with a key and a column to change."""
+
+    id: int
+    model: str | None = None
+
+
+@dataclass
 class Subject:
-    """A store under test, the database it binds, and a way to add an agent to it."""
+    """A store under test, the database it binds, a way to add an agent to it, and the binding of its records."""
 
     store: Store
     bind: Bind
     make: Any
+    binding: Binding
+    cls: type
+    """The agent records' class."""
+    unsaved: Callable[[], Any]
+    """A record that was never saved."""
 
     def agent(self) -> Any:
         agent_id: Any = self.make()
@@ -47,15 +64,16 @@ class Subject:
 @pytest.fixture(params=["sqlite", "postgres", "memory"])
 def subject(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Subject]:
     if request.param == "memory":
-        memory = MemoryStore("Daytrader")
+        memory, binding = MemoryStore("Daytrader"), MemoryBinding()
         counter = iter(range(1, 1 << 30))
 
         def make_memory() -> int:
             agent_id = next(counter)
             memory.create("db", agent_id)
+            binding.save("db", Row(agent_id))
             return agent_id
 
-        yield Subject(memory, "db", make_memory)
+        yield Subject(memory, "db", make_memory, binding, Row, lambda: Row(987654))
         return
     url = f"sqlite:///{tmp_path}/contract.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     engine = create_engine(url)
@@ -70,7 +88,8 @@ def subject(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Subject]:
             session.commit()
             return agent.id
 
-    yield Subject(Daytrader._store(), engine, make_row)
+    unsaved = lambda: Daytrader(provider="openai")  # noqa: E731
+    yield Subject(Daytrader._store(), engine, make_row, binding_of(Daytrader), Daytrader, unsaved)
     engine.dispose()
 
 
@@ -242,3 +261,63 @@ def test_spend_is_reserved_until_a_scope_reaches_its_limit(subject: Subject) -> 
     spend.settle([budget], day, (10, 0), held, 1)
     assert spend.spent(scope, day) == (70, 5)
     assert isinstance(spend.reserve([budget], day), dict)
+
+
+def test_a_saved_record_is_located_by_its_bind_and_key_and_an_unsaved_one_is_refused(subject: Subject) -> None:
+    agent_id = subject.agent()
+    with subject.binding.session(subject.bind) as unit:
+        record = unit.get(subject.cls, agent_id)
+        assert subject.binding.locate(record) == (subject.bind, agent_id)
+    with pytest.raises(RecordNotSaved):
+        subject.binding.locate(subject.unsaved())
+
+
+def test_own_loads_a_fresh_instance_of_its_own_and_saves_nothing(subject: Subject) -> None:
+    agent_id, binding = subject.agent(), subject.binding
+    with (
+        binding.own(subject.cls, (agent_id,), subject.bind) as one,
+        binding.own(subject.cls, (agent_id,), subject.bind) as other,
+    ):
+        assert one is not other and one.id == other.id == agent_id
+        assert binding.locate(one) == (subject.bind, agent_id)  # a tool's record is a saved record too
+        one.model = "scribbled"
+    with binding.own(subject.cls, (agent_id,), subject.bind) as again:
+        assert again.model is None
+    with pytest.raises(LookupError), binding.own(subject.cls, (987654,), subject.bind):
+        pass
+
+
+def test_a_unit_of_work_commits_on_a_clean_exit_and_keeps_nothing_on_error(subject: Subject) -> None:
+    agent_id, binding = subject.agent(), subject.binding
+    with binding.session(subject.bind) as unit:
+        unit.get(subject.cls, agent_id).model = "kept"
+    with pytest.raises(RuntimeError), binding.session(subject.bind) as unit:
+        unit.get(subject.cls, agent_id).model = "dropped"
+        raise RuntimeError("the tool failed")
+    with binding.own(subject.cls, (agent_id,), subject.bind) as record:
+        assert record.model == "kept"
+
+
+def test_a_unit_of_work_opens_from_a_worker_thread(subject: Subject) -> None:
+    agent_id, binding = subject.agent(), subject.binding
+
+    def write() -> None:
+        with binding.session(subject.bind) as unit:
+            unit.get(subject.cls, agent_id).model = "from a thread"
+
+    worker = threading.Thread(target=write)
+    worker.start()
+    worker.join()
+    with binding.own(subject.cls, (agent_id,), subject.bind) as record:
+        assert record.model == "from a thread"
+
+
+def test_an_address_reopens_the_same_database_once_per_process(subject: Subject) -> None:
+    agent_id, binding = subject.agent(), subject.binding
+    address = binding.address(subject.bind)
+    reopened = binding.reopen(address)
+    assert binding.reopen(address) is reopened
+    with binding.session(reopened) as unit:
+        unit.get(subject.cls, agent_id).model = "through the address"
+    with binding.own(subject.cls, (agent_id,), subject.bind) as record:
+        assert record.model == "through the address"
