@@ -67,7 +67,7 @@ bench-web: $(STAMP)
 soak: $(STAMP)
 	SOAK_TURNS=50 $(BIN)/pytest -q -s -n 0 tests/tradedesk/app/test_soak.py
 
-# The property tests with every example (the suite runs half of each test's count: tests/properties.py).
+# The property tests with every example (the suite runs about a third of each test's count: tests/properties.py).
 .PHONY: properties
 properties: $(STAMP)
 	PROPERTY_SHARE=1 $(BIN)/pytest -q tests/tradedesk/brokerage/test_broker_properties.py tests/tradedesk/brokerage/test_broker_stop_properties.py \

@@ -184,7 +184,7 @@ def quote_feed(symbol: str) -> dict[str, object]:
 def test_tool_arguments_always_match_the_tool_schema() -> None:
     # constrained decoding: whatever the model picks, the arguments parse and have the schema's types
     model = LocalModel("smollm2-135m")
-    for prompt in ("Buy 10 shares of AAPL.", "Sell 5 shares of TSLA.", "Purchase 3 shares of AMZN for me."):
+    for prompt in ("Buy 10 shares of AAPL.", "Sell 5 shares of TSLA."):  # both sides of the enum; more: the benchmark
         agent = Agent(model, instructions="You are a day trader.", tools=[quote_feed, order_entry])
         messages = agent.run_sync(prompt).all_messages()
         for call in tool_calls(messages):

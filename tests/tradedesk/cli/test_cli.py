@@ -440,25 +440,31 @@ def test_quote() -> None:
 # -- demo and the console script -----------------------------------------------------------------
 
 
-def test_demo_json_on_the_local_model(tmp_path: Path) -> None:
+def test_demo_json_lists_every_turn_agent_order_and_the_portfolio(tmp_path: Path) -> None:
+    """The JSON form of the demo, on scripted decisions; the real embedded model's demo (and its numbers) is the
+    console script's test below, so the suite runs the demo's inference once."""
     url = f"sqlite:///{tmp_path}/demo.db"
-    doc = run_json(url, "demo", "--provider", "local")
+    trader = ScriptedModel(
+        [call("quote_feed", symbol="AAPL"), "AAPL last traded at 190.", order := big_order(), "Asked for approval."]
+    )
+    investor = ScriptedModel([call("fundamentals_feed", symbol="MSFT"), "The P/E of MSFT is 33."])
+    with scripted(Daytrader, trader), scripted(StockInvestor, investor):
+        doc = run_json(url, "demo", "--provider", "local")
     assert doc["database"] == url and doc["user"] == "demo@tradedesk.local" and doc["provider"] == "local"
     asked = [(t["agent"], t["prompt"]) for t in doc["turns"]]
-    assert ("daytrader/1", "What is the price of AAPL?") in asked
-    assert ("stock_investor/1", "What is the P/E ratio of MSFT?") in asked
+    assert asked == [
+        ("daytrader/1", "What is the price of AAPL?"),
+        ("daytrader/1", "Place an order to buy 10 shares of AAPL."),
+        ("stock_investor/1", "What is the P/E ratio of MSFT?"),
+    ]
     by_prompt = {t["prompt"]: t for t in doc["turns"]}
     assert [c["tool"] for c in by_prompt["What is the price of AAPL?"]["tool_calls"]] == ["quote_feed"]
     assert [c["tool"] for c in by_prompt["What is the P/E ratio of MSFT?"]["tool_calls"]] == ["fundamentals_feed"]
-    # the right numbers, not only faithful ones: the P/E (not the EPS), the last price (not the bid or ask)
-    for prompt, field in (("What is the P/E ratio of MSFT?", "pe_ratio"), ("What is the price of AAPL?", "last")):
-        (call,) = by_prompt[prompt]["tool_calls"]
-        given = re.findall(r"\d+(?:\.\d+)?", by_prompt[prompt]["reply"])
-        assert given and float(given[0]) == float(call["result"][field]), (by_prompt[prompt]["reply"], call)
+    assert [p["call_id"] for p in by_prompt["Place an order to buy 10 shares of AAPL."]["pending"]] == [order.id]
     assert all(t["reply"] or t["pending"] for t in doc["turns"])
     assert [a["agent"] for a in doc["agents"]] == ["daytrader/1", "stock_investor/1"]
     assert all(a["total_tokens"] > 0 for a in doc["agents"])
-    assert "cash" in doc["portfolio"] and isinstance(doc["orders"], list)
+    assert "cash" in doc["portfolio"] and doc["orders"] == []  # the big order waits for approval: nothing placed
 
 
 def _script_env(tmp_path: Path) -> dict[str, str]:
@@ -468,7 +474,7 @@ def _script_env(tmp_path: Path) -> dict[str, str]:
     return env | {"TRADEDESK_CLOCK_START": NOW.isoformat(), "TRADEDESK_CLOCK_ANCHOR": str(time.time())}
 
 
-def test_the_console_script_runs_the_full_demo(tmp_path: Path) -> None:
+def test_the_console_script_runs_the_full_demo_and_answers_with_the_right_numbers(tmp_path: Path) -> None:
     done = subprocess.run(
         [str(SCRIPT), "demo"], cwd=tmp_path, env=_script_env(tmp_path), capture_output=True, text=True, timeout=240
     )
@@ -480,6 +486,16 @@ def test_the_console_script_runs_the_full_demo(tmp_path: Path) -> None:
     assert "used fundamentals_feed(symbol='MSFT')" in out
     assert "Portfolio of demo@tradedesk.local" in out and "Token usage" in out
     assert not (tmp_path / "tradedesk.db").exists()  # the demo uses a database of its own
+    # the right numbers, not only faithful ones: the P/E (not the EPS), the last price (not the bid or ask)
+    for agent, field in (("stock_investor/1", "pe_ratio"), ("daytrader/1", "last")):
+        for reply, result in re.findall(rf"^{agent}> (.*)\n  used \w+\(.*?\) → (.*)$", out, re.MULTILINE):
+            if f" {field}=" in f" {result}":
+                given = re.findall(r"\d+(?:\.\d+)?", reply.replace(",", ""))
+                value = re.search(rf"(?:^|, ){field}=([\d.]+)", result)
+                assert given and value and float(given[0]) == float(value[1]), (reply, result)
+                break
+        else:
+            raise AssertionError(f"no reply of {agent} over a result with {field}: {out}")
 
 
 def test_the_console_script_reports_errors_in_one_line(tmp_path: Path) -> None:
