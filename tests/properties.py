@@ -1,4 +1,4 @@
-"""How many examples a property test tries: about a third of its full count in the suite, all of it with `make properties`."""
+"""How many examples a property test tries: a third of its full count in the suite, all with `make properties`."""
 
 from __future__ import annotations
 
