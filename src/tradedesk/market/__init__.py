@@ -1,4 +1,5 @@
-"""The market layer: the `Market` protocol and its implementations, bars, tickers, trading hours and clocks.
+"""The market layer: the `Market` protocol and its implementations (simulated, CSV replay, historical), bars,
+tickers, trading hours and clocks.
 
 The bottom layer of tradedesk: it imports nothing else of the platform, and nothing in it loads a database.
 """
@@ -7,6 +8,8 @@ from tradedesk.market.bars import BadBarsRequest, Bars, interval_of, recent
 from tradedesk.market.calendar import NYSE, AlwaysOpen, Calendar, NyseCalendar, TradingSession, calendar_from_env
 from tradedesk.market.clock import Clock, ManualClock, SimulatedClock, aware, clock_from_env, real_clock, utcnow
 from tradedesk.market.csv_market import CsvFormatError, CsvMarket, load_bars
+from tradedesk.market.historical import HistoricalMarket, LookAhead, NoFundamentals
+from tradedesk.market.history import History, HistoryError
 from tradedesk.market.money import CENT, SCALE, cents, cents_down, cents_up, dollars
 from tradedesk.market.protocol import Bar, Fundamentals, Market, Quote, UnknownSymbol, fundamentals_at
 from tradedesk.market.simulated import EPOCH, SimulatedMarket, default_market, minute_of
@@ -27,8 +30,13 @@ __all__ = [
     "CsvFormatError",
     "CsvMarket",
     "Fundamentals",
+    "HistoricalMarket",
+    "History",
+    "HistoryError",
+    "LookAhead",
     "ManualClock",
     "Market",
+    "NoFundamentals",
     "NyseCalendar",
     "Quote",
     "SimulatedClock",
