@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,postgres,tradedesk,local,jobs,web,tracing,mcp]"
+	# The price history for backtests is data inside skfolio's wheel, read without importing skfolio: its own
+	# dependencies (pandas, scikit-learn, cvxpy, plotly: ~370 MB) are never loaded, so they are not installed.
+	$(BIN)/python -m pip install --quiet --no-deps "skfolio>=0.7,<2"
 	touch $(STAMP)
 
 lint: $(STAMP)

