@@ -17,6 +17,7 @@ import tradedesk
 from agentrecord import create_engine
 from tradedesk import migrations
 from tradedesk.agents import models  # noqa: F401  (every table registers on Base)
+from tradedesk.backtests import runs  # noqa: F401
 from tradedesk.brokerage import broker, equity  # noqa: F401  (every table registers on Base)
 from tradedesk.brokerage.db import Base
 from tradedesk.users import identity  # noqa: F401

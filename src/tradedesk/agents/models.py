@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import BigInteger, ForeignKey, Numeric
+from sqlalchemy import BigInteger, ForeignKey, Numeric, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, object_session, relationship
 
 from agentrecord import AgentRecord, Budget, spend_table
@@ -89,14 +89,16 @@ class TradingAgent(AgentRecord):
             ]
 
     def provider_options(self) -> dict[str, Any]:
-        """The owner's own key for this provider (stored encrypted in settings) before the environment's."""
+        """The owner's own key for this provider (stored encrypted in settings) before the environment's; a backtest's
+        twin uses the key of the user who runs the backtest."""
         options = super().provider_options()
         if object_session(self) is not None and self.user_id is not None:
             from tradedesk.users.identity import user_key
 
             engine, _ = self._bound()
             with Session(engine) as session:  # its own short read: the record's session stays idle
-                key = user_key(session, self.user_id, self.provider)
+                owner = session.scalar(select(User.backtest_of).where(User.id == self.user_id))
+                key = user_key(session, owner or self.user_id, self.provider)  # a backtest's twin: its owner's key
             if key:
                 options["api_key"] = key
         return options

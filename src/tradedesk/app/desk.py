@@ -10,11 +10,12 @@ puts them together, and this module names the application's functions and errors
 
 from __future__ import annotations
 
+from tradedesk.app.backtests import BacktestDesk
 from tradedesk.app.decisions import ApprovalDesk, Decision, decide, holder
 from tradedesk.app.errors import Conflict, DeskError, Invalid, NotFound
 from tradedesk.app.people import add_user, find_user, user_by_email
 from tradedesk.app.portfolio import PortfolioDesk
-from tradedesk.app.roster import KINDS, RosterDesk, default_provider, kind_of
+from tradedesk.app.roster import KINDS, default_provider, kind_of
 from tradedesk.app.scope import MAX_ID
 from tradedesk.app.trading import OrderChanges, TradingDesk
 from tradedesk.app.turns import TurnDesk
@@ -39,5 +40,5 @@ __all__ = [
 ]
 
 
-class Desk(RosterDesk, TurnDesk, ApprovalDesk, PortfolioDesk, TradingDesk):
+class Desk(BacktestDesk, TurnDesk, ApprovalDesk, PortfolioDesk, TradingDesk):
     """Operations for one signed-in user; nothing here reaches another user's rows."""

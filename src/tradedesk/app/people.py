@@ -28,8 +28,8 @@ def checked_email(email: str) -> str:
 
 
 def find_user(session: Session, email: str) -> User | None:
-    """The user with this email (in any case), or None."""
-    return session.scalar(select(User).where(User.email == normal_email(email)))
+    """The user with this email (in any case), or None; a backtest's book owner is no user to find."""
+    return session.scalar(select(User).where(User.email == normal_email(email), User.backtest_of.is_(None)))
 
 
 def user_by_email(session: Session, email: str) -> User:

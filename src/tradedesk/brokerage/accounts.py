@@ -52,6 +52,9 @@ class Account(Base):
     """The account's trading costs (see `costs`); all zero by default."""
     commissions: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
     """Commissions paid, in total."""
+    backtest: Mapped[bool] = mapped_column(default=False, server_default="0")
+    """A backtest's book (see `tradedesk.backtests`): it trades on a simulated clock, so the live exchange's tick
+    never works its orders."""
 
 
 class Position(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from tradedesk.brokerage import equity, services
-from tradedesk.brokerage.accounts import OPEN_STATUSES, Order, Position
+from tradedesk.brokerage.accounts import OPEN_STATUSES, Account, Order, Position
 from tradedesk.brokerage.broker import Broker
 
 __all__ = ["TickResult", "tick"]
@@ -44,8 +44,10 @@ def tick(engine: Engine, *, broker: Broker | None = None) -> TickResult:
     as_of = broker.now()
     trading = broker.calendar.is_open(as_of)
     with Session(engine) as session:
+        simulated = set(session.scalars(select(Account.user_id).where(Account.backtest)))  # on a backtest's clock
         working = set(session.scalars(select(Order.user_id).where(Order.status.in_(OPEN_STATUSES)).distinct()))
         holding = set(session.scalars(select(Position.user_id).distinct())) if trading else set()
+        working, holding = working - simulated, holding - simulated
     counts: Counter[str] = Counter()
     for user_id in sorted(working | holding):
         with Session(engine) as session, session.begin():

@@ -24,6 +24,7 @@ from tradedesk.cli import jobs  # noqa: F401
 from tradedesk.cli import orders  # noqa: F401
 from tradedesk.cli import safety  # noqa: F401
 from tradedesk.cli import usage  # noqa: F401
+from tradedesk.cli import backtests  # noqa: F401
 
 # isort: on
 from tradedesk.cli.common import CliError, _Root, app

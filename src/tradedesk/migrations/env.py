@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from agentrecord import create_engine
 from tradedesk.agents import models  # noqa: F401
+from tradedesk.backtests import runs  # noqa: F401  (the backtest tables)
 from tradedesk.brokerage import broker, equity  # noqa: F401  (their tables register on Base)
 from tradedesk.brokerage.db import Base, database_url
 from tradedesk.users import identity  # noqa: F401

@@ -32,6 +32,9 @@ class User(Base):
     daily_usd: Mapped[Decimal | None] = mapped_column(Numeric(18, 6), default=None)
     daily_tokens: Mapped[int | None] = mapped_column(BigInteger, default=None)
     """The user's daily budgets, across all their agents (None: no limit)."""
+    backtest_of: Mapped[int | None] = mapped_column(default=None)
+    """Not a person: the owner of a backtest's book and twin (`tradedesk.backtests`), acting for the user with this
+    id, who owns the run. It cannot sign in (no password) and is never found by email."""
 
     @property
     def agents(self) -> list[AgentRecord]:

@@ -54,6 +54,8 @@ COMMANDS = (
     "resume",
     "budget",
     "usage",
+    "backtest",
+    "backtests",
     "user",
     "agent",
     "account",
