@@ -1,7 +1,8 @@
 """Backtests of one user's agents (or of a baseline): start one, run it here with progress, list and read them.
 
 Every run is scoped to its owner: another user's run is `NotFound`, like one that does not exist. The history a run
-replays is a `History` (a market built on the run's clock): a directory of CSV files (one per symbol) for now.
+replays is a `History` (a market built on the run's clock): real daily closes shipped with the platform (skfolio's
+S&P 500 sample, benchmark `SPX`), or a directory of CSV files (one per symbol) that the user points at.
 """
 
 from __future__ import annotations
@@ -24,7 +25,17 @@ from tradedesk.backtests.runs import BacktestDecision, BacktestRun
 from tradedesk.backtests.steps import EVERY, LookAhead
 from tradedesk.market import Clock, CsvFormatError, CsvMarket, Market, UnknownSymbol
 
-__all__ = ["APPROVALS", "BASELINES", "BacktestDecision", "BacktestDesk", "BacktestRun", "Progress", "csv_history"]
+__all__ = [
+    "APPROVALS",
+    "BASELINES",
+    "BacktestDecision",
+    "BacktestDesk",
+    "BacktestRun",
+    "Progress",
+    "bundled_history",
+    "csv_history",
+    "history_for",
+]
 
 APPROVALS = ("approve", "deny")
 
@@ -40,6 +51,32 @@ def csv_history(directory: str) -> History:
         return CsvMarket.from_directory(directory, clock=clock)
 
     return build
+
+
+def bundled_history() -> History:
+    """Real daily closes of 20 S&P 500 stocks and the index (`SPX`), 1990-2022, read from skfolio's wheel."""
+    from tradedesk.market.historical import HistoricalMarket
+    from tradedesk.market.history import HistoryError, bundled
+
+    try:
+        data = bundled()
+    except HistoryError as error:
+        raise Invalid(" ".join(str(error).split())) from None
+
+    def build(clock: Clock) -> Market:
+        return HistoricalMarket(data, clock=clock)
+
+    return build
+
+
+def history_for(directory: str | None, benchmark: str | None) -> tuple[History, str | None]:
+    """The history a run replays (the user's CSV directory, else the bundled one) and its benchmark: the bundled
+    history's index unless another is named, so the index is compared with, never traded."""
+    if directory:
+        return csv_history(directory), benchmark
+    from tradedesk.market.history import INDEX
+
+    return bundled_history(), benchmark or INDEX
 
 
 def _day(value: str, name: str) -> date:

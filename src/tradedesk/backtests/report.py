@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from tradedesk.backtests.runs import BacktestDecision, BacktestRun
 
 
+CENTS = Decimal("0.01")
+
+
 def _finite(value: Any) -> float | None:
     number = float(value)
     return number if math.isfinite(number) else None
@@ -53,8 +56,8 @@ def statistics(
     moved = [r for r in returns if r != 0]
     mean_equity = sum(equity, Decimal(0)) / len(equity)
     return {
-        "start_equity": str(equity[0]),
-        "end_equity": str(equity[-1]),
+        "start_equity": str(equity[0].quantize(CENTS)),
+        "end_equity": str(equity[-1].quantize(CENTS)),  # a benchmark's curve is fractional shares: show cents
         "total_return": _finite(empyrical.cum_returns_final(returns)) if len(returns) else 0.0,
         "cagr": _finite(empyrical.annual_return(returns)),
         "volatility": _finite(empyrical.annual_volatility(returns)),

@@ -24,11 +24,18 @@ def backtest(
     ],
     start: Annotated[str, typer.Option("--from", help="The first day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--to", help="The last day, YYYY-MM-DD.")],
-    data: Annotated[str, typer.Option("--data", metavar="DIR", help="CSV history, one file per symbol (AAPL.csv).")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", metavar="DIR", help="CSV history, one file per symbol (AAPL.csv) [default: the bundled S&P 500]."
+        ),
+    ] = None,
     every: Annotated[str, typer.Option(help="1d: at each trading day's close.")] = "1d",
     prompt: Annotated[str | None, typer.Option(help="What the agent is asked at each step.")] = None,
     symbols: Annotated[str | None, typer.Option(help="Comma-separated [default: all but the benchmark].")] = None,
-    benchmark: Annotated[str | None, typer.Option(help="The index symbol to compare with (buy-and-hold).")] = None,
+    benchmark: Annotated[
+        str | None, typer.Option(help="The index symbol to compare with (buy-and-hold) [default: SPX, bundled].")
+    ] = None,
     cash: Annotated[str, typer.Option(help="Starting cash.")] = "100000",
     approvals: Annotated[str, typer.Option(help="approve|deny: the policy for calls held for approval.")] = "approve",
     as_json: JsonOption = False,
@@ -37,11 +44,11 @@ def backtest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from tradedesk.app import presenters as ui
-    from tradedesk.app.backtests import csv_history
+    from tradedesk.app.backtests import history_for
 
     with _session(ctx) as session:
         desk = _desk(session, email)
-        history = csv_history(data)
+        history, benchmark = history_for(data, benchmark)
         found = desk.start_backtest(
             agent,
             history,

@@ -135,7 +135,7 @@ def test_a_scripted_twin_reproduces_hand_computed_fills_equity_and_leaves_the_li
             {"tool": "order_entry", "args": {"symbol": "AAA", "side": "buy", "quantity": 90}},
         ]
         strategy = done.report["strategy"]
-        assert strategy["end_equity"] == "100084.6000" and strategy["total_return"] == pytest.approx(0.000846)
+        assert strategy["end_equity"] == "100084.60" and strategy["total_return"] == pytest.approx(0.000846)
         assert strategy["drawdown_peak"].startswith("2019-01-02") and strategy["drawdown_trough"].startswith(
             "2019-01-04"
         )
@@ -150,7 +150,7 @@ def test_a_scripted_twin_reproduces_hand_computed_fills_equity_and_leaves_the_li
         live_snapshots = session.scalars(select(EquitySnapshot.at).where(EquitySnapshot.user_id == alice.id)).all()
         assert all(at.year > 2019 for at in live_snapshots)  # looking at the live portfolio snapshots it, now
         book = session.scalar(select(Account).where(Account.user_id == run.book_user_id))
-        assert book is not None and book.backtest and book.cash == Decimal("100084.6000")
+        assert book is not None and book.backtest and book.cash == Decimal("100084.60")
 
 
 def test_another_users_run_is_not_found_and_bad_input_is_one_line(db: Engine, history: Any) -> None:
