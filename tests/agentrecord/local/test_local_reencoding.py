@@ -1,4 +1,4 @@
-"""The packaged Q4_1 model is re-encoded to Q8_0 once, in the cache, and reused by later processes; a user's own
+"""The packaged Q4_1 model is re-encoded to F16 once, in the cache, and reused by later processes; a user's own
 .gguf file is loaded as given; without a writable cache the shipped file is loaded. Real files, real llama.cpp."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from agentrecord.local.reencoding import reencoded
 from agentrecord.local.states import StateStore
 
 ROOT = Path(__file__).resolve().parents[3]
-Q4_1, Q8_0 = "3", "7"  # llama.cpp's general.file_type values
+Q4_1, F16 = "3", "1"  # llama.cpp's general.file_type values
 
 LOADED = """
 import json
@@ -53,11 +53,11 @@ def test_the_packaged_model_is_re_encoded_once_and_a_second_process_loads_that_s
     models = cache / "models"
     files = sorted(p.name for p in models.iterdir())
     assert files == [Path(first[0]).name]  # one file, no temporary left behind
-    assert Path(first[0]).parent == models and first[0].endswith(".Q8_0.gguf")
+    assert Path(first[0]).parent == models and first[0].endswith(".F16.gguf")
     written = models.stat().st_mtime_ns
     assert loaded_in_a_new_process(cache) == first  # same file, same inode, not rewritten
     assert models.stat().st_mtime_ns == written  # no temporary file was even created
-    assert file_type(Path(first[0])) == Q8_0 and file_type(shipped()) == Q4_1
+    assert file_type(Path(first[0])) == F16 and file_type(shipped()) == Q4_1
     # the scorer's stored states are keyed by the file loaded: the shipped file's are never read for it
     loaded, original = (StateStore.for_model(path, "one build") for path in (Path(first[0]), shipped()))
     assert loaded is not None and original is not None and loaded.directory != original.directory
@@ -81,4 +81,4 @@ def test_without_a_writable_cache_the_shipped_file_is_loaded(
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("AGENTRECORD_CACHE_DIR", "off" if setting == "off" else str(blocker / "cache"))
-    assert reencoded(shipped(), "Q8_0") == shipped()
+    assert reencoded(shipped(), "F16") == shipped()
