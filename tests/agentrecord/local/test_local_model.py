@@ -121,7 +121,8 @@ def test_the_same_request_gets_the_same_answer_plain_streamed_after_others_and_i
     assert stream.reply is not None and "".join(chunks) == stream.reply.text
     assert expected.text == stream.reply.text == again.text  # byte for byte
     assert expected.usage == stream.reply.usage == again.usage  # the engine's counts, not an estimate
-    env = {**os.environ, "AGENTRECORD_CACHE_DIR": str(tmp_path / "cold-cache"), "PYTHONPATH": str(ROOT)}
+    source = f"{ROOT / 'src'}{os.pathsep}{ROOT}"  # this checkout's code, not whichever one is installed
+    env = {**os.environ, "AGENTRECORD_CACHE_DIR": str(tmp_path / "cold-cache"), "PYTHONPATH": source}
     out = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS_TURN, str(tmp_path / "fresh.db"), ASKED],
         cwd=ROOT,
