@@ -53,18 +53,26 @@ def result_text(part: ToolReturnPart) -> str:
     return text if text or not isinstance(part.content, list | dict) else json.dumps(part.content)
 
 
+def lists_nothing(result: str) -> bool:
+    """Whether a tool's result is an empty JSON list: nothing to report, said as a fact, never paraphrased."""
+    try:
+        return bool(json.loads(result) == [])
+    except ValueError:
+        return False
+
+
 def facts_of(tool: str, result: str, question: str, description: str = "") -> str:
     """A tool result as short sentences ("The last is 190.0."), which small models quote most faithfully.
 
     When the question names fields of the result (see `fields`), only theirs and those without numbers are
     given; else all, those whose names share a word with the question last, nearest it.
     """
+    if lists_nothing(result):
+        return f"The {tool.replace('_', ' ')} lists nothing: there are none."
     try:
         data = json.loads(result)
     except ValueError:
         return f"{tool} returned: {result}."
-    if isinstance(data, list) and not data:
-        return f"The {tool.replace('_', ' ')} lists nothing: there are none."
     if not isinstance(data, dict | list):
         return f"{tool} returned: {data}."
     pairs: list[tuple[str, str]] = []

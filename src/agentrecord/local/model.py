@@ -42,6 +42,7 @@ from .choosing import Choosing
 from .context import (
     facts_of,
     last_prompt,
+    lists_nothing,
     result_text,
     returns_since_prompt,
     since_last_prompt,
@@ -244,7 +245,7 @@ class LocalModel(Choosing, FunctionModel):
         returns = returns_since_prompt(messages)
         request = last_prompt(messages)
         fields = result_fields([result_text(p) for p in returns], [described.get(p.tool_name, "") for p in returns])
-        if returns and all(_empty(result_text(p)) for p in returns):
+        if returns and all(lists_nothing(result_text(p)) for p in returns):
             # Nothing to report is said as the facts say it: a small model paraphrasing emptiness drifts into
             # describing the tool ("The position book is a tool that..."), which a near-tie can decide.
             text = " ".join(facts_of(p.tool_name, result_text(p), request) for p in returns)
@@ -297,8 +298,3 @@ class _LocalStreamedResponse(FunctionStreamedResponse):
     @property
     def provider_name(self) -> str:  # type: ignore[override]
         return "local"
-
-
-def _empty(result: str) -> bool:
-    """Whether a tool's result is an empty list (JSON `[]`): nothing to report."""
-    return result.strip().replace(" ", "") == "[]"
